@@ -1,0 +1,67 @@
+# The Django performance ladder. `make help` lists the targets.
+#
+# The first target that needs Python builds .venv from requirements.lock by itself:
+# with uv when it is on PATH, with the standard venv module and pip otherwise.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+STEP   ?= 1
+PORT   ?= 8000
+
+export UV_PYTHON_DOWNLOADS := never
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test seed serve services services-stop services-status steps lint format clean-db
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12) else "Python >= 3.12 is required, found %d.%d; run with PYTHON=/path/to/python3.13" % v[:2])'
+	@echo "[venv] creating $(VENV) from requirements.lock"
+	@rm -rf $(VENV)
+	@if command -v uv >/dev/null 2>&1; then \
+		uv venv -q --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(VENV) && \
+		uv pip install -q --python $(PY) -r requirements.lock; \
+	else \
+		$(PYTHON) -m venv $(VENV) && \
+		$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock; \
+	fi
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create or refresh the tooling virtualenv
+
+test: $(STAMP) ## every step's own tests, the contract suite on every step, the harness's tests
+	$(PY) -m bench test
+
+seed: $(STAMP) ## seed the base database: make seed CUSTOMERS=3000000 [SEED=42]
+	$(PY) -m bench seed
+
+serve: $(STAMP) ## run one step natively: make serve STEP=3 [PORT=8000]
+	$(PY) -m bench serve $(STEP) --port $(PORT)
+
+services: $(STAMP) ## start the embedded PostgreSQL and Redis (the other targets do it when needed)
+	$(PY) -m bench services up
+
+services-stop: $(STAMP) ## stop the embedded PostgreSQL and Redis
+	$(PY) -m bench services stop
+
+services-status: $(STAMP) ## show where PostgreSQL and Redis are
+	$(PY) -m bench services status
+
+steps: $(STAMP) ## list the steps
+	$(PY) -m bench steps
+
+clean-db: $(STAMP) ## drop the databases the harness created (crm_*)
+	$(PY) -m bench drop --prefix crm
+	$(PY) -m bench drop --prefix crm_test
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

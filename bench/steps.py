@@ -1,0 +1,133 @@
+"""The steps of the ladder, as their ``step.toml`` files describe them.
+
+Standard library only: the Docker entrypoint imports this module too, so a step's
+server command is built in exactly one place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
+SERVERS = ("gunicorn", "uvicorn")
+SERVICES = ("postgres", "redis")
+SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class StepError(ValueError):
+    """A step folder or selector that does not make sense; the message says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    slug: str
+    title: str
+    summary: str
+    server: str
+    services: tuple[str, ...]
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:02d}"
+
+    def database_name(self, prefix: str = "crm") -> str:
+        return f"{prefix}_step_{self.number:02d}"
+
+    @property
+    def migrations(self) -> list[Path]:
+        return sorted((self.path / "crm" / "migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def load(path: Path) -> Step:
+    toml = path / "step.toml"
+    if not toml.is_file():
+        raise StepError(f"{path.name}: no step.toml")
+    try:
+        data = tomllib.loads(toml.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise StepError(f"{toml}: {exc}") from exc
+    required = {"number": int, "slug": str, "title": str, "summary": str, "server": str}
+    for key, kind in required.items():
+        if not isinstance(data.get(key), kind):
+            raise StepError(f"{toml}: `{key}` must be a {kind.__name__}")
+    match = SLUG.match(data["slug"])
+    if data["slug"] != path.name or not match or int(match.group(1)) != data["number"]:
+        raise StepError(f"{toml}: slug {data['slug']!r} must equal the folder name and number")
+    if data["server"] not in SERVERS:
+        raise StepError(f"{toml}: server must be one of {', '.join(SERVERS)}")
+    services = data.get("services", ["postgres"])
+    if not isinstance(services, list) or not set(services) <= set(SERVICES):
+        raise StepError(f"{toml}: services must be a list drawn from {', '.join(SERVICES)}")
+    if "postgres" not in services:
+        raise StepError(f"{toml}: every step needs postgres")
+    return Step(
+        number=data["number"],
+        slug=data["slug"],
+        title=data["title"],
+        summary=data["summary"],
+        server=data["server"],
+        services=tuple(services),
+        path=path,
+    )
+
+
+def discover(steps_dir: Path = STEPS_DIR) -> list[Step]:
+    steps = [load(p) for p in sorted(steps_dir.iterdir()) if p.is_dir() and SLUG.match(p.name)]
+    numbers = [s.number for s in steps]
+    if numbers != list(range(1, len(steps) + 1)):
+        raise StepError(f"steps must be numbered 1..n without gaps, found {numbers}")
+    return steps
+
+
+def select(selector: str | int, steps_dir: Path = STEPS_DIR) -> Step:
+    """``3``, ``03`` and ``03-select-related`` all name step 3."""
+    text = str(selector).strip()
+    steps = discover(steps_dir)
+    for step in steps:
+        if text in (step.slug, step.label) or (text.isdigit() and int(text) == step.number):
+            return step
+    known = ", ".join(s.slug for s in steps)
+    raise StepError(f"no step {text!r}; the steps are: {known}")
+
+
+def select_many(selectors: str | None, steps_dir: Path = STEPS_DIR) -> list[Step]:
+    """``"1,3"`` → steps 1 and 3; empty or ``None`` → every step."""
+    if not selectors or selectors.strip().lower() == "all":
+        return discover(steps_dir)
+    return [select(part, steps_dir) for part in selectors.split(",") if part.strip()]
+
+
+def workers(server: str, cores: int | None = None) -> int:
+    """Worker processes, as each server's own documentation recommends."""
+    cores = cores or os.cpu_count() or 1
+    if server == "gunicorn":
+        # gunicorn's docs: (2 x $num_cores) + 1 sync workers.
+        return 2 * cores + 1
+    # uvicorn's docs: one worker process per core; concurrency comes from the event loop.
+    return cores
+
+
+def server_command(
+    step: Step, python: str, host: str, port: int, cores: int | None = None
+) -> list[str]:
+    count = str(workers(step.server, cores))
+    if step.server == "gunicorn":
+        return [
+            python, "-m", "gunicorn", "config.wsgi:application",
+            "--bind", f"{host}:{port}",
+            "--workers", count,
+            "--worker-class", "sync",
+        ]  # fmt: skip
+    return [
+        python, "-m", "uvicorn", "config.asgi:application",
+        "--host", host,
+        "--port", str(port),
+        "--workers", count,
+        "--no-access-log",
+    ]  # fmt: skip

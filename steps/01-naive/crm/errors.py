@@ -1,0 +1,56 @@
+"""One error shape for the whole API: ``{"detail": "<field>: <message>", "errors": [...]}``.
+
+DRF and django-filter report validation errors as ``{field: [messages]}``; clients of
+this API get a ``detail`` string that names the field and a flat ``errors`` list.
+"""
+
+from collections.abc import Iterator
+
+from django.http import JsonResponse
+from rest_framework import exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+BODY = "body"
+
+
+def flatten(detail, prefix: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = prefix if key == "non_field_errors" else f"{prefix}.{key}" if prefix else key
+            yield from flatten(value, name)
+    elif isinstance(detail, list):
+        for item in detail:
+            yield from flatten(item, prefix)
+    else:
+        yield prefix or BODY, str(detail)
+
+
+def error_body(errors: list[tuple[str, str]]) -> dict:
+    return {
+        "detail": "; ".join(f"{field}: {message}" for field, message in errors),
+        "errors": [{"field": field, "message": message} for field, message in errors],
+    }
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body(list(flatten(exc.detail)))
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body([(BODY, str(exc.detail))])
+    return response
+
+
+def bad_request(request, exception=None):
+    # Django answers oversized or otherwise suspicious requests before DRF sees them.
+    return JsonResponse(error_body([(BODY, str(exception) or "Bad request.")]), status=400)
+
+
+def not_found(request, exception=None):
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def server_error(request):
+    return JsonResponse({"detail": "Internal server error."}, status=500)

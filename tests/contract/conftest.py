@@ -1,0 +1,72 @@
+"""Boot every step once, exactly as `make serve` does, against a small seeded database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+
+from bench import database, paths, serve, steps
+
+# Small enough to seed in a second, large enough for several pages per filter.
+CUSTOMERS = 2_000
+SEED = 7
+PREFIX = "crm_test"
+
+
+@dataclass
+class Target:
+    step: steps.Step
+    base_url: str
+    database_url: str
+    http: httpx.Client
+
+    def sql(self, query: str, params=()) -> list[tuple]:
+        """Ground truth, read straight from the step's database."""
+        with psycopg.connect(self.database_url) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def ids(self, query: str, params=()) -> set[int]:
+        return {row[0] for row in self.sql(query, params)}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" in metafunc.fixturenames:
+        slugs = [step.slug for step in steps.discover()]
+        metafunc.parametrize("target", slugs, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def target(request, servers) -> Iterator[Target]:
+    step = steps.select(request.param)
+    url = database.prepare_step(
+        servers.database_url, step, CUSTOMERS, SEED, prefix=PREFIX, fresh=True
+    )
+    log_path = paths.CACHE_DIR / "logs" / f"contract-{step.slug}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        log_path.open("w") as log,
+        serve.running(step, url, servers.redis_url, output=log) as base_url,
+        httpx.Client(base_url=base_url, timeout=30) as http,
+    ):
+        yield Target(step, base_url, url, http)
+
+
+def walk(target: Target, path: str, params: dict | None = None) -> list[dict]:
+    """Every result of a listing, following `next` to the end, as a client would."""
+    response = target.http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    results = list(body["results"])
+    pages = 1
+    while body["next"]:
+        response = target.http.get(body["next"])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        results += body["results"]
+        pages += 1
+        assert pages < 500, "pagination does not end"
+    return results

@@ -1,0 +1,211 @@
+"""Reading: shapes, filters, search, ordering and pagination (DESIGN §4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.contract.conftest import Target, walk
+
+LIST = "/api/customers/"
+CUSTOMER_FIELDS = {
+    "id", "customer_id", "first_name", "last_name", "gender", "phone_number",
+    "birthday", "created", "last_updated", "address", "relationship",
+}  # fmt: skip
+ADDRESS_FIELDS = {"street", "street_number", "city_code", "city", "country"}
+RELATIONSHIP_FIELDS = {"points", "last_activity"}
+ORDERING_KEYS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
+
+
+def test_first_page_shape(target: Target):
+    body = target.http.get(LIST).json()
+    assert {"next", "previous", "results"} <= set(body)
+    assert body["previous"] is None
+    assert len(body["results"]) == 20
+    for customer in body["results"]:
+        assert set(customer) == CUSTOMER_FIELDS
+        assert customer["address"] is None or set(customer["address"]) == ADDRESS_FIELDS
+        assert customer["relationship"] is None or (
+            set(customer["relationship"]) == RELATIONSHIP_FIELDS
+        )
+
+
+def test_detail_matches_the_list(target: Target):
+    for customer in target.http.get(LIST, params={"page_size": 5}).json()["results"]:
+        response = target.http.get(f"{LIST}{customer['id']}/")
+        assert response.status_code == 200
+        assert response.json() == customer
+
+
+def test_unknown_id_is_404(target: Target):
+    (missing,) = target.sql("SELECT max(id) + 1000 FROM app_user")[0]
+    response = target.http.get(f"{LIST}{missing}/")
+    assert response.status_code == 404
+    assert "detail" in response.json()
+
+
+def test_page_size_bounds(target: Target):
+    assert len(target.http.get(LIST, params={"page_size": 1}).json()["results"]) == 1
+    assert len(target.http.get(LIST, params={"page_size": 100}).json()["results"]) == 100
+
+
+# --- filters against the database's own answer -----------------------------------------
+
+
+def _sample(target: Target, query: str):
+    return target.sql(query)[0][0]
+
+
+FILTERS = {
+    # name: (value query, oracle query taking the value)
+    "first_name": (
+        "SELECT left(first_name, 2) FROM app_user ORDER BY id LIMIT 1",
+        "SELECT id FROM app_user WHERE upper(first_name) LIKE upper(%s) || '%%'",
+    ),
+    "last_name": (
+        "SELECT lower(left(last_name, 3)) FROM app_user ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM app_user WHERE upper(last_name) LIKE upper(%s) || '%%'",
+    ),
+    "city": (
+        "SELECT upper(city) FROM address GROUP BY city ORDER BY count(*) DESC, city LIMIT 1",
+        "SELECT u.id FROM app_user u JOIN address a ON a.id = u.address_id"
+        " WHERE upper(a.city) = upper(%s)",
+    ),
+    "country": (
+        "SELECT lower(country) FROM address ORDER BY id LIMIT 1",
+        "SELECT u.id FROM app_user u JOIN address a ON a.id = u.address_id"
+        " WHERE upper(a.country) = upper(%s)",
+    ),
+    "customer_id": (
+        "SELECT customer_id FROM app_user ORDER BY id LIMIT 1 OFFSET 17",
+        "SELECT id FROM app_user WHERE customer_id = %s",
+    ),
+    "gender": ("SELECT 'other'", "SELECT id FROM app_user WHERE gender = %s"),
+    "birthday_after": (
+        "SELECT '1995-06-15'",
+        "SELECT id FROM app_user WHERE birthday >= %s::date",
+    ),
+    "birthday_before": (
+        "SELECT '1945-03-01'",
+        "SELECT id FROM app_user WHERE birthday <= %s::date",
+    ),
+    "created_after": (
+        "SELECT (max(created) AT TIME ZONE 'UTC')::date::text FROM app_user",
+        "SELECT id FROM app_user WHERE (created AT TIME ZONE 'UTC')::date >= %s::date",
+    ),
+    "created_before": (
+        "SELECT (min(created) AT TIME ZONE 'UTC')::date + 20 FROM app_user",
+        "SELECT id FROM app_user WHERE (created AT TIME ZONE 'UTC')::date <= %s::date",
+    ),
+    "points_min": (
+        "SELECT '20000'",
+        "SELECT appuser_id FROM customer_relationship WHERE points >= %s::int",
+    ),
+    "points_max": (
+        "SELECT '0'",
+        "SELECT appuser_id FROM customer_relationship WHERE points <= %s::int",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_filter_returns_exactly_the_matching_customers(target: Target, name: str):
+    value_query, oracle = FILTERS[name]
+    value = str(_sample(target, value_query))
+    expected = target.ids(oracle, [value])
+    assert expected, f"the sample value {value!r} for {name} matches nothing"
+    found = [c["id"] for c in walk(target, LIST, {name: value, "page_size": 100})]
+    assert len(found) == len(set(found)), "a customer appeared twice"
+    assert set(found) == expected
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_has_address(target: Target, value: str):
+    null = "IS NOT NULL" if value == "true" else "IS NULL"
+    expected = target.ids(
+        f"SELECT id FROM app_user WHERE address_id {null} AND upper(first_name) LIKE 'A%%'"
+    )
+    found = walk(target, LIST, {"has_address": value, "first_name": "A", "page_size": 100})
+    assert {c["id"] for c in found} == expected
+
+
+def test_filters_combine(target: Target):
+    city = _sample(target, FILTERS["city"][0])
+    expected = target.ids(
+        "SELECT u.id FROM app_user u JOIN address a ON a.id = u.address_id"
+        " WHERE upper(a.city) = upper(%s) AND u.gender = 'female'",
+        [city],
+    )
+    found = walk(target, LIST, {"city": city, "gender": "female", "page_size": 100})
+    assert {c["id"] for c in found} == expected
+
+
+# --- search: what substring and full-text matching both satisfy --------------------------
+
+
+@pytest.fixture(scope="module")
+def someone(target: Target) -> dict:
+    (row,) = target.sql(
+        "SELECT u.id, u.last_name, u.customer_id, a.city FROM app_user u"
+        " JOIN address a ON a.id = u.address_id ORDER BY u.id LIMIT 1 OFFSET 42"
+    )
+    return dict(zip(["id", "last_name", "customer_id", "city"], row, strict=True))
+
+
+@pytest.mark.parametrize("field", ["last_name", "city", "customer_id"])
+def test_search_finds_a_customer_by(target: Target, someone: dict, field: str):
+    found = walk(target, LIST, {"search": someone[field], "page_size": 100})
+    assert someone["id"] in {c["id"] for c in found}
+
+
+def test_search_for_nonsense_finds_nothing(target: Target):
+    body = target.http.get(LIST, params={"search": "qqxjzv"}).json()
+    assert body["results"] == []
+    assert body["next"] is None
+
+
+# --- ordering and pagination ----------------------------------------------------------
+
+
+def _key(customer: dict, name: str):
+    source = customer["relationship"] or {} if name == "points" else customer
+    value = source.get(name)
+    if name == "created" and value is not None:
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # NULL sorts as larger than any value: last ascending, first descending.
+    return (value is None, value if value is not None else 0)
+
+
+@pytest.mark.parametrize("key", ORDERING_KEYS)
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+def test_ordering_is_total_and_complete(target: Target, key: str, descending: bool):
+    country = _sample(target, "SELECT country FROM address ORDER BY id LIMIT 1")
+    ordering = f"-{key}" if descending else key
+    found = walk(target, LIST, {"ordering": ordering, "country": country, "page_size": 30})
+    keys = [(_key(c, key), c["id"]) for c in found]
+    assert keys == sorted(keys, reverse=descending)
+    expected = target.ids(
+        "SELECT u.id FROM app_user u JOIN address a ON a.id = u.address_id WHERE a.country = %s",
+        [country],
+    )
+    assert len(found) == len(expected)
+    assert {c["id"] for c in found} == expected
+
+
+def test_default_ordering_is_newest_first_over_the_whole_table(target: Target):
+    found = walk(target, LIST, {"page_size": 100})
+    (total,) = target.sql("SELECT count(*) FROM app_user")[0]
+    assert len(found) == total
+    assert len({c["id"] for c in found}) == total
+    keys = [(_key(c, "created"), c["id"]) for c in found]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_previous_leads_back_to_the_same_page(target: Target):
+    first = target.http.get(LIST, params={"ordering": "last_name", "page_size": 7}).json()
+    second = target.http.get(first["next"]).json()
+    assert second["previous"]
+    again = target.http.get(second["previous"]).json()
+    assert [c["id"] for c in again["results"]] == [c["id"] for c in first["results"]]
+    assert not {c["id"] for c in second["results"]} & {c["id"] for c in first["results"]}

@@ -1,0 +1,48 @@
+"""Health, the OpenAPI document and Swagger UI."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from bench import serve
+from tests.contract.conftest import Target
+
+
+def test_health(target: Target):
+    response = target.http.get("/api/health/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_health_is_503_when_the_database_is_down(target: Target):
+    # Port 9 (discard) on loopback: nothing listens, so every connection is refused.
+    unreachable = "postgresql://postgres@127.0.0.1:9/crm_nowhere"
+    with serve.running(target.step, unreachable, healthy=False) as base_url:
+        response = httpx.get(f"{base_url}/api/health/", timeout=30)
+    assert response.status_code == 503
+    assert response.json()["status"] != "ok"
+
+
+def test_openapi_document(target: Target):
+    response = target.http.get("/api/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    assert "/api/customers/" in paths
+    assert any(re.fullmatch(r"/api/customers/\{[a-z_]+\}/", p) for p in paths)
+    listing = {p["name"] for p in paths["/api/customers/"]["get"]["parameters"]}
+    assert {"search", "ordering", "page_size", "first_name", "city", "has_address"} <= listing
+
+
+def test_swagger_ui_loads_with_its_assets(target: Target):
+    page = target.http.get("/api/docs/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    scripts = re.findall(r'src="([^"]+\.js)"', page.text)
+    assert scripts, "Swagger UI page references no script"
+    for src in scripts:
+        asset = target.http.get(src)
+        assert asset.status_code == 200, src

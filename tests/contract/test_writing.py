@@ -1,0 +1,144 @@
+"""Writing: create, partial update, delete (DESIGN §4)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.contract.conftest import Target, walk
+
+LIST = "/api/customers/"
+ADDRESS = {
+    "street": "Rue de Rivoli",
+    "street_number": "99",
+    "city_code": "75001",
+    "city": "Paris",
+    "country": "France",
+}
+
+
+def new_customer(**changes) -> dict:
+    return {
+        "customer_id": f"CT-{uuid.uuid4().hex[:12]}",
+        "first_name": "Hedy",
+        "last_name": "Lamarr",
+        "gender": "female",
+        "phone_number": "+43 1 5550100",
+        "birthday": "1914-11-09",
+        "address": ADDRESS,
+        **changes,
+    }
+
+
+def create(target: Target, **changes) -> dict:
+    response = target.http.post(LIST, json=new_customer(**changes))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_create_then_read_it_back(target: Target):
+    body = new_customer()
+    created = create(target, **body)
+    for field in ("customer_id", "first_name", "last_name", "gender", "phone_number", "birthday"):
+        assert created[field] == body[field]
+    assert created["address"] == ADDRESS
+    assert created["relationship"]["points"] == 0
+    assert target.http.get(f"{LIST}{created['id']}/").json() == created
+    listed = walk(target, LIST, {"customer_id": body["customer_id"]})
+    assert listed == [created]
+    searched = walk(target, LIST, {"search": body["customer_id"]})
+    assert created["id"] in {c["id"] for c in searched}
+
+
+def test_create_writes_address_and_relationship_rows(target: Target):
+    created = create(target)
+    rows = target.sql(
+        "SELECT a.city, r.points FROM app_user u JOIN address a ON a.id = u.address_id"
+        " JOIN customer_relationship r ON r.appuser_id = u.id WHERE u.id = %s",
+        [created["id"]],
+    )
+    assert rows == [("Paris", 0)]
+
+
+def test_create_without_address(target: Target):
+    created = create(target, address=None)
+    assert created["address"] is None
+
+
+def test_invalid_nested_address_writes_nothing(target: Target):
+    body = new_customer(address={**ADDRESS, "city": None})
+    response = target.http.post(LIST, json=body)
+    assert response.status_code == 400
+    assert "address.city" in response.json()["detail"]
+    assert not target.sql("SELECT 1 FROM app_user WHERE customer_id = %s", [body["customer_id"]])
+
+
+def test_duplicate_customer_id_is_400(target: Target):
+    created = create(target)
+    response = target.http.post(LIST, json=new_customer(customer_id=created["customer_id"]))
+    assert response.status_code == 400
+    assert "customer_id" in response.json()["detail"]
+
+
+def test_patch_is_partial(target: Target):
+    created = create(target)
+    response = target.http.patch(f"{LIST}{created['id']}/", json={"last_name": "Markey"})
+    assert response.status_code == 200
+    patched = response.json()
+    assert patched["last_name"] == "Markey"
+    assert patched["first_name"] == created["first_name"]
+    assert patched["address"] == created["address"]
+    assert patched["last_updated"] >= created["last_updated"]
+
+
+def test_patch_with_a_new_address_never_mutates_a_shared_row(target: Target):
+    (customer_id, address_id, other_id), *_ = target.sql(
+        "SELECT u.id, u.address_id, o.id FROM app_user u"
+        " JOIN app_user o ON o.address_id = u.address_id AND o.id <> u.id"
+        " ORDER BY u.id LIMIT 1"
+    )
+    before = target.sql("SELECT street, city FROM address WHERE id = %s", [address_id])
+    moved = {**ADDRESS, "street": "Avenue Foch", "street_number": "1"}
+    response = target.http.patch(f"{LIST}{customer_id}/", json={"address": moved})
+    assert response.status_code == 200
+    assert response.json()["address"] == moved
+    assert target.sql("SELECT street, city FROM address WHERE id = %s", [address_id]) == before
+    other = target.http.get(f"{LIST}{other_id}/").json()
+    assert other["address"]["street"] == before[0][0]
+    (new_address_id,) = target.sql("SELECT address_id FROM app_user WHERE id = %s", [customer_id])[
+        0
+    ]
+    assert new_address_id != address_id
+
+
+def test_patch_address_to_null(target: Target):
+    created = create(target)
+    response = target.http.patch(f"{LIST}{created['id']}/", json={"address": None})
+    assert response.json()["address"] is None
+
+
+def test_delete(target: Target):
+    created = create(target)
+    assert target.http.delete(f"{LIST}{created['id']}/").status_code == 204
+    assert target.http.get(f"{LIST}{created['id']}/").status_code == 404
+    assert target.http.delete(f"{LIST}{created['id']}/").status_code == 404
+    assert not target.sql(
+        "SELECT 1 FROM customer_relationship WHERE appuser_id = %s", [created["id"]]
+    )
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_writes_to_an_unknown_id_are_404(target: Target, method: str):
+    (missing,) = target.sql("SELECT max(id) + 1000 FROM app_user")[0]
+    response = target.http.request(method, f"{LIST}{missing}/", json={"first_name": "X"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/api/customers/1/"), ("DELETE", LIST), ("PATCH", LIST), ("POST", "/api/health/")],
+)
+def test_wrong_method_is_405(target: Target, method: str, path: str):
+    response = target.http.request(method, path, json={})
+    assert response.status_code == 405
