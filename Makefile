@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench test seed serve services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP) ## create or refresh the tooling virtualenv
+
+bench: $(STAMP) ## seed, then run every step (STEPS=1,3 for a subset; CUSTOMERS=, SEED=)
+	$(PY) -m bench bench
 
 test: $(STAMP) ## every step's own tests, the contract suite on every step, the harness's tests
 	$(PY) -m bench test

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -93,6 +94,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Seed, then boot every selected step and time a few requests against it.
+
+    The k6 workload and result files replace this smoke run when the benchmark harness
+    lands; until then it proves the whole path a measurement will take.
+    """
+    import httpx
+
+    selected = steps.select_many(os.environ.get("STEPS"))
+    found = services.ensure(redis=any("redis" in s.services for s in selected))
+    print(
+        "[bench] the k6 workload is not built yet: this run seeds the data and smoke-tests"
+        " every step through the same path a measurement will take.",
+        flush=True,
+    )
+    started = time.perf_counter()
+    rows = []
+    for step in selected:
+        url = database.prepare_step(found.database_url, step, args.customers, args.seed)
+        with serve.running(step, url, found.redis_url, output=subprocess.DEVNULL) as base:
+            for name, params in [("list", {}), ("search", {"search": "berlin"})]:
+                t0 = time.perf_counter()
+                response = httpx.get(f"{base}/api/customers/", params=params, timeout=120)
+                took = (time.perf_counter() - t0) * 1000
+                rows.append((step.slug, name, response.status_code, took))
+                print(f"[bench] {step.slug} {name}: {response.status_code} in {took:.0f} ms")
+    print(f"\n{'step':<20} {'request':<8} {'status':>6} {'ms (one request)':>17}")
+    for slug, name, status, took in rows:
+        print(f"{slug:<20} {name:<8} {status:>6} {took:>17.0f}")
+    print(f"\nwall time {time.perf_counter() - started:.1f}s")
+    return 0 if all(status == 200 for _, _, status, _ in rows) else 1
+
+
 def cmd_steps(args: argparse.Namespace) -> int:
     for step in steps.discover():
         print(f"{step.label}  {step.slug:<20} {step.server:<9} {step.title}")
@@ -129,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=_int_env("PORT", 8000))
     _dataset(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bench", help="seed and run every step (STEPS=1,3 selects)")
+    _dataset(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("steps", help="list the steps")
     p.set_defaults(func=cmd_steps)

@@ -61,7 +61,7 @@ def vocabulary(seed: int) -> Vocabulary:
     male, female, last, streets = [], [], [], []
     cities, codes, countries, phones = [], [], [], []
     for offset, (locale, country, phone) in enumerate(LOCALES):
-        fake = Faker(locale)
+        fake = _stable(Faker(locale))
         fake.seed_instance(seed * 1000 + offset)
         male += _distinct(fake.first_name_male, NAMES_PER_LOCALE)
         female += _distinct(fake.first_name_female, NAMES_PER_LOCALE)
@@ -85,6 +85,19 @@ def vocabulary(seed: int) -> Vocabulary:
         countries=[countries[i] for i in city_order],
         phone_codes=[phones[i] for i in city_order],
     )
+
+
+def _stable(fake):
+    """Sort word lists that a locale built from a set.
+
+    it_IT's cities come from ``list({...})``, whose order changes with PYTHONHASHSEED;
+    a seeded draw from it would name other cities in every process.
+    """
+    for provider in fake.providers:
+        for name, value in vars(type(provider)).items():
+            if isinstance(value, list | set) and value and all(isinstance(v, str) for v in value):
+                setattr(provider, name, sorted(value))
+    return fake
 
 
 def _distinct(make: Callable[[], str], count: int) -> list[str]:

@@ -1,0 +1,86 @@
+"""The harness creates, reuses and drops only databases it made itself."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bench import database, steps
+
+PREFIX = "crm_test_db"
+
+
+@pytest.fixture
+def admin(servers):
+    with psycopg.connect(servers.database_url, autocommit=True) as conn:
+        yield conn
+
+
+def test_an_unmarked_database_is_never_dropped(servers, admin):
+    name = f"{PREFIX}_base"
+    database.drop_all(servers.database_url, PREFIX)
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with pytest.raises(database.DatabaseError, match="not created by this harness"):
+            database.prepare_base(servers.database_url, 100, 1, prefix=PREFIX)
+        assert database.drop_all(servers.database_url, PREFIX) == []
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        assert exists
+    finally:
+        admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+
+
+def test_a_current_database_is_reused_and_a_stale_one_rebuilt(servers):
+    step = steps.discover()[0]
+    messages: list[str] = []
+    database.drop_all(servers.database_url, PREFIX)
+    try:
+        url = database.prepare_step(
+            servers.database_url, step, 100, 1, prefix=PREFIX, log=messages.append
+        )
+        assert any("cloned" in m for m in messages)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM app_user").fetchone()[0] == 100
+
+        messages.clear()
+        database.prepare_step(
+            servers.database_url, step, 100, 1, prefix=PREFIX, log=messages.append
+        )
+        assert any("reusing" in m for m in messages)
+        assert not any("generating" in m for m in messages)
+
+        messages.clear()
+        database.prepare_step(
+            servers.database_url, step, 120, 1, prefix=PREFIX, log=messages.append
+        )
+        assert any("generating 120 customers" in m for m in messages)
+        assert any("cloned" in m for m in messages)
+    finally:
+        dropped = database.drop_all(servers.database_url, PREFIX)
+    assert set(dropped) == {f"{PREFIX}_base", step.database_name(PREFIX)}
+
+
+def test_fingerprints_change_with_what_changes_the_data():
+    base = database.base_fingerprint(1000, 1)
+    assert base == database.base_fingerprint(1000, 1)
+    assert base != database.base_fingerprint(1001, 1)
+    assert base != database.base_fingerprint(1000, 2)
+    step = steps.discover()[0]
+    assert database.step_fingerprint(base, step) != database.step_fingerprint("other", step)
+
+
+def test_databases_use_a_byte_order_collation(servers):
+    step = steps.discover()[0]
+    url = database.prepare_step(servers.database_url, step, 50, 1, prefix=PREFIX)
+    try:
+        with psycopg.connect(url) as conn:
+            ordered = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT x FROM unnest(ARRAY['b', 'B', 'a', 'Ä', 'A', 'ä']) x ORDER BY x"
+                )
+            ]
+        assert ordered == sorted(ordered)
+    finally:
+        database.drop_all(servers.database_url, PREFIX)

@@ -1,0 +1,64 @@
+"""Embedded services by default; the user's own servers when the URLs are given."""
+
+from __future__ import annotations
+
+import socket
+
+import psycopg
+import pytest
+
+from bench import services
+
+
+def test_embedded_postgres_runs_with_the_measuring_settings(servers):
+    if not servers.embedded_postgres:
+        pytest.skip("DATABASE_URL points at an external server")
+    found = services.server_settings(servers.database_url)
+    assert int(found["server_version"].split(".")[0]) >= 18
+    assert found["jit"] == "off"
+    assert found["max_connections"] == services.PG_SETTINGS["max_connections"]
+    assert "pg_stat_statements" in found["shared_preload_libraries"]
+    with psycopg.connect(servers.database_url) as conn:
+        extensions = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
+    assert {"pg_trgm", "pg_stat_statements"} <= extensions
+
+
+def test_embedded_redis_answers(servers):
+    if not servers.embedded_redis:
+        pytest.skip("REDIS_URL points at an external server")
+    port = int(servers.redis_url.rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"PING\r\n")
+        assert sock.recv(16).startswith(b"+PONG")
+
+
+def test_ensure_is_idempotent(servers):
+    again = services.ensure()
+    assert again.database_url == servers.database_url
+    assert again.redis_url == servers.redis_url
+
+
+def test_given_urls_are_used_as_they_are(servers, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", servers.database_url)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    found = services.ensure()
+    assert found.database_url == servers.database_url
+    assert found.redis_url == "redis://127.0.0.1:1/0"
+    assert not found.embedded_postgres
+    assert not found.embedded_redis
+    assert services.status()["postgres"] == "external (DATABASE_URL)"
+
+
+def test_an_unreachable_database_url_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:9/none")
+    with pytest.raises(services.ServiceError) as error:
+        services.ensure(redis=False)
+    assert "cannot reach PostgreSQL at postgresql://nobody:***@127.0.0.1:9/none" in str(error.value)
+    assert "secret" not in str(error.value)
+
+
+def test_with_database_replaces_only_the_name():
+    url = "postgresql://u:p@db:5433/postgres?sslmode=require"
+    assert services.with_database(url, "crm_base") == (
+        "postgresql://u:p@db:5433/crm_base?sslmode=require"
+    )

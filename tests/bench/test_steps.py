@@ -1,0 +1,102 @@
+"""step.toml parsing, step selection and the server command built from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import steps
+
+TOML = """number = {number}
+slug = "{slug}"
+title = "Title"
+summary = "Summary"
+server = "{server}"
+services = {services}
+"""
+
+
+def make(root: Path, slug: str, server: str = "gunicorn", services: str = '["postgres"]') -> Path:
+    folder = root / slug
+    folder.mkdir()
+    (folder / "step.toml").write_text(
+        TOML.format(number=int(slug[:2]), slug=slug, server=server, services=services)
+    )
+    return folder
+
+
+@pytest.fixture
+def ladder(tmp_path: Path) -> Path:
+    make(tmp_path, "01-naive")
+    make(tmp_path, "02-asgi", server="uvicorn")
+    make(tmp_path, "03-select-related", services='["postgres", "redis"]')
+    return tmp_path
+
+
+@pytest.mark.parametrize("selector", ["3", "03", "03-select-related", 3, " 3 "])
+def test_every_way_of_naming_a_step(ladder: Path, selector):
+    assert steps.select(selector, ladder).slug == "03-select-related"
+
+
+def test_unknown_step_lists_the_known_ones(ladder: Path):
+    with pytest.raises(steps.StepError, match="01-naive, 02-asgi, 03-select-related"):
+        steps.select("9", ladder)
+
+
+def test_select_many(ladder: Path):
+    assert [s.number for s in steps.select_many("1,3", ladder)] == [1, 3]
+    assert [s.number for s in steps.select_many("", ladder)] == [1, 2, 3]
+    assert [s.number for s in steps.select_many("all", ladder)] == [1, 2, 3]
+
+
+def test_a_gap_in_the_numbers_is_an_error(tmp_path: Path):
+    make(tmp_path, "01-naive")
+    make(tmp_path, "03-select-related")
+    with pytest.raises(steps.StepError, match="without gaps"):
+        steps.discover(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("server", '"daphne"', "server must be one of"),
+        ("services", '["redis"]', "every step needs postgres"),
+        ("services", '["postgres", "kafka"]', "services must be a list"),
+        ("slug", '"02-other"', "must equal the folder name"),
+        ("number", '"one"', "`number` must be a int"),
+    ],
+)
+def test_invalid_step_toml_is_explained(tmp_path: Path, field: str, value: str, message: str):
+    folder = make(tmp_path, "01-naive")
+    lines = [
+        f"{field} = {value}" if line.startswith(f"{field} =") else line
+        for line in (folder / "step.toml").read_text().splitlines()
+    ]
+    (folder / "step.toml").write_text("\n".join(lines))
+    with pytest.raises(steps.StepError, match=message):
+        steps.load(folder)
+
+
+def test_worker_counts_follow_each_servers_docs():
+    assert steps.workers("gunicorn", cores=2) == 5
+    assert steps.workers("uvicorn", cores=2) == 2
+    assert steps.workers("gunicorn", cores=8) == 17
+
+
+def test_server_commands(ladder: Path):
+    gunicorn = steps.server_command(steps.select(1, ladder), "py", "127.0.0.1", 8001, cores=2)
+    assert gunicorn[:4] == ["py", "-m", "gunicorn", "config.wsgi:application"]
+    assert gunicorn[gunicorn.index("--workers") + 1] == "5"
+    assert gunicorn[gunicorn.index("--bind") + 1] == "127.0.0.1:8001"
+    uvicorn = steps.server_command(steps.select(2, ladder), "py", "0.0.0.0", 8000, cores=2)
+    assert uvicorn[:4] == ["py", "-m", "uvicorn", "config.asgi:application"]
+    assert uvicorn[uvicorn.index("--workers") + 1] == "2"
+
+
+def test_the_real_steps_load():
+    found = steps.discover()
+    assert found[0].slug == "01-naive"
+    assert found[0].server == "gunicorn"
+    assert found[0].database_name() == "crm_step_01"
+    assert found[0].database_name("crm_test") == "crm_test_step_01"
