@@ -28,19 +28,33 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
-def _dataset(parser: argparse.ArgumentParser) -> None:
+def _dataset(parser: argparse.ArgumentParser, reuse: bool) -> None:
+    """--customers/--seed; with ``reuse``, unset means "the data set already seeded"."""
+    default = "the seeded data set, else " if reuse else ""
     parser.add_argument(
         "--customers",
         type=int,
-        default=_int_env("CUSTOMERS", database.DEFAULT_CUSTOMERS),
-        help="customers to seed (env CUSTOMERS; default %(default)s)",
+        default=_int_env("CUSTOMERS", 0) if os.environ.get("CUSTOMERS") else None,
+        help=f"customers (env CUSTOMERS; default {default}{database.DEFAULT_CUSTOMERS:,})",
     )
     parser.add_argument(
         "--seed",
         type=int,
-        default=_int_env("SEED", database.DEFAULT_SEED),
-        help="random seed of the data set (env SEED; default %(default)s)",
+        default=_int_env("SEED", 0) if os.environ.get("SEED") else None,
+        help=f"random seed of the data set (env SEED; default {default}{database.DEFAULT_SEED})",
     )
+    parser.set_defaults(reuse_dataset=reuse)
+
+
+def _resolve_dataset(args: argparse.Namespace, existing: tuple[int, int] | None) -> None:
+    """Fill in --customers/--seed: given values win, then the seeded base, then defaults."""
+    if not args.reuse_dataset:
+        existing = None
+    customers, seed_value = existing or (database.DEFAULT_CUSTOMERS, database.DEFAULT_SEED)
+    if args.customers is None:
+        args.customers = customers
+    if args.seed is None:
+        args.seed = seed_value
 
 
 def cmd_services(args: argparse.Namespace) -> int:
@@ -59,6 +73,7 @@ def cmd_services(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     found = services.ensure(redis=False)
+    _resolve_dataset(args, database.current_dataset(found.database_url))
     started = time.perf_counter()
     url = database.prepare_base(found.database_url, args.customers, args.seed)
     fingerprint = database.base_fingerprint(args.customers, args.seed)
@@ -71,6 +86,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     step = steps.select(args.step)
     found = services.ensure(redis="redis" in step.services)
+    _resolve_dataset(args, database.current_dataset(found.database_url))
     url = database.prepare_step(found.database_url, step, args.customers, args.seed)
     print(f"[serve] {step.slug}: {step.title} ({step.server})", flush=True)
     stop = {"now": False}
@@ -104,6 +120,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     selected = steps.select_many(os.environ.get("STEPS"))
     found = services.ensure(redis=any("redis" in s.services for s in selected))
+    _resolve_dataset(args, database.current_dataset(found.database_url))
     print(
         "[bench] the k6 workload is not built yet: this run seeds the data and smoke-tests"
         " every step through the same path a measurement will take.",
@@ -155,17 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_services)
 
     p = sub.add_parser("seed", help="build the seeded base database (reused while unchanged)")
-    _dataset(p)
+    _dataset(p, reuse=False)
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("serve", help="run one step's server on its own database")
     p.add_argument("step", help="3, 03 or 03-select-related")
     p.add_argument("--port", type=int, default=_int_env("PORT", 8000))
-    _dataset(p)
+    _dataset(p, reuse=True)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="seed and run every step (STEPS=1,3 selects)")
-    _dataset(p)
+    _dataset(p, reuse=True)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("steps", help="list the steps")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -132,7 +133,7 @@ def prepare_base(
     """Return the URL of a seeded base database, building it only when needed."""
     name = f"{prefix}_base"
     fingerprint = base_fingerprint(customers, seed_value)
-    wanted = f"{MARK}:{fingerprint}"
+    wanted = f"{MARK}:{fingerprint} customers={customers} seed={seed_value}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if _comment(conn, name) == wanted:
             log(f"[db] {name}: reusing ({customers:,} customers, seed {seed_value})")
@@ -149,6 +150,14 @@ def prepare_base(
         _set_comment(conn, name, wanted)
     _ensure_terms(url, fingerprint, customers, seed_value, log)
     return url
+
+
+def current_dataset(admin_url: str, prefix: str = "crm") -> tuple[int, int] | None:
+    """(customers, seed) of the seeded base database, if there is one."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        comment = _comment(conn, f"{prefix}_base") or ""
+    match = re.fullmatch(rf"{MARK}:\w+ customers=(\d+) seed=(\d+)", comment)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def prepare_step(

@@ -123,6 +123,9 @@ def server_command(
             "--bind", f"{host}:{port}",
             "--workers", count,
             "--worker-class", "sync",
+            # gunicorn 27's control socket has one path per user: two servers at once
+            # (make serve and the contract suite) would fight over it.
+            "--no-control-socket",
         ]  # fmt: skip
     return [
         python, "-m", "uvicorn", "config.asgi:application",

@@ -40,6 +40,7 @@ def test_a_current_database_is_reused_and_a_stale_one_rebuilt(servers):
             servers.database_url, step, 100, 1, prefix=PREFIX, log=messages.append
         )
         assert any("cloned" in m for m in messages)
+        assert database.current_dataset(servers.database_url, PREFIX) == (100, 1)
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM app_user").fetchone()[0] == 100
 

@@ -1,0 +1,51 @@
+"""The command line: how CUSTOMERS / SEED are resolved, and errors a person can act on."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bench import cli, database
+
+
+def namespace(customers=None, seed=None, reuse=True) -> argparse.Namespace:
+    return argparse.Namespace(customers=customers, seed=seed, reuse_dataset=reuse)
+
+
+def test_serve_reuses_the_seeded_data_set():
+    args = namespace()
+    cli._resolve_dataset(args, (3_000_000, 42))
+    assert (args.customers, args.seed) == (3_000_000, 42)
+
+
+def test_given_values_win():
+    args = namespace(customers=500)
+    cli._resolve_dataset(args, (3_000_000, 42))
+    assert (args.customers, args.seed) == (500, 42)
+
+
+def test_defaults_without_a_seeded_base_or_for_seed_itself():
+    args = namespace()
+    cli._resolve_dataset(args, None)
+    assert (args.customers, args.seed) == (database.DEFAULT_CUSTOMERS, database.DEFAULT_SEED)
+    args = namespace(reuse=False)
+    cli._resolve_dataset(args, (3_000_000, 42))
+    assert args.customers == database.DEFAULT_CUSTOMERS
+
+
+@pytest.mark.parametrize(("value", "message"), [("many", "whole number"), ("0", "at least 1")])
+def test_bad_numbers_in_the_environment_are_explained(monkeypatch, value, message):
+    monkeypatch.setenv("CUSTOMERS", value)
+    with pytest.raises(SystemExit, match=message):
+        cli._int_env("CUSTOMERS", 1)
+
+
+def test_thousands_separators_are_accepted(monkeypatch):
+    monkeypatch.setenv("CUSTOMERS", "3_000_000")
+    assert cli._int_env("CUSTOMERS", 1) == 3_000_000
+
+
+def test_an_unknown_step_is_a_clear_error(capsys):
+    assert cli.main(["serve", "42"]) == 2
+    assert "no step '42'; the steps are: 01-naive" in capsys.readouterr().err
