@@ -73,7 +73,7 @@ def cmd_services(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     found = services.ensure(redis=False)
-    _resolve_dataset(args, database.current_dataset(found.database_url))
+    _resolve_dataset(args, None)
     started = time.perf_counter()
     url = database.prepare_base(found.database_url, args.customers, args.seed)
     fingerprint = database.base_fingerprint(args.customers, args.seed)

@@ -53,9 +53,10 @@ def load(path: Path) -> Step:
     except tomllib.TOMLDecodeError as exc:
         raise StepError(f"{toml}: {exc}") from exc
     required = {"number": int, "slug": str, "title": str, "summary": str, "server": str}
+    kinds = {int: "a whole number", str: "a string"}
     for key, kind in required.items():
         if not isinstance(data.get(key), kind):
-            raise StepError(f"{toml}: `{key}` must be a {kind.__name__}")
+            raise StepError(f"{toml}: `{key}` must be {kinds[kind]}")
     match = SLUG.match(data["slug"])
     if data["slug"] != path.name or not match or int(match.group(1)) != data["number"]:
         raise StepError(f"{toml}: slug {data['slug']!r} must equal the folder name and number")

@@ -64,7 +64,7 @@ def test_a_gap_in_the_numbers_is_an_error(tmp_path: Path):
         ("services", '["redis"]', "every step needs postgres"),
         ("services", '["postgres", "kafka"]', "services must be a list"),
         ("slug", '"02-other"', "must equal the folder name"),
-        ("number", '"one"', "`number` must be a int"),
+        ("number", '"one"', "`number` must be a whole number"),
     ],
 )
 def test_invalid_step_toml_is_explained(tmp_path: Path, field: str, value: str, message: str):

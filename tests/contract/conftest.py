@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +16,28 @@ from bench import database, paths, serve, steps
 CUSTOMERS = 2_000
 SEED = 7
 PREFIX = "crm_test"
+
+LIST = "/api/customers/"
+ADDRESS = {
+    "street": "Rue de Rivoli",
+    "street_number": "99",
+    "city_code": "75001",
+    "city": "Paris",
+    "country": "France",
+}
+
+
+def new_customer(**changes) -> dict:
+    return {
+        "customer_id": f"CT-{uuid.uuid4().hex[:12]}",
+        "first_name": "Hedy",
+        "last_name": "Lamarr",
+        "gender": "female",
+        "phone_number": "+43 1 5550100",
+        "birthday": "1914-11-09",
+        "address": ADDRESS,
+        **changes,
+    }
 
 
 @dataclass

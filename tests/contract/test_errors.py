@@ -7,10 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.contract.conftest import Target
-from tests.contract.test_writing import new_customer
-
-LIST = "/api/customers/"
+from tests.contract.conftest import LIST, Target, new_customer
 
 BAD_PARAMETERS = [
     ("gender", "robot"),

@@ -6,9 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tests.contract.conftest import Target, walk
+from tests.contract.conftest import LIST, Target, walk
 
-LIST = "/api/customers/"
 CUSTOMER_FIELDS = {
     "id", "customer_id", "first_name", "last_name", "gender", "phone_number",
     "birthday", "created", "last_updated", "address", "relationship",

@@ -2,33 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from tests.contract.conftest import Target, walk
-
-LIST = "/api/customers/"
-ADDRESS = {
-    "street": "Rue de Rivoli",
-    "street_number": "99",
-    "city_code": "75001",
-    "city": "Paris",
-    "country": "France",
-}
-
-
-def new_customer(**changes) -> dict:
-    return {
-        "customer_id": f"CT-{uuid.uuid4().hex[:12]}",
-        "first_name": "Hedy",
-        "last_name": "Lamarr",
-        "gender": "female",
-        "phone_number": "+43 1 5550100",
-        "birthday": "1914-11-09",
-        "address": ADDRESS,
-        **changes,
-    }
+from tests.contract.conftest import ADDRESS, LIST, Target, new_customer, walk
 
 
 def create(target: Target, **changes) -> dict:

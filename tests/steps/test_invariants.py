@@ -124,4 +124,3 @@ def test_package_and_table_names_are_the_same_everywhere(step: steps.Step):
     found = probe(step)
     assert set(found["tables"]) == TABLES
     assert "crm" in found["apps"]
-    assert (step.path / "config" / "settings.py").is_file()
