@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import Counter
 
 import httpx
 
 from bench import serve
-from tests.contract.conftest import Target
+from tests.contract.conftest import LIST, Target
 
 
 def test_health(target: Target):
@@ -46,3 +48,25 @@ def test_swagger_ui_loads_with_its_assets(target: Target):
     for src in scripts:
         asset = target.http.get(src)
         assert asset.status_code == 200, src
+
+
+def test_a_burst_of_concurrent_requests_is_served(target: Target):
+    """More requests at once than PostgreSQL accepts connections: every one is answered.
+
+    Each server bounds what it asks of PostgreSQL (gunicorn by its worker count, the
+    async steps by their pool's max_size), so the excess queues instead of failing with
+    "too many clients" or a pool timeout.
+    """
+    (max_connections,) = target.sql("SELECT current_setting('max_connections')::int")[0]
+    burst = max_connections + 50
+
+    async def fire() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        async with httpx.AsyncClient(base_url=target.base_url, timeout=120, limits=limits) as c:
+            requests = [
+                c.get(LIST, params={"page_size": 5, "page": 1 + i % 20}) for i in range(burst)
+            ]
+            return await asyncio.gather(*requests)
+
+    statuses = Counter(response.status_code for response in asyncio.run(fire()))
+    assert statuses == {200: burst}
