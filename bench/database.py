@@ -186,6 +186,11 @@ def prepare_step(
         _create(conn, name, template=f"{prefix}_base")
         log(f"[db] {name}: cloned from {prefix}_base in {time.perf_counter() - started:.1f}s")
     migrate(step, url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # The indexes a step's migrations add start without statistics (an expression
+        # index has none until ANALYZE); the planner would guess, and the bench would
+        # measure plans no maintained database runs.
+        conn.execute("ANALYZE")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         _set_comment(conn, name, wanted)
     return url
