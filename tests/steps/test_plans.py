@@ -1,0 +1,96 @@
+"""Plans, not timings: from step 04 on, what the workload asks is served by indexes.
+
+The plans come from the SQL each step really issues (``bench.probe``), EXPLAINed on a
+seeded table big enough for the planner to prefer an index wherever one helps.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from bench import database, probe, steps
+
+CUSTOMERS = 50_000
+SEED = 11
+PREFIX = "crm_plan"
+INDEXED = [step for step in steps.discover() if step.number >= 4]
+pytestmark = pytest.mark.skipif(not INDEXED, reason="no step with indexes yet")
+
+
+@pytest.fixture(scope="module", params=INDEXED, ids=lambda step: step.slug)
+def probed(request, servers):
+    """Every scenario request probed once on a freshly migrated, statistics-fresh clone."""
+    step = request.param
+    url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX, fresh=True)
+    fingerprint = database.base_fingerprint(CUSTOMERS, SEED)
+    terms = json.loads(database.terms_path(fingerprint).read_text())
+    scenarios = probe.scenario_requests(terms)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_reset()")
+    paths = [path for group in scenarios.values() for path in group]
+    results = {r["path"]: r for r in probe.run(step, url, paths)}
+    return step, url, scenarios, results
+
+
+def page_query(result: dict) -> dict:
+    """The query that reads the page: the one with a LIMIT at the top of its plan."""
+    pages = [q for q in result["queries"] if q["plan"]["Node Type"] == "Limit"]
+    assert len(pages) == 1, [q["sql"][:80] for q in result["queries"]]
+    return pages[0]
+
+
+def scenario(probed, name: str) -> list[dict]:
+    _, _, scenarios, results = probed
+    found = [results[path] for path in scenarios[name]]
+    assert all(r["status"] == 200 for r in found), [(r["path"], r["status"]) for r in found]
+    return found
+
+
+@pytest.mark.parametrize("name", ["list", "filter", "sort"])
+def test_first_pages_never_scan_the_customer_table(probed, name: str):
+    for result in scenario(probed, name):
+        if result["path"].endswith("ordering=points") or result["path"].endswith("=-points"):
+            continue  # see test_ordering_by_points_alone_still_sorts
+        plan = page_query(result)["plan"]
+        assert "app_user" not in probe.seq_scans(plan), (result["path"], probe.outline(plan))
+
+
+def test_detail_is_an_index_lookup(probed):
+    for result in scenario(probed, "detail"):
+        for query in result["queries"]:
+            assert not probe.seq_scans(query["plan"]), probe.outline(query["plan"])
+
+
+def test_search_still_scans(probed):
+    """Substring search over the joins has no index to use; step 06 gives it one."""
+    for result in scenario(probed, "search"):
+        scanned = set().union(*(probe.seq_scans(q["plan"]) for q in result["queries"]))
+        assert "app_user" in scanned, result["path"]
+
+
+def test_ordering_by_points_alone_still_sorts(probed):
+    """The honest exception. Points live in customer_relationship, LEFT JOINed because a
+    customer may have none; PostgreSQL cannot drive a LEFT JOIN from its nullable side,
+    so no index provides that order and every customer is sorted. Adding a points
+    filter makes the join inner and the (points, appuser_id) index serves it."""
+    _, _, _, results = probed
+    for sign in ("", "-"):
+        plan = page_query(results[f"{probe.LIST}?ordering={sign}points"])["plan"]
+        assert any(n["Node Type"] == "Sort" for n in probe.nodes(plan)), probe.outline(plan)
+
+
+def test_every_index_the_step_added_is_used(probed, servers):
+    """No dead indexes: each one this step's migrations added served a scenario query."""
+    step, url, _, _ = probed
+    base = database.with_database(servers.database_url, f"{PREFIX}_base")
+    query = "SELECT indexrelname FROM pg_stat_user_indexes"
+    with psycopg.connect(base) as conn:
+        inherited = {row[0] for row in conn.execute(query)}
+    with psycopg.connect(url) as conn:
+        usage = dict(conn.execute("SELECT indexrelname, idx_scan FROM pg_stat_user_indexes"))
+    added = {name: scans for name, scans in usage.items() if name not in inherited}
+    assert added, f"{step.slug} adds no index"
+    assert {name for name, scans in added.items() if not scans} == set()
