@@ -26,6 +26,11 @@ class ProbeError(RuntimeError):
 def scenario_requests(terms: dict) -> dict[str, list[str]]:
     """Representative read requests of each workload scenario, built from a term file."""
 
+    from bench.seed import LOCALES
+
+    # The least common country: the filter where an index has the most to offer.
+    country = LOCALES[-1][1].lower()
+
     def hot(kind: str) -> str:
         return terms[kind]["hot"][0]
 
@@ -44,6 +49,7 @@ def scenario_requests(terms: dict) -> dict[str, list[str]]:
             listing(first_name=hot("first_names")[:3]),
             listing(last_name=cold("last_names")[:4]),
             listing(city=cold("cities")),
+            listing(country=country, ordering="last_name"),
             listing(customer_id=cold("customer_ids")),
             listing(points_min=40_000),
             listing(points_max=10),
