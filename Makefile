@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv bench test seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench report test seed serve services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,8 +33,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## create or refresh the tooling virtualenv
 
-bench: $(STAMP) ## seed, then run every step (STEPS=1,3 for a subset; CUSTOMERS=, SEED=)
+bench: $(STAMP) ## measure every step with k6 (STEPS=1,3 SCENARIOS=list,search DURATION=5 VUS=8 RATE=20 CUSTOMERS=)
 	$(PY) -m bench bench
+
+report: $(STAMP) ## redraw the table and media/ charts from docs/results/latest.json (RESULTS=file)
+	$(PY) -m bench report
 
 test: $(STAMP) ## every step's own tests, the contract suite on every step, the harness's tests
 	$(PY) -m bench test

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 import warnings
@@ -111,37 +110,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Seed, then boot every selected step and time a few requests against it.
-
-    The k6 workload and result files replace this smoke run when the benchmark harness
-    lands; until then it proves the whole path a measurement will take.
-    """
-    import httpx
+    from bench import run
 
     selected = steps.select_many(os.environ.get("STEPS"))
+    settings = run.Settings.from_env()
     found = services.ensure(redis=any("redis" in s.services for s in selected))
     _resolve_dataset(args, database.current_dataset(found.database_url))
     print(
-        "[bench] the k6 workload is not built yet: this run seeds the data and smoke-tests"
-        " every step through the same path a measurement will take.",
+        f"[bench] {len(selected)} step(s), {args.customers:,} customers (seed {args.seed}),"
+        f" scenarios {', '.join(settings.scenarios)}; {settings.vus} VUs x"
+        f" {settings.duration_s:g}s each, mixed-open at {settings.open_rate:g}/s",
         flush=True,
     )
-    started = time.perf_counter()
-    rows = []
-    for step in selected:
-        url = database.prepare_step(found.database_url, step, args.customers, args.seed)
-        with serve.running(step, url, found.redis_url, output=subprocess.DEVNULL) as base:
-            for name, params in [("list", {}), ("search", {"search": "berlin"})]:
-                t0 = time.perf_counter()
-                response = httpx.get(f"{base}/api/customers/", params=params, timeout=120)
-                took = (time.perf_counter() - t0) * 1000
-                rows.append((step.slug, name, response.status_code, took))
-                print(f"[bench] {step.slug} {name}: {response.status_code} in {took:.0f} ms")
-    print(f"\n{'step':<20} {'request':<8} {'status':>6} {'ms (one request)':>17}")
-    for slug, name, status, took in rows:
-        print(f"{slug:<20} {name:<8} {status:>6} {took:>17.0f}")
-    print(f"\nwall time {time.perf_counter() - started:.1f}s")
-    return 0 if all(status == 200 for _, _, status, _ in rows) else 1
+    path = run.run(selected, args.customers, args.seed, settings)
+    run.finish(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bench import paths, report, results
+
+    result = results.load(Path(args.results))
+    print(report.table(result))
+    for chart in report.charts(result):
+        print(f"chart: {chart.relative_to(paths.ROOT)}")
+    return 0
 
 
 def cmd_steps(args: argparse.Namespace) -> int:
@@ -161,6 +156,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     from bench import testrun
 
     return testrun.main(args.pytest_args)
+
+
+def _late_errors() -> tuple[type[Exception], ...]:
+    """Errors of modules imported only by the commands that need them."""
+    from bench import probe, results, run
+
+    return (run.BenchError, probe.ProbeError, results.ResultError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("report", help="redraw the table and charts from a result file")
+    p.add_argument("--results", default=os.environ.get("RESULTS", "docs/results/latest.json"))
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("steps", help="list the steps")
     p.set_defaults(func=cmd_steps)
 
@@ -204,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         database.DatabaseError,
         steps.StepError,
         serve.ServerError,
+        *_late_errors(),
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,20 +11,36 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 LIST = "/api/customers/"
 ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
+WALK_PAGES = 10
+# The customer the write scenario creates, patches and deletes (as k6/lib/api.js does).
+WRITE_BODY = {
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "gender": "female",
+    "birthday": "1906-12-09",
+    "address": {
+        "street": "Wall Street",
+        "street_number": "1",
+        "city_code": "10005",
+        "city": "New York",
+        "country": "United States",
+    },
+}
 
 
 class ProbeError(RuntimeError):
     """The probe script failed inside the step; the message carries its stderr."""
 
 
-def scenario_requests(terms: dict) -> dict[str, list[str]]:
-    """Representative read requests of each workload scenario, built from a term file."""
+def scenario_requests(terms: dict) -> dict[str, list]:
+    """Representative requests of each workload scenario, built from a term file."""
 
     from bench.seed import LOCALES
 
@@ -42,6 +58,7 @@ def scenario_requests(terms: dict) -> dict[str, list[str]]:
 
     return {
         "list": [listing()],
+        "walk": [{"walk": listing(), "pages": WALK_PAGES}],
         "detail": [f"{LIST}{terms['ids']['hot'][0]}/", f"{LIST}{terms['ids']['cold'][0]}/"],
         "filter": [
             listing(last_name=hot("last_names")[:3], city=hot("cities")),
@@ -59,18 +76,27 @@ def scenario_requests(terms: dict) -> dict[str, list[str]]:
         ],
         "search": [listing(search=hot("last_names")), listing(search=cold("cities"))],
         "sort": [listing(ordering=f"{sign}{key}") for key in ORDERINGS for sign in ("", "-")],
+        "write": [{"write": WRITE_BODY}],
     }
 
 
-def run(step, database_url: str, paths: list[str], analyze: bool = False) -> list[dict]:
-    """``[{"path", "status", "queries": [{"sql", "plan"}]}]`` for each GET path."""
+def run(step, database_url: str, requests: list, analyze: bool = False) -> list[dict]:
+    """Probe each request: ``[{"request", "method", "path", "status", "queries"}]``.
+
+    ``request`` is the index of the request that caused it, ``queries`` a list of
+    ``{"sql", "plan"}``.
+
+    A request is a GET path, ``{"walk": path, "pages": n}`` (the page, then ``next`` n
+    times) or ``{"write": body}`` (create, patch, delete a customer of its own). Only
+    SELECTs are EXPLAINed: EXPLAIN ANALYZE would run a write twice.
+    """
     from bench import serve, venvs
 
     result = subprocess.run(
         [venvs.ensure(step), "-c", Path(__file__).read_text()],
         cwd=step.path,
         env=serve.environment(step, database_url, None),
-        input=json.dumps({"paths": paths, "analyze": analyze}),
+        input=json.dumps({"requests": requests, "analyze": analyze}),
         capture_output=True,
         text=True,
     )
@@ -96,7 +122,9 @@ def outline(plan: dict) -> str:
     return " > ".join(parts)
 
 
-def seq_scans(plan: dict) -> set[str]:
+def seq_scans(plan: dict | None) -> set[str]:
+    if plan is None:
+        return set()
     return {n["Relation Name"] for n in nodes(plan) if n["Node Type"] == "Seq Scan"}
 
 
@@ -117,15 +145,47 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
     options = "ANALYZE, BUFFERS, FORMAT JSON" if job["analyze"] else "FORMAT JSON"
     client = Client(HTTP_HOST="localhost")
     results = []
-    for path in job["paths"]:
+
+    def send(index: int, method: str, path: str, body=None):
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(path)
+            response = client.generic(
+                method, path, json.dumps(body) if body else "", content_type="application/json"
+            )
         queries = []
         for query in captured.captured_queries:
-            with connection.cursor() as cursor:
-                cursor.execute(f"EXPLAIN ({options}) {query['sql']}")
-                queries.append({"sql": query["sql"], "plan": cursor.fetchone()[0][0]["Plan"]})
-        results.append({"path": path, "status": response.status_code, "queries": queries})
+            plan = None
+            if query["sql"].lstrip().upper().startswith("SELECT"):
+                with connection.cursor() as cursor:
+                    cursor.execute(f"EXPLAIN ({options}) {query['sql']}")
+                    plan = cursor.fetchone()[0][0]["Plan"]
+            queries.append({"sql": query["sql"], "plan": plan})
+        results.append(
+            {
+                "request": index,
+                "method": method,
+                "path": path,
+                "status": response.status_code,
+                "queries": queries,
+            }
+        )
+        return response
+
+    for index, request in enumerate(job["requests"]):
+        if isinstance(request, str):
+            send(index, "GET", request)
+        elif "walk" in request:
+            response = send(index, "GET", request["walk"])
+            for _ in range(request["pages"]):
+                following = response.status_code == 200 and response.json()["next"]
+                if not following:
+                    break
+                response = send(index, "GET", following)
+        else:
+            body = {**request["write"], "customer_id": f"PROBE-{uuid.uuid4().hex[:16]}"}
+            created = send(index, "POST", LIST, body)
+            url = f"{LIST}{created.json()['id']}/"
+            send(index, "PATCH", url, {"last_name": "Patched"})
+            send(index, "DELETE", url)
     json.dump(results, sys.stdout)
 
 

@@ -140,6 +140,21 @@ def server_settings(database_url: str) -> dict[str, str]:
     return dict(rows)
 
 
+def redis_version(redis_url: str) -> str | None:
+    """The server's own ``redis_version``, or None when it does not answer."""
+    parts = urlsplit(redis_url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=2) as sock:
+            sock.sendall(b"INFO server\r\n")
+            reply = sock.recv(65536).decode(errors="replace")
+    except OSError:
+        return None
+    for line in reply.splitlines():
+        if line.startswith("redis_version:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def with_database(url: str, database: str) -> str:
     """``url`` pointing at another database on the same server."""
     parts = urlsplit(url)

@@ -27,7 +27,11 @@ def probed(request, servers):
     url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX, fresh=True)
     fingerprint = database.base_fingerprint(CUSTOMERS, SEED)
     terms = json.loads(database.terms_path(fingerprint).read_text())
-    scenarios = probe.scenario_requests(terms)
+    scenarios = {
+        name: requests
+        for name, requests in probe.scenario_requests(terms).items()
+        if all(isinstance(request, str) for request in requests)
+    }
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_reset()")
     paths = [path for group in scenarios.values() for path in group]

@@ -1,0 +1,122 @@
+"""Tables and charts from a result file: ``make report`` redraws them without a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import paths
+
+MEDIA_DIR = paths.ROOT / "media"
+# (file, title, value of a scenario, axis label); every chart groups by scenario, one
+# bar per step, in the result file's own step and scenario order.
+CHARTS = [
+    (
+        "requests-per-second.svg",
+        "Throughput per scenario (closed model; more is better)",
+        lambda s: s["requests_per_second"],
+        "requests per second",
+    ),
+    (
+        "p95-latency.svg",
+        "95th percentile latency per scenario (less is better)",
+        lambda s: s["latency_ms"]["p95"],
+        "p95 latency (ms)",
+    ),
+    (
+        "queries-per-request.svg",
+        "SQL queries per request (probe pass; less is better)",
+        lambda s: s["queries_per_request"],
+        "queries per request",
+    ),
+]
+# A log axis once the largest bar is this many times the smallest, or small bars vanish.
+LOG_SCALE_RATIO = 30
+
+
+def scenario_names(result: dict) -> list[str]:
+    names: list[str] = []
+    for step in result["steps"]:
+        names += [name for name in step["scenarios"] if name not in names]
+    return names
+
+
+def table(result: dict) -> str:
+    """The terminal table: one block per scenario, one row per step."""
+    header = f"{'scenario':<12} {'step':<20} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9}"
+    header += f" {'p99 ms':>9} {'errors':>7} {'q/req':>6}"
+    lines = [header, "-" * len(header)]
+
+    def number(value, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    for name in scenario_names(result):
+        for step in result["steps"]:
+            found = step["scenarios"].get(name)
+            if found is None:
+                continue
+            latency = found["latency_ms"]
+            lines.append(
+                f"{name:<12} {step['slug']:<20} {number(found['requests_per_second']):>9}"
+                f" {number(latency['p50']):>9} {number(latency['p95']):>9}"
+                f" {number(latency['p99']):>9} {found['error_rate']:>7.2%}"
+                f" {number(found['queries_per_request']):>6}"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def charts(result: dict, directory: Path = MEDIA_DIR, fmt: str = "svg") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Byte-identical SVGs for identical results: no random ids, no timestamp.
+    plt.rcParams["svg.hashsalt"] = "crm-bench"
+    # Text stays text: searchable, selectable, and drawn in the reader's own fonts.
+    plt.rcParams["svg.fonttype"] = "none"
+    directory.mkdir(parents=True, exist_ok=True)
+    names = scenario_names(result)
+    steps = result["steps"]
+    dataset = result["dataset"]
+    subtitle = (
+        f"{dataset['customers']:,} customers · {result['machine']['cores']} cores · "
+        f"k6 {result['k6']['vus']} VUs x {result['k6']['duration_s']:g} s · "
+        f"run {result['run']['id']}"
+    )
+    written = []
+    for filename, title, pick, label in CHARTS:
+        # A scenario no step has a value for (queries of the blended mix) gets no slot.
+        shown = [
+            name
+            for name in names
+            if any(s["scenarios"].get(name) and pick(s["scenarios"][name]) for s in steps)
+        ]
+        fig, ax = plt.subplots(figsize=(11, 5.2))
+        width = 0.8 / max(1, len(steps))
+        values = []
+        for i, step in enumerate(steps):
+            heights = []
+            for name in shown:
+                found = step["scenarios"].get(name)
+                value = pick(found) if found else None
+                heights.append(value if value else 0)
+                if value:
+                    values.append(value)
+            positions = [x + (i - (len(steps) - 1) / 2) * width for x in range(len(shown))]
+            ax.bar(positions, heights, width, label=step["slug"])
+        if values and max(values) / min(values) >= LOG_SCALE_RATIO:
+            ax.set_yscale("log")
+            label += " (log scale)"
+        ax.set_xticks(range(len(shown)), shown)
+        ax.set_ylabel(label)
+        ax.set_title(f"{title}\n{subtitle}", fontsize=11)
+        ax.legend(title="step", fontsize=8, ncols=2)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        path = directory / Path(filename).with_suffix(f".{fmt}")
+        metadata = {"Date": None, "Creator": None} if fmt == "svg" else {}
+        fig.savefig(path, format=fmt, metadata=metadata)
+        plt.close(fig)
+        written.append(path)
+    return written

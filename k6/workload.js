@@ -1,0 +1,151 @@
+// The workload: one scenario per run, chosen by -e SCENARIO=<name>.
+//
+//   closed model (MODEL=closed): VUS virtual users loop for DURATION; throughput.
+//   open model   (MODEL=open):   RATE iterations/s arrive for DURATION whatever the
+//                                latency; latency under a load every step must carry.
+//
+// It only follows the `next` links the API returns, so it works unchanged against page
+// numbers (steps 01-04) and cursors (05-08). `make bench` runs it; see bench/run.py.
+
+import exec from "k6/execution";
+import { detail, follow, list, write } from "./lib/api.js";
+import { loadTerms, pick, skewed } from "./lib/terms.js";
+
+const BASE = __ENV.BASE_URL || "http://127.0.0.1:8000";
+const SCENARIO = __ENV.SCENARIO || "list";
+const MODEL = __ENV.MODEL || "closed";
+const terms = loadTerms(__ENV.TERMS);
+
+const ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"];
+const WALK_PAGES = 10;
+
+function listFirstPage() {
+  list(BASE, null, "list");
+}
+
+function walk() {
+  let page = list(BASE, null, "walk");
+  for (let i = 0; i < WALK_PAGES && page && page.next; i++) {
+    page = follow(page.next, "walk");
+  }
+}
+
+function filter() {
+  list(BASE, { last_name: skewed(terms.last_names).slice(0, 3), city: skewed(terms.cities) }, "filter");
+}
+
+// Broad terms match many customers (the most frequent last names and cities); selective
+// ones match one or a few (a customer_id, a rare last name). Tagged so both can be read.
+function search() {
+  if (Math.random() < 0.5) {
+    const term = Math.random() < 0.5 ? pick(terms.last_names.hot) : pick(terms.cities.hot);
+    list(BASE, { search: term }, "search:broad");
+  } else {
+    const term = Math.random() < 0.5 ? pick(terms.customer_ids.cold) : pick(terms.last_names.cold);
+    list(BASE, { search: term }, "search:selective");
+  }
+}
+
+function sort() {
+  const key = pick(ORDERINGS);
+  list(BASE, { ordering: Math.random() < 0.5 ? key : `-${key}` }, "sort");
+}
+
+function showDetail() {
+  detail(BASE, skewed(terms.ids), "detail");
+}
+
+function writeOwn() {
+  write(BASE, `${exec.vu.idInTest}-${exec.scenario.iterationInTest}-${Date.now()}`, "write");
+}
+
+// What a day of traffic might look like: reads dominate, a few percent are writes.
+const MIX = [
+  [35, showDetail],
+  [15, search],
+  [15, filter],
+  [15, listFirstPage],
+  [10, sort],
+  [5, () => {
+    const page = list(BASE, null, "walk");
+    if (page && page.next) follow(page.next, "walk");
+  }],
+  [5, writeOwn],
+];
+const MIX_TOTAL = MIX.reduce((sum, [weight]) => sum + weight, 0);
+
+function mixed() {
+  let roll = Math.random() * MIX_TOTAL;
+  for (const [weight, action] of MIX) {
+    roll -= weight;
+    if (roll < 0) return action();
+  }
+}
+
+const SCENARIOS = {
+  list: listFirstPage,
+  walk,
+  filter,
+  search,
+  sort,
+  detail: showDetail,
+  write: writeOwn,
+  mixed,
+};
+
+if (!(SCENARIO in SCENARIOS)) {
+  throw new Error(`unknown SCENARIO ${SCENARIO}; one of ${Object.keys(SCENARIOS).join(", ")}`);
+}
+
+const executor =
+  MODEL === "open"
+    ? {
+        executor: "constant-arrival-rate",
+        rate: Number(__ENV.RATE || 20),
+        timeUnit: "1s",
+        duration: __ENV.DURATION || "10s",
+        preAllocatedVUs: Number(__ENV.VUS || 8),
+        maxVUs: Number(__ENV.MAX_VUS || 64),
+      }
+    : { executor: "constant-vus", vus: Number(__ENV.VUS || 8), duration: __ENV.DURATION || "10s" };
+
+export const options = {
+  scenarios: { [SCENARIO]: { ...executor, exec: "run" } },
+  summaryTrendStats: ["avg", "min", "med", "p(95)", "p(99)", "max"],
+  discardResponseBodies: false,
+};
+
+export function run() {
+  SCENARIOS[SCENARIO]();
+}
+
+function value(data, metric, stat) {
+  const found = data.metrics[metric];
+  return found && found.values[stat] !== undefined ? found.values[stat] : null;
+}
+
+// The harness reads this file; the numbers are k6's own, nothing is recomputed.
+export function handleSummary(data) {
+  const summary = {
+    scenario: SCENARIO,
+    model: MODEL,
+    duration_ms: data.state.testRunDurationMs,
+    requests: value(data, "http_reqs", "count"),
+    requests_per_second: value(data, "http_reqs", "rate"),
+    iterations: value(data, "iterations", "count"),
+    dropped_iterations: value(data, "dropped_iterations", "count") || 0,
+    latency_ms: {
+      avg: value(data, "http_req_duration", "avg"),
+      p50: value(data, "http_req_duration", "med"),
+      p95: value(data, "http_req_duration", "p(95)"),
+      p99: value(data, "http_req_duration", "p(99)"),
+      max: value(data, "http_req_duration", "max"),
+    },
+    error_rate: value(data, "errors", "rate") || 0,
+    errors: value(data, "errors", "passes") || 0,
+    checks_failed: value(data, "checks", "fails") || 0,
+  };
+  const out = { stdout: "" };
+  out[__ENV.SUMMARY || "k6-summary.json"] = JSON.stringify(summary, null, 1);
+  return out;
+}

@@ -1,0 +1,81 @@
+"""The whole `make bench` pipeline, small and short: real PostgreSQL, real servers, real k6.
+
+Two steps (the first and the last present, so both servers run), a tiny data set on its
+own database prefix, one second per scenario. It proves the path and the result file,
+not any number's size.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import report, results, run, steps
+
+CUSTOMERS = 3_000
+SEED = 5
+PREFIX = "crm_smoke"
+
+
+@pytest.fixture(scope="module")
+def measured(servers, tmp_path_factory) -> dict:
+    present = steps.discover()
+    chosen = [present[0], present[-1]] if len(present) > 1 else present
+    settings = run.Settings(
+        vus=2,
+        duration_s=1,
+        warmup_s=1,
+        open_rate=10,
+        max_vus=8,
+        scenarios=[*run.SCENARIOS, run.OPEN],
+    )
+    directory = tmp_path_factory.mktemp("results")
+    path = run.run(chosen, CUSTOMERS, SEED, settings, prefix=PREFIX, directory=directory)
+    run.finish(path, media=directory / "media")
+    return results.load(path)
+
+
+def test_the_result_file_validates_and_names_its_run(measured):
+    assert measured["dataset"] == {"customers": CUSTOMERS, "seed": SEED}
+    assert measured["versions"]["k6"].startswith("v1.")
+    assert measured["versions"]["postgresql"]
+    assert "shared_buffers" in measured["postgresql"]["settings"]
+    assert len(measured["run"]["git_revision"]) == 40
+
+
+def test_every_scenario_ran_without_errors(measured):
+    for step in measured["steps"]:
+        assert set(step["scenarios"]) == {*run.SCENARIOS, run.OPEN}
+        for name, scenario in step["scenarios"].items():
+            where = (step["slug"], name)
+            assert scenario["requests"] > 0, where
+            assert scenario["requests_per_second"] > 0, where
+            assert scenario["latency_ms"]["p95"] > 0, where
+            assert scenario["errors"] == 0, where
+
+
+def test_the_probe_pass_counted_queries_and_kept_plans(measured):
+    for step in measured["steps"]:
+        for name, scenario in step["scenarios"].items():
+            if name.startswith("mixed"):
+                assert scenario["queries_per_request"] is None
+                continue
+            assert scenario["queries_per_request"] >= 1, (step["slug"], name)
+            if name != "write":
+                assert scenario["main_query"]["plan"]["Node Type"], (step["slug"], name)
+                assert "Plan" not in scenario["main_query"]["plan"]
+
+
+def test_micro_benchmarks_and_server_facts_are_recorded(measured):
+    for step in measured["steps"]:
+        assert step["microbenchmarks"]
+        assert all(b["mean_s"] > 0 for b in step["microbenchmarks"])
+        assert step["packages"]["django"]
+        assert step["workers"] >= 1
+    servers = {step["server"] for step in measured["steps"]}
+    if len(measured["steps"]) > 1:
+        assert servers == {"gunicorn", "uvicorn"}
+
+
+def test_charts_come_from_the_result(measured, tmp_path):
+    written = report.charts(measured, tmp_path)
+    assert all(path.stat().st_size > 1000 for path in written)

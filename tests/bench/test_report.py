@@ -1,0 +1,220 @@
+"""Result files, the terminal table and the charts, from a fixture result."""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from bench import probe, report, results, run
+
+SCENARIOS = ["list", "search", "mixed-open"]
+
+
+def scenario(rps: float, p95: float, queries: float | None) -> dict:
+    return {
+        "model": "open" if queries is None else "closed",
+        "duration_s": 5.0,
+        "requests": int(rps * 5),
+        "requests_per_second": rps,
+        "latency_ms": {
+            "avg": p95 / 2,
+            "p50": p95 / 3,
+            "p95": p95,
+            "p99": p95 * 1.5,
+            "max": p95 * 2,
+        },
+        "error_rate": 0.0,
+        "errors": 0,
+        "dropped_iterations": 0,
+        "queries_per_request": queries,
+        "main_query": None,
+    }
+
+
+def step(number: int, slug: str, rps: float, queries: float) -> dict:
+    return {
+        "number": number,
+        "slug": slug,
+        "title": slug,
+        "server": "gunicorn" if number == 1 else "uvicorn",
+        "workers": 2,
+        "command": ["-m", "uvicorn"],
+        "packages": {"django": "6.1.3"},
+        "database": {"conn_max_age": 0, "pool": None},
+        "scenarios": {
+            "list": scenario(rps, 1000 / rps, queries),
+            "search": scenario(rps / 100, 100_000 / rps, 2.0),
+            "mixed-open": scenario(20.0, 300.0, None),
+        },
+        "microbenchmarks": [
+            {
+                "name": "test_one",
+                "mean_s": 0.01,
+                "median_s": 0.01,
+                "min_s": 0.009,
+                "stddev_s": 0.001,
+                "rounds": 50,
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def result() -> dict:
+    return {
+        "schema_version": 1,
+        "run": {
+            "id": "20260101T000000Z",
+            "started": "2026-01-01T00:00:00+00:00",
+            "finished": "2026-01-01T00:05:00+00:00",
+            "wall_time_s": 300.0,
+            "git_revision": "0" * 40,
+            "git_dirty": False,
+        },
+        "machine": {"cpu": "test cpu", "cores": 2, "ram_gb": 24.0, "os": "Linux"},
+        "versions": {"python": "3.13.0", "postgresql": "18.1", "redis": None, "k6": "v1.1.0"},
+        "dataset": {"customers": 100_000, "seed": 42},
+        "postgresql": {"embedded": True, "settings": {"shared_buffers": "2GB"}},
+        "k6": {
+            "vus": 8,
+            "duration_s": 5.0,
+            "warmup_s": 3.0,
+            "open_rate": 20.0,
+            "max_vus": 64,
+            "scenarios": SCENARIOS,
+        },
+        "steps": [step(1, "01-naive", 30.0, 41.0), step(2, "02-asgi", 3000.0, 2.0)],
+    }
+
+
+def test_a_complete_result_validates(result):
+    results.validate(result)
+
+
+@pytest.mark.parametrize(
+    ("damage", "where"),
+    [
+        (lambda r: r.pop("machine"), "(top)"),
+        (lambda r: r["steps"][0]["scenarios"]["list"].update(error_rate=2), "steps/0/scenarios"),
+        (lambda r: r["steps"][1].update(server="daphne"), "steps/1/server"),
+        (lambda r: r.update(schema_version=2), "schema_version"),
+        (lambda r: r["dataset"].update(customers="many"), "dataset/customers"),
+    ],
+)
+def test_a_broken_result_is_refused_naming_where(result, damage, where):
+    broken = copy.deepcopy(result)
+    damage(broken)
+    with pytest.raises(results.ResultError, match=where):
+        results.validate(broken)
+
+
+def test_write_then_load_round_trips(result, tmp_path):
+    path = results.write(result, tmp_path)
+    assert path.name == "20260101T000000Z.json"
+    assert results.load(tmp_path / "latest.json") == result == results.load(path)
+
+
+def test_the_table_has_a_row_per_step_and_scenario(result):
+    lines = report.table(result).splitlines()
+    rows = [line.split() for line in lines[2:] if line]
+    assert [(r[0], r[1]) for r in rows] == [
+        (name, slug) for name in SCENARIOS for slug in ("01-naive", "02-asgi")
+    ]
+    list_naive = rows[0]
+    assert list_naive[2] == "30.0"
+    assert list_naive[-1] == "41.0"
+    assert rows[-1][-1] == "-", "an open-model mix has no probed query count"
+
+
+def test_charts_are_svg_with_titles_units_and_step_labels(result, tmp_path):
+    written = report.charts(result, tmp_path)
+    assert [p.name for p in written] == [name for name, *_ in report.CHARTS]
+    for path in written:
+        text = "".join(ET.parse(path).getroot().itertext())
+        assert "01-naive" in text
+        assert "02-asgi" in text
+        assert "100,000 customers" in text
+    throughput = "".join(ET.parse(written[0]).getroot().itertext())
+    # 30 to 3,000 requests/s spans two orders of magnitude: a linear axis would hide 30.
+    assert "requests per second (log scale)" in throughput
+    queries = "".join(ET.parse(written[2]).getroot().itertext())
+    assert "mixed-open" not in queries
+
+
+def test_charts_are_reproducible(result, tmp_path):
+    first = [p.read_bytes() for p in report.charts(result, tmp_path / "a")]
+    second = [p.read_bytes() for p in report.charts(result, tmp_path / "b")]
+    assert first == second
+
+
+K6_SUMMARY = {
+    "scenario": "list",
+    "model": "closed",
+    "duration_ms": 5012.3,
+    "requests": 640,
+    "requests_per_second": 127.7,
+    "iterations": 640,
+    "dropped_iterations": 0,
+    "latency_ms": {"avg": 60.1, "p50": 55.2, "p95": 92.4, "p99": 103.0, "max": 140.2},
+    "error_rate": 0.0,
+    "errors": 0,
+    "checks_failed": 0,
+}
+
+
+def test_a_k6_summary_becomes_a_scenario_entry():
+    entry = run.measured(K6_SUMMARY, 5.0)
+    assert entry["requests"] == 640
+    assert entry["requests_per_second"] == 127.7
+    assert entry["latency_ms"]["p95"] == 92.4
+    assert entry["queries_per_request"] is None
+
+
+def test_the_main_query_is_the_one_reading_the_page():
+    count = {"sql": "SELECT COUNT(*)", "plan": {"Node Type": "Aggregate"}}
+    page = {
+        "sql": "SELECT … LIMIT 20",
+        "plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t"}]},
+    }
+    insert = {"sql": "INSERT …", "plan": None}
+    found = run.main_query([{"path": "/x", "queries": [insert, count, page]}])
+    assert found["sql"] == page["sql"]
+    assert found["outline"] == "Limit > Seq Scan(t)"
+    assert run.main_query([{"path": "/x", "queries": [insert]}]) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SCENARIOS": "list,teleport"}, "teleport"),
+        ({"DURATION": "soon"}, "DURATION"),
+        ({"VUS": "0"}, "VUS"),
+    ],
+)
+def test_bad_settings_are_explained(monkeypatch, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=message):
+        run.Settings.from_env()
+
+
+def test_settings_take_durations_with_or_without_a_unit(monkeypatch):
+    monkeypatch.setenv("DURATION", "7s")
+    monkeypatch.setenv("SCENARIOS", "search, list")
+    settings = run.Settings.from_env()
+    assert settings.duration_s == 7.0
+    assert settings.scenarios == ["search", "list"]
+
+
+def test_scenario_requests_are_built_from_terms_alone():
+    terms = {
+        kind: {"hot": [f"{kind}-hot"], "cold": [f"{kind}-cold"]}
+        for kind in ("last_names", "first_names", "cities", "customer_ids")
+    }
+    terms["ids"] = {"hot": [1], "cold": [2]}
+    built = probe.scenario_requests(terms)
+    assert built == probe.scenario_requests(terms)
+    assert set(built) == set(run.SCENARIOS) - {"mixed"}
+    assert "/api/customers/1/" in built["detail"]
