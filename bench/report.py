@@ -13,7 +13,8 @@ CHARTS = [
     (
         "requests-per-second.svg",
         "Throughput per scenario (closed model; more is better)",
-        lambda s: s["requests_per_second"],
+        # An open-model run's rate is the arrival rate it was given, not a measurement.
+        lambda s: s["requests_per_second"] if s["model"] == "closed" else None,
         "requests per second",
     ),
     (
@@ -112,7 +113,7 @@ def charts(result: dict, directory: Path = MEDIA_DIR, fmt: str = "svg") -> list[
         ax.set_ylabel(label)
         ax.set_title(f"{title}\n{subtitle}", fontsize=11)
         ax.legend(title="step", fontsize=8, ncols=2)
-        ax.grid(axis="y", alpha=0.3)
+        ax.grid(axis="y", which="both", alpha=0.25)
         fig.tight_layout()
         path = directory / Path(filename).with_suffix(f".{fmt}")
         metadata = {"Date": None, "Creator": None} if fmt == "svg" else {}

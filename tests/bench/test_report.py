@@ -139,6 +139,7 @@ def test_charts_are_svg_with_titles_units_and_step_labels(result, tmp_path):
     throughput = "".join(ET.parse(written[0]).getroot().itertext())
     # 30 to 3,000 requests/s spans two orders of magnitude: a linear axis would hide 30.
     assert "requests per second (log scale)" in throughput
+    assert "mixed-open" not in throughput, "an arrival rate is not a throughput"
     queries = "".join(ET.parse(written[2]).getroot().itertext())
     assert "mixed-open" not in queries
 
