@@ -109,6 +109,31 @@ def k6(base_url: str, terms: Path, scenario: str, settings: Settings, duration_s
         return json.loads(summary.read_text())
 
 
+SETTLE_LIMIT_S = 120
+SETTLE_QUIET_SAMPLES = 3
+
+
+def settle(url: str) -> None:
+    """Wait until the step's database is idle before the next scenario starts.
+
+    When k6 stops, a slow step is still working through requests it queued (a 3M-row
+    search takes seconds); those would run inside the next scenario's timing. Quiet
+    means no active query for a few samples in a row.
+    """
+    import psycopg
+
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    quiet = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        while quiet < SETTLE_QUIET_SAMPLES and time.monotonic() < deadline:
+            (busy,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'active' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            quiet = quiet + 1 if busy == 0 else 0
+            time.sleep(0.2)
+
+
 def measured(summary: dict, duration_s: float) -> dict:
     return {
         "model": summary["model"],
@@ -282,9 +307,11 @@ def run(
         ):
             # Warm-up: connections opened, pools filled, caches and the ORM warmed.
             k6(base_url, terms_file, "mixed", settings, settings.warmup_s)
+            settle(url)
             progress.advance(settings.warmup_s, f"{where} warmed up")
             for n, name in enumerate(settings.scenarios, 1):
                 summary = k6(base_url, terms_file, name, settings, settings.duration_s)
+                settle(url)
                 scenarios[name] = measured(summary, settings.duration_s)
                 progress.advance(
                     settings.duration_s,
