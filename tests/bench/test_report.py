@@ -219,3 +219,12 @@ def test_scenario_requests_are_built_from_terms_alone():
     assert built == probe.scenario_requests(terms)
     assert set(built) == set(run.SCENARIOS) - {"mixed"}
     assert "/api/customers/1/" in built["detail"]
+
+
+@pytest.mark.skipif(not results.LATEST.exists(), reason="no committed result yet")
+def test_the_committed_result_validates_and_its_charts_are_current(tmp_path):
+    """media/ is drawn from docs/results/latest.json, never edited by hand."""
+    latest = results.load()
+    for path in report.charts(latest, tmp_path):
+        committed = report.MEDIA_DIR / path.name
+        assert committed.read_bytes() == path.read_bytes(), f"run `make report`: {path.name}"
