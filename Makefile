@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv bench report test seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench report docs docs-build test seed serve services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,12 @@ bench: $(STAMP) ## measure every step with k6 (STEPS=1,3 SCENARIOS=list,search D
 
 report: $(STAMP) ## redraw the table and media/ charts from docs/results/latest.json (RESULTS=file)
 	$(PY) -m bench report
+
+docs: $(STAMP) ## serve the documentation site on http://127.0.0.1:8001/ (rebuilds on change)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
+docs-build: $(STAMP) ## build the documentation site into site/ (strict: any broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 test: $(STAMP) ## every step's own tests, the contract suite on every step, the harness's tests
 	$(PY) -m bench test

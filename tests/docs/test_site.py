@@ -1,0 +1,197 @@
+"""The documentation site: a strict build, numbers equal to the result file, a real browser."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import re
+import shutil
+import socketserver
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from bench import paths, results, steps
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = paths.ROOT / "tests" / "docs" / "screenshots"
+# Chromium as root, offline: no sandbox, and none of its calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A measurement typed into a page's source instead of rendered from the result file.
+TYPED_MEASUREMENT = re.compile(r"\d[\d,.]*\s?(ms|req/s|requests/s|%)(?![\w-])")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("site")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(target)],
+        cwd=paths.ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return target
+
+
+class Tables(HTMLParser):
+    """The cells of every table inside a ``<div class="numbers">``."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        classes = dict(attrs).get("class") or ""
+        if tag == "div" and ("numbers" in classes.split() or self.depth):
+            self.depth += 1
+        elif self.depth and tag == "tr":
+            self.rows.append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.depth:
+            self.depth -= 1
+        elif self.cell is not None and tag in ("td", "th"):
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def number(cell: str) -> float | None:
+    if cell == "—":
+        return None
+    return float(cell.replace(",", "").replace("\N{MINUS SIGN}", "-").rstrip("%"))
+
+
+def test_every_step_has_a_page(site):
+    for step in steps.discover():
+        assert (site / "steps" / step.slug / "index.html").is_file(), step.slug
+
+
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
+def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
+    measured = {s["slug"]: s for s in results.load()["steps"]}
+    mine = measured[step.slug]["scenarios"]
+    before = next((s for s in measured.values() if s["number"] == step.number - 1), None)
+    parser = Tables()
+    parser.feed((site / "steps" / step.slug / "index.html").read_text())
+    header, *rows = parser.rows
+    assert header[:3] == ["scenario", "model", "req/s"]
+    assert [row[0] for row in rows] == list(mine)
+    for name, model, rps, change, p50, p95, p99, errors, queries in rows:
+        scenario = mine[name]
+        latency = scenario["latency_ms"]
+        assert model == scenario["model"]
+        assert number(rps) == round(scenario["requests_per_second"], 1)
+        assert number(p50) == round(latency["p50"], 1)
+        assert number(p95) == round(latency["p95"], 1)
+        assert number(p99) == round(latency["p99"], 1)
+        assert number(errors) == round(scenario["error_rate"] * 100, 2)
+        assert number(queries) == scenario["queries_per_request"]
+        earlier = before["scenarios"].get(name) if before else None
+        if earlier and model == "closed":
+            expected = scenario["requests_per_second"] / earlier["requests_per_second"] - 1
+            assert number(change) == round(expected * 100)
+        else:
+            assert change == "—"
+
+
+def test_no_measurement_is_typed_into_a_page():
+    for page in (paths.ROOT / "docs").rglob("*.md"):
+        found = TYPED_MEASUREMENT.findall(page.read_text())
+        assert not found, f"{page.relative_to(paths.ROOT)} types {found}; use a placeholder"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@contextlib.contextmanager
+def served(directory: Path) -> Iterator[str]:
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    with socketserver.TCPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def visible_chart(page) -> None:
+    chart = page.locator("img.chart").first
+    chart.wait_for(state="visible")
+    assert page.evaluate("img => img.naturalWidth", chart.element_handle()) > 0
+
+
+def test_a_reader_sees_the_home_page(site, browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with served(site) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/", wait_until="networkidle")
+        ladder = page.locator("article table").first
+        assert ladder.is_visible()
+        for step in steps.discover():
+            assert page.get_by_role("link", name=step.slug).first.is_visible()
+        visible_chart(page)
+        page.screenshot(path=SCREENSHOTS / "home.png", full_page=True)
+
+
+@pytest.mark.parametrize("step", steps.discover()[-1:], ids=lambda s: s.slug)
+def test_a_reader_sees_a_step_page(site, browser, step):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with served(site) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/steps/{step.slug}/", wait_until="networkidle")
+        assert page.locator("div.numbers table").is_visible()
+        diff = page.locator("div.step-diff details").first
+        assert diff.is_visible()
+        diff.locator("summary").click()
+        assert diff.locator("code").first.is_visible()
+        visible_chart(page)
+        page.screenshot(path=SCREENSHOTS / f"{step.slug}.png", full_page=True)
+
+
+def test_screenshots_stay_out_of_git():
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(SCREENSHOTS / "home.png")], cwd=paths.ROOT
+    )
+    assert ignored.returncode == 0 or shutil.which("git") is None
