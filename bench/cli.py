@@ -74,11 +74,47 @@ def cmd_seed(args: argparse.Namespace) -> int:
     found = services.ensure(redis=False)
     _resolve_dataset(args, None)
     started = time.perf_counter()
+    if args.into_step:
+        return _seed_step_in_place(found, steps.select(args.into_step), args, started)
     url = database.prepare_base(found.database_url, args.customers, args.seed)
     fingerprint = database.base_fingerprint(args.customers, args.seed)
     print(f"base database: {services.redacted(url)}")
     print(f"term files:    {database.terms_path(fingerprint)}")
     print(f"took {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _seed_step_in_place(found, step: steps.Step, args, started: float) -> int:
+    """Seed a step's own, already migrated database (the Docker path, where the app
+    container creates and migrates it); the harness's own path clones a seeded base."""
+    import psycopg
+
+    from bench import seed
+
+    url = services.with_database(found.database_url, step.database_name())
+    try:
+        with psycopg.connect(url) as conn:
+            migrated = conn.execute("SELECT to_regclass('app_user') IS NOT NULL").fetchone()[0]
+    except psycopg.OperationalError:
+        migrated = False
+    if not migrated:
+        raise database.DatabaseError(
+            f"{step.database_name()} has no CRM tables yet: start the step first"
+            f" (STEP={step.number} docker compose up) so that it migrates its database"
+        )
+    seed.load(url, args.customers, args.seed)
+    print(f"seeded {services.redacted(url)} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from bench import run
+
+    step = steps.select(args.step)
+    path = run.measure_running(step, args.base_url.rstrip("/"), run.Settings.from_env())
+    result = run.results.load(path)
+    print("\n" + run.report.table(result))
+    print(f"[measure] results: {path}")
     return 0
 
 
@@ -175,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("seed", help="build the seeded base database (reused while unchanged)")
     _dataset(p, reuse=False)
+    p.add_argument(
+        "--into-step",
+        metavar="STEP",
+        default=os.environ.get("INTO_STEP"),
+        help="seed that step's own migrated database in place instead (the Docker path)",
+    )
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("serve", help="run one step's server on its own database")
@@ -186,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="seed and run every step (STEPS=1,3 selects)")
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("measure", help="run the k6 scenarios against a step already running")
+    p.add_argument("step", help="3, 03 or 03-select-related")
+    p.add_argument("--base-url", default=os.environ.get("BASE_URL", "http://127.0.0.1:8000"))
+    p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("report", help="redraw the table and charts from a result file")
     p.add_argument("--results", default=os.environ.get("RESULTS", "docs/results/latest.json"))

@@ -39,14 +39,15 @@ def load(path: Path = LATEST) -> dict:
     return result
 
 
-def write(result: dict, directory: Path = RESULTS_DIR) -> Path:
-    """Write ``<run id>.json`` and refresh ``latest.json``; both validated first."""
+def write(result: dict, directory: Path = RESULTS_DIR, latest: bool = True) -> Path:
+    """Write ``<run id>.json`` and, unless told not to, refresh ``latest.json``."""
     validate(result)
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
     path = directory / f"{result['run']['id']}.json"
     path.write_text(text)
-    (directory / LATEST.name).write_text(text)
+    if latest:
+        (directory / LATEST.name).write_text(text)
     return path
 
 

