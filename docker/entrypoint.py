@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE.parent))
 from bench import steps  # noqa: E402
 
 APP_STEPS = Path(os.environ.get("APP_STEPS_DIR", "/app/steps"))
-HOST = "0.0.0.0"  # noqa: S104 - inside the container; compose publishes it on 127.0.0.1
+# Inside the container; compose publishes the port on 127.0.0.1 only.
+HOST = "0.0.0.0"
 PORT = int(os.environ.get("PORT", "8000"))
 IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".benchmarks", "tests")
 
