@@ -41,7 +41,7 @@ def on_config(config):
     for step in _state["steps"]:
         page = Path(config["docs_dir"]) / "steps" / f"{step.slug}.md"
         if not page.is_file():
-            raise PluginError(f"step {step.slug} has no page: write {page.relative_to(ROOT)}")
+            raise PluginError(f"step {step.slug} has no page: write {page}")
         if step.slug not in measured:
             raise PluginError(f"step {step.slug} is not in latest.json: run `make bench`")
     return config

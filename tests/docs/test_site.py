@@ -195,3 +195,41 @@ def test_screenshots_stay_out_of_git():
         ["git", "check-ignore", "-q", str(SCREENSHOTS / "home.png")], cwd=paths.ROOT
     )
     assert ignored.returncode == 0 or shutil.which("git") is None
+
+
+def load_hooks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", paths.ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_step_without_a_page_fails_the_build(tmp_path):
+    from mkdocs.exceptions import PluginError
+
+    hooks = load_hooks()
+    (tmp_path / "steps").mkdir()
+    with pytest.raises(PluginError, match="has no page"):
+        hooks.on_config({"docs_dir": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{{ nonsense }}", "unknown placeholder"),
+        ("{{ numbers 99-nothing }}", "not in latest.json"),
+        ("{{ diff 99-nothing }}", "no step"),
+    ],
+)
+def test_a_bad_placeholder_fails_the_build(text, message):
+    from types import SimpleNamespace
+
+    from mkdocs.exceptions import PluginError
+
+    hooks = load_hooks()
+    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="steps/x.md"))
+    with pytest.raises(PluginError, match=message):
+        hooks.on_page_markdown(text, page, {}, None)
