@@ -112,9 +112,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
     step = steps.select(args.step)
     path = run.measure_running(step, args.base_url.rstrip("/"), run.Settings.from_env())
-    result = run.results.load(path)
-    print("\n" + run.report.table(result))
-    print(f"[measure] results: {path}")
+    run.finish(path, charts=False)
     return 0
 
 
@@ -166,12 +164,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench import paths, report, results
+    from bench import run
 
-    result = results.load(Path(args.results))
-    print(report.table(result))
-    for chart in report.charts(result):
-        print(f"chart: {chart.relative_to(paths.ROOT)}")
+    run.finish(Path(args.results))
     return 0
 
 
@@ -192,6 +187,12 @@ def cmd_test(args: argparse.Namespace) -> int:
     from bench import testrun
 
     return testrun.main(args.pytest_args)
+
+
+def _latest():
+    from bench import results
+
+    return results.LATEST
 
 
 def _late_errors() -> tuple[type[Exception], ...]:
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("report", help="redraw the table and charts from a result file")
-    p.add_argument("--results", default=os.environ.get("RESULTS", "docs/results/latest.json"))
+    p.add_argument("--results", default=os.environ.get("RESULTS") or str(_latest()))
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("steps", help="list the steps")

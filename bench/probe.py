@@ -19,20 +19,6 @@ from urllib.parse import urlencode
 LIST = "/api/customers/"
 ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
 WALK_PAGES = 10
-# The customer the write scenario creates, patches and deletes (as k6/lib/api.js does).
-WRITE_BODY = {
-    "first_name": "Grace",
-    "last_name": "Hopper",
-    "gender": "female",
-    "birthday": "1906-12-09",
-    "address": {
-        "street": "Wall Street",
-        "street_number": "1",
-        "city_code": "10005",
-        "city": "New York",
-        "country": "United States",
-    },
-}
 
 
 class ProbeError(RuntimeError):
@@ -41,8 +27,11 @@ class ProbeError(RuntimeError):
 
 def scenario_requests(terms: dict) -> dict[str, list]:
     """Representative requests of each workload scenario, built from a term file."""
-
+    from bench import paths
     from bench.seed import LOCALES
+
+    # The customer the write scenario creates, patches and deletes, as k6 does.
+    customer = json.loads((paths.ROOT / "k6" / "customer.json").read_text())
 
     # The least common country: the filter where an index has the most to offer.
     country = LOCALES[-1][1].lower()
@@ -76,7 +65,7 @@ def scenario_requests(terms: dict) -> dict[str, list]:
         ],
         "search": [listing(search=hot("last_names")), listing(search=cold("cities"))],
         "sort": [listing(ordering=f"{sign}{key}") for key in ORDERINGS for sign in ("", "-")],
-        "write": [{"write": WRITE_BODY}],
+        "write": [{"write": customer}],
     }
 
 
@@ -120,6 +109,11 @@ def outline(plan: dict) -> str:
         index = f"[{node['Index Name']}]" if "Index Name" in node else ""
         parts.append(f"{node['Node Type']}{relation}{index}")
     return " > ".join(parts)
+
+
+def page_queries(queries: list[dict]) -> list[dict]:
+    """The queries that read a page: a LIMIT at the top of their plan."""
+    return [q for q in queries if q["plan"] is not None and q["plan"]["Node Type"] == "Limit"]
 
 
 def seq_scans(plan: dict | None) -> set[str]:

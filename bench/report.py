@@ -41,14 +41,16 @@ def scenario_names(result: dict) -> list[str]:
     return names
 
 
+def number(value: float | None, digits: int = 1, missing: str = "-") -> str:
+    """A measured value as the table and the docs print it: thousands separated."""
+    return missing if value is None else f"{value:,.{digits}f}"
+
+
 def table(result: dict) -> str:
     """The terminal table: one block per scenario, one row per step."""
     header = f"{'scenario':<12} {'step':<20} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9}"
     header += f" {'p99 ms':>9} {'errors':>7} {'q/req':>6}"
     lines = [header, "-" * len(header)]
-
-    def number(value, digits: int = 1) -> str:
-        return "-" if value is None else f"{value:,.{digits}f}"
 
     for name in scenario_names(result):
         for step in result["steps"]:

@@ -92,6 +92,7 @@ def k6(base_url: str, terms: Path, scenario: str, settings: Settings, duration_s
             "RATE": f"{settings.open_rate:g}",
             "DURATION": f"{duration_s:g}s",
             "SUMMARY": str(summary),
+            "WALK_PAGES": str(probe.WALK_PAGES),
             "K6_NO_USAGE_REPORT": "true",
         }
         try:
@@ -153,7 +154,7 @@ def main_query(probed: list[dict]) -> dict | None:
     """The page-reading query of the scenario's first request, else its first SELECT."""
     for request in probed:
         selects = [q for q in request["queries"] if q["plan"] is not None]
-        pages = [q for q in selects if q["plan"]["Node Type"] == "Limit"] or selects
+        pages = probe.page_queries(selects) or selects
         if pages:
             query = pages[0]
             return {
@@ -368,9 +369,8 @@ def run(
     started = time.perf_counter()
     needs_redis = any("redis" in step.services for step in selected)
     found = services.ensure(redis=needs_redis)
-    database.prepare_base(found.database_url, customers, seed_value, prefix)
+    # prepare_step seeds the base (and writes its term file) the first time it is needed.
     terms_file = database.terms_path(database.base_fingerprint(customers, seed_value))
-    terms = json.loads(terms_file.read_text())
     per_step_s = settings.warmup_s + len(settings.scenarios) * settings.duration_s
     progress = Progress(len(selected) * (per_step_s + STEP_OVERHEAD_S))
     log_dir = paths.CACHE_DIR / "logs"
@@ -379,6 +379,7 @@ def run(
     for index, step in enumerate(selected, 1):
         where = f"{step.slug} ({index}/{len(selected)})"
         url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+        terms = json.loads(terms_file.read_text())
         facts = step_facts(step, url)
         with (
             (log_dir / f"bench-{step.slug}.log").open("w") as log,
@@ -441,12 +442,14 @@ def k6_version() -> str:
     return done.stdout.split()[1] if done.stdout.split()[1:] else done.stdout.strip()
 
 
-def finish(path: Path, media: Path = report.MEDIA_DIR) -> None:
+def finish(path: Path, media: Path = report.MEDIA_DIR, charts: bool = True) -> None:
+    """Print the table of a result file and, unless told not to, draw its charts."""
     result = results.load(path)
     print("\n" + report.table(result))
-    for chart in report.charts(result, media):
-        print(f"[bench] chart: {chart}")
-    print(f"[bench] results: {path} (and latest.json beside it)")
+    if charts:
+        for chart in report.charts(result, media):
+            print(f"[bench] chart: {chart}")
+    print(f"[bench] results: {path}")
     failed = [
         (step["slug"], name)
         for step in result["steps"]

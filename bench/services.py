@@ -143,13 +143,8 @@ def server_settings(database_url: str) -> dict[str, str]:
 def redis_version(redis_url: str) -> str | None:
     """The server's own ``redis_version``, or None when it does not answer."""
     parts = urlsplit(redis_url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=2) as sock:
-            sock.sendall(b"INFO server\r\n")
-            reply = sock.recv(65536).decode(errors="replace")
-    except OSError:
-        return None
-    for line in reply.splitlines():
+    reply = _redis_command(parts.hostname or "127.0.0.1", parts.port or 6379, b"INFO server")
+    for line in (reply or "").splitlines():
         if line.startswith("redis_version:"):
             return line.split(":", 1)[1].strip()
     return None
@@ -327,13 +322,18 @@ def _redis_pid() -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def _redis_ping(port: int) -> bool:
+def _redis_command(host: str, port: int, command: bytes) -> str | None:
+    """One inline command's first reply chunk, without a client library; None if silent."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+        with socket.create_connection((host, port), timeout=2) as sock:
+            sock.sendall(command + b"\r\n")
+            return sock.recv(65536).decode(errors="replace")
     except OSError:
-        return False
+        return None
+
+
+def _redis_ping(port: int) -> bool:
+    return (_redis_command("127.0.0.1", port, b"PING") or "").startswith("+PONG")
 
 
 def _ensure_redis(state: dict) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
 SERVERS = ("gunicorn", "uvicorn")
+# What running a step leaves in its folder; never part of the step itself.
+CACHE_DIRS = ("__pycache__", ".pytest_cache", ".benchmarks")
 SERVICES = ("postgres", "redis")
 SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
 

@@ -31,7 +31,7 @@ APP_STEPS = Path(os.environ.get("APP_STEPS_DIR", "/app/steps"))
 # Inside the container; compose publishes the port on 127.0.0.1 only.
 HOST = "0.0.0.0"
 PORT = int(os.environ.get("PORT", "8000"))
-IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".benchmarks", "tests")
+IGNORED = shutil.ignore_patterns(*steps.CACHE_DIRS, "tests")
 
 
 def installed_step() -> steps.Step:

@@ -21,10 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report, results, steps  # noqa: E402
+from bench import database, report, results, steps  # noqa: E402
 
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+))?\s*\}\}")
-SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".benchmarks"}
 CHART_TITLES = {
     "requests-per-second": "Requests per second per scenario and step",
     "p95-latency": "95th percentile latency per scenario and step",
@@ -104,7 +103,7 @@ def link(src_uri: str, target: str) -> str:
 
 
 def fmt_number(value, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    return report.number(value, digits, missing="—")
 
 
 def fmt_change(now, before) -> str:
@@ -182,7 +181,7 @@ def step_files(step: steps.Step) -> dict[str, list[str]]:
     found = {}
     for path in sorted(step.path.rglob("*")):
         relative = path.relative_to(step.path)
-        if path.is_file() and not SKIPPED_PARTS & set(relative.parts):
+        if path.is_file() and not set(steps.CACHE_DIRS) & set(relative.parts):
             try:
                 found[relative.as_posix()] = path.read_text().splitlines()
             except UnicodeDecodeError:
@@ -254,7 +253,8 @@ def docker_tab(step: int) -> str:
         '=== "Docker"\n\n'
         "    ```sh\n"
         f"    STEP={step} docker compose up -d                         # the API on port 8000\n"
-        f"    STEP={step} docker compose --profile seed run --rm seed  # CUSTOMERS=100000\n"
+        f"    STEP={step} docker compose --profile seed run --rm seed"
+        f"  # CUSTOMERS={database.DEFAULT_CUSTOMERS}\n"
         f"    STEP={step} docker compose --profile k6 run --rm k6      # into docs/results/\n"
         "    ```\n\n"
         "    Each step gets its own database, `crm_step_NN`, created and migrated when the app\n"
@@ -345,7 +345,18 @@ def render_table(_: str | None, src_uri: str) -> str:
     return "```text\n" + report.table(_state["result"]) + "```"
 
 
+def render_default_customers(_: str | None, src_uri: str) -> str:
+    return f"{database.DEFAULT_CUSTOMERS:,}"
+
+
+def render_wall_time(_: str | None, src_uri: str) -> str:
+    minutes, seconds = divmod(round(_state["result"]["run"]["wall_time_s"]), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
 RENDERERS = {
+    "default_customers": render_default_customers,
+    "wall_time": render_wall_time,
     "numbers": render_numbers,
     "plans": render_plans,
     "diff": render_diff,

@@ -15,9 +15,11 @@ const BASE = __ENV.BASE_URL || "http://127.0.0.1:8000";
 const SCENARIO = __ENV.SCENARIO || "list";
 const MODEL = __ENV.MODEL || "closed";
 const terms = loadTerms(__ENV.TERMS);
+const customer = JSON.parse(open("./customer.json"));
 
 const ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"];
-const WALK_PAGES = 10;
+// The harness passes its own count (bench/probe.py WALK_PAGES), so probe and load agree.
+const WALK_PAGES = Number(__ENV.WALK_PAGES || 10);
 
 function listFirstPage() {
   list(BASE, null, "list");
@@ -56,7 +58,8 @@ function showDetail() {
 }
 
 function writeOwn() {
-  write(BASE, `${exec.vu.idInTest}-${exec.scenario.iterationInTest}-${Date.now()}`, "write");
+  const key = `${exec.vu.idInTest}-${exec.scenario.iterationInTest}-${Date.now()}`;
+  write(BASE, customer, key, "write");
 }
 
 // What a day of traffic might look like: reads dominate, a few percent are writes.

@@ -53,21 +53,9 @@ export function detail(base, id, name) {
 }
 
 // Create, patch and delete a customer of its own: never touches rows other runs rely on.
-export function write(base, key, name) {
-  const body = {
-    customer_id: `K6-${key}`,
-    first_name: "Grace",
-    last_name: "Hopper",
-    gender: "female",
-    birthday: "1906-12-09",
-    address: {
-      street: "Wall Street",
-      street_number: "1",
-      city_code: "10005",
-      city: "New York",
-      country: "United States",
-    },
-  };
+// `customer` is k6/customer.json, the body the harness's probe pass writes too.
+export function write(base, customer, key, name) {
+  const body = { ...customer, customer_id: `K6-${key}` };
   const created = http.post(`${base}/api/customers/`, JSON.stringify(body), {
     ...JSON_HEADERS,
     tags: { name: `${name}:create` },

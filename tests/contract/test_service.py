@@ -53,9 +53,8 @@ def test_swagger_ui_loads_with_its_assets(target: Target):
 def test_a_burst_of_concurrent_requests_is_served(target: Target):
     """More requests at once than PostgreSQL accepts connections: every one is answered.
 
-    Each server bounds what it asks of PostgreSQL (gunicorn by its worker count, the
-    async steps by their pool's max_size), so the excess queues instead of failing with
-    "too many clients" or a pool timeout.
+    None may be refused, time out waiting for a pooled connection, or fail with
+    PostgreSQL's "too many clients"; the excess has to queue.
     """
     (max_connections,) = target.sql("SELECT current_setting('max_connections')::int")[0]
     burst = max_connections + 50

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import paths, services, steps
+from bench import database, paths, services, steps
 
 BIN = Path(sys.executable).parent
 COMPOSE = str(BIN / "docker-compose")
@@ -130,6 +130,12 @@ def test_profiles_add_seed_k6_and_docs_only_when_asked():
     assert services_["docs"]["ports"][0]["host_ip"] == "127.0.0.1"
 
 
+def test_the_seed_profile_defaults_to_the_harness_data_set():
+    seed = resolved("seed")["services"]["seed"]["environment"]
+    assert seed["CUSTOMERS"] == str(database.DEFAULT_CUSTOMERS)
+    assert seed["SEED"] == str(database.DEFAULT_SEED)
+
+
 def test_the_database_runs_with_the_measuring_settings():
     command = resolved()["services"]["db"]["command"]
     settings = dict(part.split("=", 1) for part in command[2::2])
@@ -174,6 +180,14 @@ def test_every_compose_variable_is_documented_in_env_example():
     documented = set(re.findall(r"^([A-Z_]+)=", (paths.ROOT / ".env.example").read_text(), re.M))
     assert used == documented
     assert used == COMPOSE_VARIABLES
+
+
+def test_env_example_holds_the_compose_defaults():
+    compose_text = (paths.ROOT / "compose.yml").read_text()
+    defaults = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", compose_text))
+    example = (paths.ROOT / ".env.example").read_text()
+    documented = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.M))
+    assert documented == defaults
 
 
 def test_env_files_stay_out_of_git():

@@ -41,7 +41,7 @@ def probed(request, servers):
 
 def page_query(result: dict) -> dict:
     """The query that reads the page: the one with a LIMIT at the top of its plan."""
-    pages = [q for q in result["queries"] if q["plan"]["Node Type"] == "Limit"]
+    pages = probe.page_queries(result["queries"])
     assert len(pages) == 1, [q["sql"][:80] for q in result["queries"]]
     return pages[0]
 

@@ -1,4 +1,4 @@
-"""Settings for step 01. Everything that differs between machines comes from the environment."""
+"""Settings. Everything that differs between machines comes from the environment."""
 
 import os
 from pathlib import Path
@@ -83,7 +83,7 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "CRM customers API",
-    "DESCRIPTION": "Step 01 of the Django performance ladder.",
+    "DESCRIPTION": "The customers API of the Django performance ladder (step.toml names the step).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

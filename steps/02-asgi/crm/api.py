@@ -16,7 +16,7 @@ from crm.schemas import CustomerIn, CustomerOut, CustomerPage, CustomerPatch, Cu
 
 api = NinjaAPI(
     title="CRM customers API",
-    description="Step 02 of the Django performance ladder.",
+    description="The customers API of the Django performance ladder (step.toml names the step).",
     version="1.0.0",
     parser=JSONParser(),
     renderer=CompactJSONRenderer(),

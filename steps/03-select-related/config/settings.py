@@ -1,4 +1,4 @@
-"""Settings for step 03. Everything that differs between machines comes from the environment."""
+"""Settings. Everything that differs between machines comes from the environment."""
 
 import os
 from pathlib import Path
