@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import http.server
 import os
 import re
@@ -117,6 +118,76 @@ def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
             assert number(change) == round(expected * 100)
         else:
             assert change == "—"
+
+
+# A pymdownx.snippets include marker; one the extension did not parse reaches the page as text.
+INCLUDE_MARKER = re.compile(r"-{1,2}8\s*<\s*-{1,2}")
+
+
+class Sections(HTMLParser):
+    """Each ``<h2>`` section's titled code blocks: ``{section: [(title, code text)]}``."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks: dict[str, list[tuple[str, str]]] = {}
+        self.section = ""
+        self.heading: list[str] | None = None
+        self.title: list[str] | None = None
+        self.code: list[str] | None = None
+        self.last_title = ""
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "h2":
+            self.heading = []
+        elif tag == "span" and "filename" in classes:
+            self.title = []
+        elif tag == "code" and self.last_title:
+            self.code = []
+
+    def handle_endtag(self, tag):
+        if tag == "h2" and self.heading is not None:
+            self.section = "".join(self.heading).strip().rstrip("¶").strip()
+            self.heading = None
+        elif tag == "span" and self.title is not None:
+            self.last_title = "".join(self.title).strip()
+            self.title = None
+        elif tag == "code" and self.code is not None:
+            block = (self.last_title, "".join(self.code))
+            self.blocks.setdefault(self.section, []).append(block)
+            self.code, self.last_title = None, ""
+
+    def handle_data(self, data):
+        for part in (self.heading, self.title, self.code):
+            if part is not None:
+                part.append(data)
+
+
+def built_pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def test_no_page_shows_an_include_marker_as_text(site):
+    for page in built_pages(site):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        found = INCLUDE_MARKER.search(text)
+        assert not found, f"{page.relative_to(site)} shows {found.group(0)!r}: a broken include"
+
+
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
+def test_key_code_shows_the_files_it_names(site, step):
+    parser = Sections()
+    parser.feed((site / "steps" / step.slug / "index.html").read_text())
+    blocks = parser.blocks.get("Key code", [])
+    assert blocks, f"{step.slug}: the Key code section has no titled code block"
+    for title, code in blocks:
+        source = paths.ROOT / title
+        assert source.is_file() and step.path in source.parents, f"{step.slug}: {title}"
+        real = {line.rstrip() for line in source.read_text().splitlines() if line.strip()}
+        shown = [line.rstrip() for line in code.splitlines() if line.strip()]
+        assert len(shown) >= 3, f"{title}: the block shows {shown!r}, not the file"
+        foreign = [line for line in shown if line not in real]
+        assert not foreign, f"{title}: lines that are not in the file: {foreign[:3]}"
 
 
 def test_no_measurement_is_typed_into_a_page():
