@@ -281,3 +281,38 @@ def sample_terms(url: str) -> dict:
             "ids": {"hot": ids[:HOT], "cold": ids[HOT:]},
             "customer_ids": {"hot": customer_ids[:HOT], "cold": customer_ids[HOT:]},
         }
+
+
+# --- the data's shape, recorded with every result ---------------------------------------
+
+
+def distribution(url: str) -> dict:
+    """How the seeded rows are spread, so that prose about the data is rendered, not typed.
+
+    Shares are fractions of all customers; ``customers_per_address`` is how many customers
+    share one address row on average.
+    """
+    with psycopg.connect(url) as conn:
+        total, with_address, with_relationship, no_birthday, no_phone = conn.execute(
+            "SELECT count(*), count(address_id),"
+            " count(*) FILTER (WHERE EXISTS (SELECT FROM customer_relationship r"
+            "                                WHERE r.appuser_id = app_user.id)),"
+            " count(*) FILTER (WHERE birthday IS NULL),"
+            " count(*) FILTER (WHERE phone_number IS NULL)"
+            " FROM app_user"
+        ).fetchone()
+        (addresses,) = conn.execute(
+            "SELECT count(DISTINCT address_id) FROM app_user WHERE address_id IS NOT NULL"
+        ).fetchone()
+        genders = dict(
+            conn.execute("SELECT gender, count(*) FROM app_user GROUP BY 1 ORDER BY 2 DESC, 1")
+        )
+    total = max(total, 1)
+    return {
+        "gender": {name: round(count / total, 4) for name, count in genders.items()},
+        "with_address": round(with_address / total, 4),
+        "with_relationship": round(with_relationship / total, 4),
+        "without_birthday": round(no_birthday / total, 4),
+        "without_phone_number": round(no_phone / total, 4),
+        "customers_per_address": round(with_address / addresses, 2) if addresses else None,
+    }

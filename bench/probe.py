@@ -10,6 +10,7 @@ connection, so they are the plans the step really gets.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from urllib.parse import urlencode
 LIST = "/api/customers/"
 ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
 WALK_PAGES = 10
+TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK"}
 
 
 class ProbeError(RuntimeError):
@@ -73,7 +75,9 @@ def run(step, database_url: str, requests: list, analyze: bool = False) -> list[
     """Probe each request: ``[{"request", "method", "path", "status", "queries"}]``.
 
     ``request`` is the index of the request that caused it, ``queries`` a list of
-    ``{"sql", "plan"}``.
+    ``{"sql", "plan", "time_ms"}``. With ``analyze`` a SELECT's ``time_ms`` is the
+    execution time EXPLAIN ANALYZE measured in the server; any other statement's (and
+    every statement's without ``analyze``) is the time around it in the step's process.
 
     A request is a GET path, ``{"walk": path, "pages": n}`` (the page, then ``next`` n
     times) or ``{"write": body}`` (create, patch, delete a customer of its own). Only
@@ -116,6 +120,49 @@ def page_queries(queries: list[dict]) -> list[dict]:
     return [q for q in queries if q["plan"] is not None and q["plan"]["Node Type"] == "Limit"]
 
 
+LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+
+
+def statement(sql: str) -> str:
+    """The SQL with its literals replaced by ``?``: the N+1's twenty lookups are one."""
+    return LITERAL.sub("?", sql)
+
+
+def request_time(request: dict) -> float:
+    """The database time of one probed request: the sum of its queries' times."""
+    return sum(query["time_ms"] for query in request["queries"])
+
+
+def slowest(requests: list[dict]) -> dict | None:
+    """The probed request that spent the most time in the database."""
+    timed = [request for request in requests if request["queries"]]
+    return max(timed, key=request_time, default=None)
+
+
+def costliest(request: dict) -> dict | None:
+    """The single query of ``request`` that took the longest."""
+    return max(request["queries"], key=lambda query: query["time_ms"], default=None)
+
+
+def breakdown(queries: list[dict]) -> list[dict]:
+    """Queries grouped by statement, costliest first, each with its share of the time.
+
+    ``queries`` are ``{"statement", "time_ms"}``; returns ``{"statement", "count",
+    "time_ms", "share"}``.
+    """
+    total = sum(query["time_ms"] for query in queries)
+    groups: dict[str, dict] = {}
+    for query in queries:
+        group = groups.setdefault(
+            query["statement"], {"statement": query["statement"], "count": 0, "time_ms": 0.0}
+        )
+        group["count"] += 1
+        group["time_ms"] += query["time_ms"]
+    for group in groups.values():
+        group["share"] = group["time_ms"] / total if total else 0.0
+    return sorted(groups.values(), key=lambda group: -group["time_ms"])
+
+
 def seq_scans(plan: dict | None) -> set[str]:
     if plan is None:
         return set()
@@ -125,6 +172,7 @@ def seq_scans(plan: dict | None) -> set[str]:
 def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
     import os
     import sys
+    import time
 
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -140,19 +188,38 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
     client = Client(HTTP_HOST="localhost")
     results = []
 
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            durations.append((time.perf_counter() - started) * 1000)
+
+    durations: list[float] = []
+
     def send(index: int, method: str, path: str, body=None):
-        with CaptureQueriesContext(connection) as captured:
+        durations.clear()
+        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed):
             response = client.generic(
                 method, path, json.dumps(body) if body else "", content_type="application/json"
             )
         queries = []
+        # BEGIN, COMMIT and ROLLBACK bypass execute wrappers; Django times them itself,
+        # to the millisecond.
+        measured = iter(durations)
         for query in captured.captured_queries:
-            plan = None
-            if query["sql"].lstrip().upper().startswith("SELECT"):
+            plan, sql = None, query["sql"]
+            if sql in TRANSACTION_CONTROL:
+                time_ms = float(query["time"]) * 1000
+            else:
+                time_ms = next(measured)
+            if sql.lstrip().upper().startswith("SELECT"):
                 with connection.cursor() as cursor:
-                    cursor.execute(f"EXPLAIN ({options}) {query['sql']}")
-                    plan = cursor.fetchone()[0][0]["Plan"]
-            queries.append({"sql": query["sql"], "plan": plan})
+                    cursor.execute(f"EXPLAIN ({options}) {sql}")
+                    explained = cursor.fetchone()[0][0]
+                plan = explained["Plan"]
+                time_ms = explained.get("Execution Time", time_ms)
+            queries.append({"sql": sql, "plan": plan, "time_ms": time_ms})
         results.append(
             {
                 "request": index,

@@ -15,7 +15,7 @@ from bench import paths
 RESULTS_DIR = paths.ROOT / "docs" / "results"
 SCHEMA_PATH = RESULTS_DIR / "schema.json"
 LATEST = RESULTS_DIR / "latest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class ResultError(ValueError):

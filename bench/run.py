@@ -147,27 +147,50 @@ def measured(summary: dict, duration_s: float) -> dict:
         "dropped_iterations": int(summary["dropped_iterations"]),
         "queries_per_request": None,
         "main_query": None,
+        "probe": None,
     }
 
 
 def main_query(probed: list[dict]) -> dict | None:
-    """The page-reading query of the scenario's first request, else its first SELECT."""
+    """The costliest query of the scenario's slowest request: where its time goes.
+
+    The page query is not always it: a page-number step's COUNT over a substring search
+    costs far more than the page it counts.
+    """
+    request = probe.slowest(probed)
+    query = probe.costliest(request) if request else None
+    if query is None:
+        return None
+    return {
+        "path": request["path"],
+        "method": request["method"],
+        "request_time_ms": probe.request_time(request),
+        "sql": query["sql"],
+        "time_ms": query["time_ms"],
+        "outline": probe.outline(query["plan"]) if query["plan"] else None,
+        "plan": query["plan"],
+    }
+
+
+def probed_requests(probed: list[dict]) -> dict:
+    """Every query of every probed request with its time, statements written once."""
+    statements: list[str] = []
+    index: dict[str, int] = {}
+    requests = []
     for request in probed:
-        selects = [q for q in request["queries"] if q["plan"] is not None]
-        pages = probe.page_queries(selects) or selects
-        if pages:
-            query = pages[0]
-            return {
-                "path": request["path"],
-                "sql": query["sql"],
-                "outline": probe.outline(query["plan"]),
-                "plan": query["plan"],
-            }
-    return None
+        queries = []
+        for query in request["queries"]:
+            text = probe.statement(query["sql"])
+            if text not in index:
+                index[text] = len(statements)
+                statements.append(text)
+            queries.append([index[text], round(query["time_ms"], 3)])
+        requests.append({"method": request["method"], "path": request["path"], "queries": queries})
+    return {"statements": statements, "requests": requests}
 
 
 def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
-    """Queries per request and the main query's plan, per scenario, outside any timing."""
+    """Queries per request, their times and the costliest plan, per scenario, untimed."""
     scenarios = probe.scenario_requests(terms)
     owners = [name for name, requests in scenarios.items() for _ in requests]
     probed = probe.run(step, url, [r for requests in scenarios.values() for r in requests], True)
@@ -181,6 +204,7 @@ def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
         found[name] = {
             "queries_per_request": round(queries / len(mine), 2),
             "main_query": main_query(mine),
+            "probe": probed_requests(mine),
         }
     return found
 
@@ -321,6 +345,7 @@ def envelope(
     dataset: tuple[int, int],
     settings: Settings,
     measured_steps: list[dict],
+    shape: dict | None,
 ) -> dict:
     """The result file around the steps: the run, the machine, versions and settings."""
     revision, dirty = results.git_revision()
@@ -342,7 +367,7 @@ def envelope(
             "redis": services.redis_version(found.redis_url) if found.redis_url else None,
             "k6": k6_version(),
         },
-        "dataset": {"customers": dataset[0], "seed": dataset[1]},
+        "dataset": {"customers": dataset[0], "seed": dataset[1], "distribution": shape},
         "postgresql": {"embedded": found.embedded_postgres, "settings": server},
         "k6": {
             "vus": settings.vus,
@@ -376,9 +401,12 @@ def run(
     log_dir = paths.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     measured_steps = []
+    shape = None
     for index, step in enumerate(selected, 1):
         where = f"{step.slug} ({index}/{len(selected)})"
         url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+        # Every step's clone holds the same rows; read their shape before any write.
+        shape = shape or database.distribution(url)
         terms = json.loads(terms_file.read_text())
         facts = step_facts(step, url)
         with (
@@ -392,7 +420,9 @@ def run(
         micro = microbenchmarks(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
         measured_steps.append(step_entry(step, facts, scenarios, micro))
-    result = envelope(started_at, started, found, (customers, seed_value), settings, measured_steps)
+    result = envelope(
+        started_at, started, found, (customers, seed_value), settings, measured_steps, shape
+    )
     return results.write(result, directory)
 
 
@@ -419,6 +449,7 @@ def measure_running(
     if not customers:
         raise BenchError(f"{step.database_name()} is empty: seed it first (the seed profile)")
     progress = Progress(settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+    shape = database.distribution(url)
     with tempfile.TemporaryDirectory() as tmp:
         terms_file = Path(tmp) / "terms.json"
         terms_file.write_text(json.dumps(database.sample_terms(url)))
@@ -432,6 +463,7 @@ def measure_running(
         (customers, seed_value),
         settings,
         [step_entry(step, unknown, scenarios, [])],
+        shape,
     )
     result["run"]["id"] += f"-{step.slug}"
     return results.write(result, directory, latest=False)

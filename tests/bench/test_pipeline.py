@@ -35,7 +35,10 @@ def measured(servers, tmp_path_factory) -> dict:
 
 
 def test_the_result_file_validates_and_names_its_run(measured):
-    assert measured["dataset"] == {"customers": CUSTOMERS, "seed": SEED}
+    assert (measured["dataset"]["customers"], measured["dataset"]["seed"]) == (CUSTOMERS, SEED)
+    shape = measured["dataset"]["distribution"]
+    assert sum(shape["gender"].values()) == pytest.approx(1, abs=0.001)
+    assert shape["customers_per_address"] > 1
     assert measured["versions"]["k6"].startswith("v1.")
     assert measured["versions"]["postgresql"]
     assert "shared_buffers" in measured["postgresql"]["settings"]
@@ -59,10 +62,17 @@ def test_the_probe_pass_counted_queries_and_kept_plans(measured):
             if name.startswith("mixed"):
                 assert scenario["queries_per_request"] is None
                 continue
-            assert scenario["queries_per_request"] >= 1, (step["slug"], name)
+            where = (step["slug"], name)
+            assert scenario["queries_per_request"] >= 1, where
+            main, kept = scenario["main_query"], scenario["probe"]
+            assert main["time_ms"] > 0, where
+            assert main["request_time_ms"] >= main["time_ms"], where
+            # The slowest request is one of those probed, and took the time it says.
+            times = [sum(ms for _, ms in r["queries"]) for r in kept["requests"]]
+            assert max(times) == pytest.approx(main["request_time_ms"], abs=0.01), where
             if name != "write":
-                assert scenario["main_query"]["plan"]["Node Type"], (step["slug"], name)
-                assert "Plan" not in scenario["main_query"]["plan"]
+                assert main["plan"]["Node Type"], where
+                assert "Plan" not in main["plan"]
 
 
 def test_micro_benchmarks_and_server_facts_are_recorded(measured):

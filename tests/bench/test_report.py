@@ -30,6 +30,7 @@ def scenario(rps: float, p95: float, queries: float | None) -> dict:
         "dropped_iterations": 0,
         "queries_per_request": queries,
         "main_query": None,
+        "probe": None,
     }
 
 
@@ -64,7 +65,7 @@ def step(number: int, slug: str, rps: float, queries: float) -> dict:
 @pytest.fixture
 def result() -> dict:
     return {
-        "schema_version": 1,
+        "schema_version": results.SCHEMA_VERSION,
         "run": {
             "id": "20260101T000000Z",
             "started": "2026-01-01T00:00:00+00:00",
@@ -75,7 +76,7 @@ def result() -> dict:
         },
         "machine": {"cpu": "test cpu", "cores": 2, "ram_gb": 24.0, "os": "Linux"},
         "versions": {"python": "3.13.0", "postgresql": "18.1", "redis": None, "k6": "v1.1.0"},
-        "dataset": {"customers": 100_000, "seed": 42},
+        "dataset": {"customers": 100_000, "seed": 42, "distribution": None},
         "postgresql": {"embedded": True, "settings": {"shared_buffers": "2GB"}},
         "k6": {
             "vus": 8,
@@ -99,7 +100,8 @@ def test_a_complete_result_validates(result):
         (lambda r: r.pop("machine"), "(top)"),
         (lambda r: r["steps"][0]["scenarios"]["list"].update(error_rate=2), "steps/0/scenarios"),
         (lambda r: r["steps"][1].update(server="daphne"), "steps/1/server"),
-        (lambda r: r.update(schema_version=2), "schema_version"),
+        (lambda r: r.update(schema_version=1), "schema_version"),
+        (lambda r: r["dataset"].pop("distribution"), "dataset"),
         (lambda r: r["dataset"].update(customers="many"), "dataset/customers"),
     ],
 )
@@ -173,17 +175,49 @@ def test_a_k6_summary_becomes_a_scenario_entry():
     assert entry["queries_per_request"] is None
 
 
-def test_the_main_query_is_the_one_reading_the_page():
-    count = {"sql": "SELECT COUNT(*)", "plan": {"Node Type": "Aggregate"}}
-    page = {
-        "sql": "SELECT … LIMIT 20",
-        "plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t"}]},
+def probed(path: str, *queries: tuple[str, float, dict | None]) -> dict:
+    return {
+        "method": "GET",
+        "path": path,
+        "queries": [{"sql": sql, "time_ms": ms, "plan": plan} for sql, ms, plan in queries],
     }
-    insert = {"sql": "INSERT …", "plan": None}
-    found = run.main_query([{"path": "/x", "queries": [insert, count, page]}])
-    assert found["sql"] == page["sql"]
-    assert found["outline"] == "Limit > Seq Scan(t)"
-    assert run.main_query([{"path": "/x", "queries": [insert]}]) is None
+
+
+def test_the_main_query_is_the_costliest_of_the_slowest_request():
+    """A page-number search spends its time in the COUNT, not in the page it counts."""
+    limit = {"Node Type": "Limit", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t"}]}
+    count = {"Node Type": "Aggregate", "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t"}]}
+    quick = probed("/quick", ("SELECT 1 LIMIT 20", 0.5, limit))
+    slow = probed(
+        "/slow",
+        ("SELECT COUNT(*) FROM t WHERE x LIKE '%a%'", 600.0, count),
+        ("SELECT * FROM t WHERE x LIKE '%a%' LIMIT 20", 2.5, limit),
+    )
+    found = run.main_query([quick, slow])
+    assert found["path"] == "/slow"
+    assert found["sql"].startswith("SELECT COUNT(*)")
+    assert found["outline"] == "Aggregate > Seq Scan(t)"
+    assert found["request_time_ms"] == 602.5
+    assert run.main_query([probed("/none")]) is None
+
+
+def test_every_probed_query_is_kept_with_its_time_and_statement():
+    requests = [
+        probed("/a", ("SELECT * FROM address WHERE id = 7", 0.1, None), ("SELECT 'x'", 0.2, None)),
+        probed("/b", ("SELECT * FROM address WHERE id = 9", 0.3, None)),
+    ]
+    kept = run.probed_requests(requests)
+    assert kept["statements"] == ["SELECT * FROM address WHERE id = ?", "SELECT ?"]
+    assert [r["queries"] for r in kept["requests"]] == [[[0, 0.1], [1, 0.2]], [[0, 0.3]]]
+
+
+def test_a_breakdown_groups_an_n_plus_one_and_shares_the_time():
+    queries = [{"statement": "page", "time_ms": 6.0}]
+    queries += [{"statement": "address", "time_ms": 0.2}] * 20
+    page, lookups = probe.breakdown(queries)
+    assert (page["count"], lookups["count"]) == (1, 20)
+    assert page["share"] == pytest.approx(0.6)
+    assert lookups["share"] == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize(

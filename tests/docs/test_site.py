@@ -182,7 +182,8 @@ def test_key_code_shows_the_files_it_names(site, step):
     assert blocks, f"{step.slug}: the Key code section has no titled code block"
     for title, code in blocks:
         source = paths.ROOT / title
-        assert source.is_file() and step.path in source.parents, f"{step.slug}: {title}"
+        assert step.path in source.parents, f"{step.slug}: {title} is not in the step"
+        assert source.is_file(), f"{step.slug}: {title} does not exist"
         real = {line.rstrip() for line in source.read_text().splitlines() if line.strip()}
         shown = [line.rstrip() for line in code.splitlines() if line.strip()]
         assert len(shown) >= 3, f"{title}: the block shows {shown!r}, not the file"
