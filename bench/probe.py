@@ -15,7 +15,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 LIST = "/api/customers/"
 ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
@@ -209,10 +209,8 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
         measured = iter(durations)
         for query in captured.captured_queries:
             plan, sql = None, query["sql"]
-            if sql in TRANSACTION_CONTROL:
-                time_ms = float(query["time"]) * 1000
-            else:
-                time_ms = next(measured)
+            control = sql in TRANSACTION_CONTROL
+            time_ms = float(query["time"]) * 1000 if control else next(measured)
             if sql.lstrip().upper().startswith("SELECT"):
                 with connection.cursor() as cursor:
                     cursor.execute(f"EXPLAIN ({options}) {sql}")
@@ -224,7 +222,8 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
             {
                 "request": index,
                 "method": method,
-                "path": path,
+                # A `next` link may be absolute; the record keeps the path and query.
+                "path": urlsplit(path)._replace(scheme="", netloc="").geturl(),
                 "status": response.status_code,
                 "queries": queries,
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,7 @@ RESULTS_DIR = paths.ROOT / "docs" / "results"
 SCHEMA_PATH = RESULTS_DIR / "schema.json"
 LATEST = RESULTS_DIR / "latest.json"
 SCHEMA_VERSION = 2
+PAIR = re.compile(r"\[\s+(\d+),\s+(-?[\d.e+-]+)\s+\]")
 
 
 class ResultError(ValueError):
@@ -44,6 +46,8 @@ def write(result: dict, directory: Path = RESULTS_DIR, latest: bool = True) -> P
     validate(result)
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
+    # One probed query per line, not three: [statement index, milliseconds].
+    text = PAIR.sub(r"[\1, \2]", text)
     path = directory / f"{result['run']['id']}.json"
     path.write_text(text)
     if latest:

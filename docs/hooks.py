@@ -171,6 +171,14 @@ def short_statement(statement: str, limit: int = 140) -> str:
     return folded.replace("|", "\\|")
 
 
+CLAUSE = re.compile(r" (FROM|(?:LEFT OUTER |INNER )?JOIN|WHERE|GROUP BY|ORDER BY|LIMIT|OFFSET) ")
+
+
+def readable_sql(sql: str) -> str:
+    """Django's one-line SQL with a line per clause, for reading on a page."""
+    return CLAUSE.sub(lambda m: f"\n{m.group(1)} ", sql)
+
+
 def scenario_breakdown(scenario: dict) -> list[dict]:
     """The queries of a scenario's slowest probed request, grouped by statement."""
     kept = scenario["probe"]
@@ -184,21 +192,21 @@ def scenario_breakdown(scenario: dict) -> list[dict]:
 def render_plans(slug: str, src_uri: str) -> str:
     mine = measured(slug)
     rows = [
-        "| scenario | queries/request | slowest probed request | its database time"
-        " | costliest query | share | plan of the costliest query |",
-        "|---|--:|---|--:|--:|--:|---|",
+        "| scenario | queries/request | slowest probed request | its costliest query |",
+        "|---|--:|---|---|",
     ]
     details = []
     for name, scenario in mine["scenarios"].items():
         query = scenario["main_query"]
         if scenario["queries_per_request"] is None or query is None:
             continue
-        share = query["time_ms"] / query["request_time_ms"] if query["request_time_ms"] else 0
-        outline = f"`{query['outline']}`" if query["outline"] else "(a write: not EXPLAINed)"
+        total = query["request_time_ms"]
+        share = f"{query['time_ms'] / total:.0%}" if total else "—"
+        outline = f"`{query['outline']}`" if query["outline"] else "a write (not EXPLAINed)"
         rows.append(
             f"| {name} | {fmt_queries(scenario['queries_per_request'])}"
-            f" | `{query['method']} {query['path']}` | {fmt_ms(query['request_time_ms'])}"
-            f" | {fmt_ms(query['time_ms'])} | {share:.0%} | {outline} |"
+            f" | `{query['method']} {query['path']}`<br>{fmt_ms(total)} in the database"
+            f" | {outline}<br>{fmt_ms(query['time_ms'])}, {share} of the request |"
         )
         groups = scenario_breakdown(scenario)
         table = [
@@ -210,7 +218,7 @@ def render_plans(slug: str, src_uri: str) -> str:
                 for g in groups
             ),
         ]
-        sql = "\n".join(f"    {line}" for line in query["sql"].splitlines())
+        sql = "\n".join(f"    {line}" for line in readable_sql(query["sql"]).splitlines())
         details.append(
             f'??? note "{name}: where `{query["method"]} {query["path"]}` spends its'
             f' database time"\n\n'
@@ -223,7 +231,8 @@ def render_plans(slug: str, src_uri: str) -> str:
         " shows the probed"
         " request that spent the most time in PostgreSQL and the query that cost it most.\n\n"
     )
-    return intro + "\n".join(rows) + "\n\n" + "\n\n".join(details)
+    table = '<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+    return intro + table + "\n\n" + "\n\n".join(details)
 
 
 def step_files(step: steps.Step) -> dict[str, list[str]]:
@@ -427,8 +436,9 @@ def verdict(before: float, now: float, more_is_better: bool) -> str:
     ratio = now / before if more_is_better else before / now
     if abs(ratio - 1) < 0.1:
         return "no clear change"
-    times = "\N{MULTIPLICATION SIGN}"
-    return f"{ratio:.1f}{times} faster" if ratio > 1 else f"{1 / ratio:.1f}{times} slower"
+    factor = ratio if ratio > 1 else 1 / ratio
+    shown = f"{factor:.0f}" if factor >= 10 else f"{factor:.1f}"
+    return f"{shown}\N{MULTIPLICATION SIGN} {'faster' if ratio > 1 else 'slower'}"
 
 
 def render_compare(arg: str, src_uri: str) -> str:
@@ -494,8 +504,31 @@ def render_duration(_: str | None, src_uri: str) -> str:
     return f"{_state['result']['k6']['duration_s']:g} s"
 
 
+def listing(names: list[str]) -> str:
+    """Names in backticks, the last two joined by "and"."""
+    quoted = [f"`{name}`" for name in names]
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
+
+
 def relations(plan: dict) -> list[str]:
     return sorted({n["Relation Name"] for n in probe.nodes(plan) if "Relation Name" in n})
+
+
+def render_scans(arg: str, src_uri: str) -> str:
+    """Which tables the costliest query of a scenario reads end to end, from its plan."""
+    slug, name = arg.split()
+    query = measured(slug)["scenarios"][name]["main_query"]
+    if query is None or query["plan"] is None:
+        raise ValueError(f"{slug} {name} has no plan")
+    scanned = sorted(probe.seq_scans(query["plan"]))
+    what = listing(scanned) if scanned else "no table"
+    how = "sequential scans" if len(scanned) > 1 else "a sequential scan"
+    kind = "a COUNT" if query["sql"].lstrip().upper().startswith("SELECT COUNT") else "a query"
+    return (
+        f"the costliest query of `{query['path']}` is {kind} that reads {what} with {how};"
+        f" it took {fmt_ms(query['time_ms'])} of the request's"
+        f" {fmt_ms(query['request_time_ms'])} in the database"
+    )
 
 
 def render_sort_plan(arg: str, src_uri: str) -> str:
@@ -504,12 +537,12 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
     query = measured(slug)["scenarios"][name]["main_query"]
     if query is None or query["plan"] is None:
         raise ValueError(f"{slug} {name} has no plan")
-    where = f"`{query['path']}`"
+    where = f"the plan of `{query['path']}`"
     sort = next((n for n in probe.nodes(query["plan"]) if n["Node Type"] == "Sort"), None)
     if sort is None:
         indexes = [n["Index Name"] for n in probe.nodes(query["plan"]) if "Index Name" in n]
         used = f" (`{indexes[0]}`)" if indexes else ""
-        return f"for {where} the plan reads the rows in order from an index{used}: no sort"
+        return f"{where} reads the rows in order from an index{used}, with no sort"
     sorted_rows = sum(
         child.get("Actual Rows", 0) * child.get("Actual Loops", 1)
         for child in sort.get("Plans", [])
@@ -517,14 +550,14 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
     under, every = relations(sort), relations(query["plan"])
     method = sort.get("Sort Method", "a sort")
     what = (
-        "the whole join of " + ", ".join(f"`{r}`" for r in under)
+        f"the whole join of {listing(under)}"
         if under == every and len(every) > 1
-        else " and ".join(f"`{r}`" for r in under) + " alone"
+        else f"{listing(under)} alone"
     )
     rest = [r for r in every if r not in under]
-    after = f", and joins {', '.join(f'`{r}`' for r in rest)} afterwards" if rest else ""
+    after = f", and joins {listing(rest)} afterwards" if rest else ""
     return (
-        f"for {where} the plan sorts {what} ({sorted_rows:,.0f} rows, {method}){after};"
+        f"{where} sorts {what} ({sorted_rows:,.0f} rows, {method}){after};"
         f" that query took {fmt_ms(query['time_ms'])}"
     )
 
@@ -548,4 +581,5 @@ RENDERERS = {
     "cores": render_cores,
     "duration": render_duration,
     "sort_plan": render_sort_plan,
+    "scans": render_scans,
 }

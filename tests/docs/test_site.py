@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import html
@@ -22,6 +23,7 @@ import pytest
 from bench import paths, results, steps
 
 CHROMIUM = "/usr/bin/chromium"
+README = (paths.ROOT / "README.md").read_text()
 SCREENSHOTS = paths.ROOT / "tests" / "docs" / "screenshots"
 # Chromium as root, offline: no sandbox, and none of its calls home.
 CHROMIUM_ARGS = [
@@ -33,8 +35,27 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# A measurement typed into a page's source instead of rendered from the result file.
-TYPED_MEASUREMENT = re.compile(r"\d[\d,.]*\s?(ms|req/s|requests/s|%)(?![\w-])")
+# A measurement or a fact of the run typed into a page's source instead of rendered from
+# the result file: figures with a unit, numbers written as words, "2-core", "~42",
+# "a quarter of", a server's version.
+NUMBER = (
+    r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty"
+    r"|thirty|forty|fifty|hundred|thousand|million|dozen|half|a few|several)"
+)
+TYPED_FACT = re.compile(
+    "|".join(
+        [
+            r"(?<![\w.,])\d[\d,.]*\s?(?:ms|req/s|requests/s|%)(?![\w-])",
+            rf"\b{NUMBER}[\s-](?:cores?|CPUs?|seconds?|minutes?|milliseconds?|GB|workers?)\b",
+            rf"\b{NUMBER}\s?(?:\N{{MULTIPLICATION SIGN}}|x)\s(?:faster|slower|fewer|more)\b",
+            r"~\s?\d",
+            r"\b(?:a|one) (?:quarter|half|third|tenth) of\b",
+            r"\b(?:about|around|roughly|nearly|almost) (?:one|two|three|\d)",
+            r"\b(?:PostgreSQL|Postgres|Redis|k6) \d++(?:\.\d++)*+(?! or newer)(?!\+)",
+        ]
+    ),
+    re.IGNORECASE,
+)
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +195,23 @@ def test_no_page_shows_an_include_marker_as_text(site):
         assert not found, f"{page.relative_to(site)} shows {found.group(0)!r}: a broken include"
 
 
+def test_formatting_the_repository_leaves_the_pages_alone():
+    """`make format` once rewrote every include marker into the Python `--8 < --"…"`."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    listed = subprocess.run(
+        [ruff, "format", "--check", "--no-cache", "."],
+        cwd=paths.ROOT,
+        capture_output=True,
+        text=True,
+    )
+    pages = [line for line in listed.stdout.splitlines() if ".md" in line]
+    assert not pages, pages
+    checked = subprocess.run(
+        [ruff, "check", "--show-files", "."], cwd=paths.ROOT, capture_output=True, text=True
+    )
+    assert not [line for line in checked.stdout.splitlines() if line.endswith(".md")]
+
+
 @pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
 def test_key_code_shows_the_files_it_names(site, step):
     parser = Sections()
@@ -191,10 +229,65 @@ def test_key_code_shows_the_files_it_names(site, step):
         assert not foreign, f"{title}: lines that are not in the file: {foreign[:3]}"
 
 
-def test_no_measurement_is_typed_into_a_page():
-    for page in (paths.ROOT / "docs").rglob("*.md"):
-        found = TYPED_MEASUREMENT.findall(page.read_text())
-        assert not found, f"{page.relative_to(paths.ROOT)} types {found}; use a placeholder"
+def hook_strings() -> str:
+    """The prose docs/hooks.py writes onto pages: its string literals, not its docstrings."""
+    tree = ast.parse((paths.ROOT / "docs" / "hooks.py").read_text())
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    return "\n".join(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    )
+
+
+def typed_sources() -> dict[str, str]:
+    """Every source of prose a reader meets: pages, README, site config, the hooks' text."""
+    found = {
+        str(page.relative_to(paths.ROOT)): page.read_text()
+        for page in (paths.ROOT / "docs").rglob("*.md")
+    }
+    for name in ("README.md", "mkdocs.yml"):
+        found[name] = (paths.ROOT / name).read_text()
+    found["docs/hooks.py"] = hook_strings()
+    return found
+
+
+def test_no_fact_of_the_run_is_typed_by_hand():
+    for name, text in typed_sources().items():
+        found = [match.group(0) for match in TYPED_FACT.finditer(text)]
+        assert not found, f"{name} types {found}; render it from the result file"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "takes 12 ms",
+        "On a 2-core machine",
+        "share two cores",
+        "Five seconds per scenario",
+        "from ~42 to 2",
+        "a quarter of the table",
+        "about one per two customers",
+        "PostgreSQL 18, Redis",
+        "3.5\N{MULTIPLICATION SIGN} faster",
+    ],
+)
+def test_the_typed_fact_check_catches(typed):
+    assert TYPED_FACT.search(typed), typed
+
+
+@pytest.mark.parametrize(
+    "fine",
+    ["PostgreSQL 15 or newer is supported", "Python 3.12+", "one query per page", "step 02"],
+)
+def test_the_typed_fact_check_lets_through(fine):
+    assert not TYPED_FACT.search(fine), fine
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -305,3 +398,145 @@ def test_a_bad_placeholder_fails_the_build(text, message):
     page = SimpleNamespace(file=SimpleNamespace(src_uri="steps/x.md"))
     with pytest.raises(PluginError, match=message):
         hooks.on_page_markdown(text, page, {}, None)
+
+
+def test_the_readme_states_hypotheses_for_steps_not_built():
+    """A step without numbers has a hypothesis, not a result, and no link to a folder."""
+    built = {step.slug for step in steps.discover()}
+    rows = re.findall(r"^\| (\[?)(\d\d-[\w-]+)(?:\]\([^)]*\))? \|.*\| (.+) \|$", README, re.M)
+    assert {slug for _, slug, _ in rows} >= built
+    for linked, slug, outcome in rows:
+        if slug in built:
+            assert linked, f"README: {slug} is built; link its folder"
+            assert not outcome.startswith("*hypothesis"), f"README: {slug} has numbers now"
+        else:
+            assert not linked, f"README links {slug}, which does not exist"
+            assert outcome.startswith("*hypothesis:*"), f"README states {slug}'s outcome as fact"
+
+
+@pytest.mark.parametrize("step", steps.discover()[1:], ids=lambda s: s.slug)
+def test_the_micro_benchmark_table_is_the_result_file(site, step):
+    hooks = load_hooks()
+    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+    measured = {s["slug"]: s for s in results.load()["steps"]}
+    before = next(s for s in measured.values() if s["number"] == step.number - 1)
+    rendered = hooks.render_micro(step.slug, f"steps/{step.slug}.md")
+    for bench in measured[step.slug]["microbenchmarks"]:
+        old = next(b for b in before["microbenchmarks"] if b["name"] == bench["name"])
+        row = next(
+            line for line in rendered.splitlines() if hooks.MICRO_LABELS[bench["name"]] in line
+        )
+        assert hooks.fmt_ms(old["median_s"] * 1000) in row
+        assert hooks.fmt_ms(bench["median_s"] * 1000) in row
+
+
+def scan(relation: str, rows: int = 100, loops: int = 1) -> dict:
+    return {
+        "Node Type": "Seq Scan",
+        "Relation Name": relation,
+        "Actual Rows": rows,
+        "Actual Loops": loops,
+    }
+
+
+def plan_of(plan: dict) -> dict:
+    return {
+        "path": "/api/customers/?ordering=points",
+        "method": "GET",
+        "sql": "SELECT …",
+        "time_ms": 80.0,
+        "request_time_ms": 90.0,
+        "outline": "",
+        "plan": plan,
+    }
+
+
+@pytest.mark.parametrize(
+    ("plan", "says"),
+    [
+        (
+            {
+                "Node Type": "Limit",
+                "Plans": [
+                    {
+                        "Node Type": "Nested Loop",
+                        "Plans": [
+                            {
+                                "Node Type": "Sort",
+                                "Sort Method": "top-N heapsort",
+                                "Plans": [scan("app_user", 500, 2)],
+                            },
+                            {"Node Type": "Index Scan", "Relation Name": "address"},
+                        ],
+                    }
+                ],
+            },
+            "sorts `app_user` alone (1,000 rows, top-N heapsort), and joins `address` afterwards",
+        ),
+        (
+            {
+                "Node Type": "Limit",
+                "Plans": [
+                    {
+                        "Node Type": "Sort",
+                        "Sort Method": "quicksort",
+                        "Plans": [
+                            {
+                                "Node Type": "Hash Join",
+                                "Actual Rows": 300,
+                                "Plans": [scan("app_user"), scan("customer_relationship")],
+                            }
+                        ],
+                    }
+                ],
+            },
+            "sorts the whole join of `app_user` and `customer_relationship` (300 rows",
+        ),
+        (
+            {
+                "Node Type": "Limit",
+                "Plans": [
+                    {"Node Type": "Index Scan", "Relation Name": "app_user", "Index Name": "i"}
+                ],
+            },
+            "reads the rows in order from an index (`i`), with no sort",
+        ),
+    ],
+)
+def test_a_sort_is_described_from_its_plan(plan, says):
+    hooks = load_hooks()
+    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+    hooks._state["result"] = {
+        "steps": [
+            {"slug": "03-x", "number": 3, "scenarios": {"sort": {"main_query": plan_of(plan)}}}
+        ]
+    }
+    assert says in hooks.render_sort_plan("03-x sort", "steps/03-x.md")
+
+
+def test_the_data_facts_are_the_result_files():
+    hooks = load_hooks()
+    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+    shape = results.load()["dataset"]["distribution"]
+    genders = hooks.render_data("gender", "methodology.md")
+    for name, part in shape["gender"].items():
+        assert f"`{name}` {part:.0%}".replace("%", "\N{NARROW NO-BREAK SPACE}%") in genders
+    assert (
+        hooks.render_data("customers_per_address", "x.md")
+        == f"{shape['customers_per_address']:.1f}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "more_is_better", "says"),
+    [
+        (1.12, 0.44, False, "2.5x faster"),
+        (2.42, 0.017, False, "142x faster"),
+        (21.6, 25.2, False, "1.2x slower"),
+        (30.7, 33.0, True, "no clear change"),
+        (142.0, 464.0, True, "3.3x faster"),
+    ],
+)
+def test_a_change_is_called_what_it_is(before, now, more_is_better, says):
+    said = load_hooks().verdict(before, now, more_is_better)
+    assert said.replace("\N{MULTIPLICATION SIGN}", "x") == says

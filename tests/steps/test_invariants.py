@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import os
@@ -124,3 +125,23 @@ def test_package_and_table_names_are_the_same_everywhere(step: steps.Step):
     found = probe(step)
     assert set(found["tables"]) == TABLES
     assert "crm" in found["apps"]
+
+
+def benchmark_names(step: steps.Step) -> set[str]:
+    tree = ast.parse((step.path / "tests" / "test_benchmarks.py").read_text())
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and node.name.startswith("test_")
+        and "benchmark" in [arg.arg for arg in node.args.args]
+    }
+
+
+@pytest.mark.parametrize(("before", "after"), PAIRS, ids=ids(PAIRS))
+def test_every_step_micro_benchmarks_the_same_operations(before, after):
+    """The docs set each micro-benchmark beside the previous step's: same names, same work."""
+    assert benchmark_names(after) == benchmark_names(before)
+    assert {"test_serialise_one_page", "test_one_list_request", "test_one_detail_request"} <= (
+        benchmark_names(after)
+    )
