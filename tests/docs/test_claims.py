@@ -1,0 +1,74 @@
+"""The judgements the pages make in words, held against the result file they render.
+
+A page may say "cheap requests gain the most"; when a new run says otherwise, this
+fails and the sentence has to change with the numbers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import probe, results
+
+RESULT = results.load()
+STEPS = {step["slug"]: step for step in RESULT["steps"]}
+
+
+def needs(*slugs: str):
+    return pytest.mark.skipif(
+        not set(slugs) <= set(STEPS), reason=f"latest.json lacks {', '.join(slugs)}"
+    )
+
+
+def micro(slug: str, name: str) -> float:
+    return next(b["median_s"] for b in STEPS[slug]["microbenchmarks"] if b["name"] == name)
+
+
+def rps_gain(slug: str, before: str, scenario: str) -> float:
+    now = STEPS[slug]["scenarios"][scenario]["requests_per_second"]
+    return now / STEPS[before]["scenarios"][scenario]["requests_per_second"]
+
+
+@needs("01-naive", "02-asgi")
+def test_02_async_pays_for_a_list_in_process_but_not_for_serialising():
+    assert micro("02-asgi", "test_serialise_one_page") < micro(
+        "01-naive", "test_serialise_one_page"
+    )
+    assert micro("02-asgi", "test_take_a_connection") < micro("01-naive", "test_take_a_connection")
+    # "those queries outweigh what the framework saves": the list in process did not
+    # get faster by what serialising the page got faster.
+    saved = micro("01-naive", "test_serialise_one_page") - micro(
+        "02-asgi", "test_serialise_one_page"
+    )
+    listed = micro("02-asgi", "test_one_list_request")
+    assert listed > micro("01-naive", "test_one_list_request") - saved
+
+
+@needs("01-naive", "02-asgi")
+def test_02_cheap_requests_gain_the_most():
+    cheap = min(rps_gain("02-asgi", "01-naive", name) for name in ("detail", "write"))
+    heavy = max(rps_gain("02-asgi", "01-naive", name) for name in ("list", "search"))
+    assert cheap > heavy
+
+
+@needs("01-naive")
+def test_01_each_lookup_of_the_n_plus_one_is_cheap():
+    """01's page says the N+1's lookups are cheap one by one, and many together."""
+    kept = STEPS["01-naive"]["scenarios"]["list"]["probe"]
+    (request,) = kept["requests"]
+    times = sorted(ms for _, ms in request["queries"])
+    assert len(times) > 20
+    assert times[-3] < times[-1] / 10  # all but the COUNT and the page query
+
+
+@needs("03-select-related")
+def test_03_sorted_pages_read_every_customer():
+    plan = STEPS["03-select-related"]["scenarios"]["sort"]["main_query"]["plan"]
+    assert "app_user" in probe.seq_scans(plan)
+
+
+def test_04_gender_has_common_and_rare_values():
+    """04's page: a scan beats an index for the common values; only the rare would gain."""
+    shares = sorted(RESULT["dataset"]["distribution"]["gender"].values())
+    assert shares[-1] > 0.3
+    assert shares[0] < 0.1
