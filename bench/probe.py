@@ -19,8 +19,13 @@ from urllib.parse import urlencode, urlsplit
 
 LIST = "/api/customers/"
 ORDERINGS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
-WALK_PAGES = 10
+WALK_PAGES = 50
+# The deep page the probe compares with page 1, per ordering (DESIGN §6).
+DEEP_PAGE = 50
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK"}
+# A read, which EXPLAIN ANALYZE can run a second time: a SELECT, also one in parentheses
+# as the first part of a UNION.
+READS = re.compile(r"^[\s(]*SELECT\b", re.IGNORECASE)
 
 
 class ProbeError(RuntimeError):
@@ -69,6 +74,23 @@ def scenario_requests(terms: dict) -> dict[str, list]:
         "sort": [listing(ordering=f"{sign}{key}") for key in ORDERINGS for sign in ("", "-")],
         "write": [{"write": customer}],
     }
+
+
+def deep_requests(step) -> list[tuple[str, str | dict]]:
+    """``(ordering, request)``: page 1 and page DEEP_PAGE of every ordering.
+
+    A page-number step is asked for ``?page=50`` directly; a cursor step has no page
+    numbers and is walked there, following ``next`` as a client would.
+    """
+    requests = []
+    for key in ORDERINGS:
+        for sign in ("", "-"):
+            first = f"{LIST}?ordering={sign}{key}"
+            if step.pagination == "page":
+                requests += [(sign + key, first), (sign + key, f"{first}&page={DEEP_PAGE}")]
+            else:
+                requests.append((sign + key, {"walk": first, "pages": DEEP_PAGE - 1}))
+    return requests
 
 
 def run(step, database_url: str, requests: list, analyze: bool = False) -> list[dict]:
@@ -211,7 +233,7 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
             plan, sql = None, query["sql"]
             control = sql in TRANSACTION_CONTROL
             time_ms = float(query["time"]) * 1000 if control else next(measured)
-            if sql.lstrip().upper().startswith("SELECT"):
+            if READS.match(sql):
                 with connection.cursor() as cursor:
                     cursor.execute(f"EXPLAIN ({options}) {sql}")
                     explained = cursor.fetchone()[0][0]

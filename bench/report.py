@@ -117,9 +117,53 @@ def charts(result: dict, directory: Path = MEDIA_DIR, fmt: str = "svg") -> list[
         ax.legend(title="step", fontsize=8, ncols=2)
         ax.grid(axis="y", which="both", alpha=0.25)
         fig.tight_layout()
-        path = directory / Path(filename).with_suffix(f".{fmt}")
-        metadata = {"Date": None, "Creator": None} if fmt == "svg" else {}
-        fig.savefig(path, format=fmt, metadata=metadata)
-        plt.close(fig)
-        written.append(path)
+        written.append(save(fig, directory / Path(filename).with_suffix(f".{fmt}"), fmt))
+    deep = deep_chart(result, subtitle, plt)
+    if deep is not None:
+        written.append(save(deep, directory / f"{DEEP_CHART}.{fmt}", fmt))
     return written
+
+
+DEEP_CHART = "deep-pages"
+
+
+def save(fig, path: Path, fmt: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    metadata = {"Date": None, "Creator": None} if fmt == "svg" else {}
+    fig.savefig(path, format=fmt, metadata=metadata)
+    plt.close(fig)
+    return path
+
+
+def deep_ratio(entry: dict) -> float | None:
+    """How many times page 50's page query read what page 1's read (shared buffers)."""
+    first, deep = entry["first"]["buffers"], entry["deep"]["buffers"]
+    return deep / first if first else None
+
+
+def deep_chart(result: dict, subtitle: str, plt):
+    """Page 50 against page 1, per ordering and step: OFFSET grows, a keyset does not."""
+    steps = [step for step in result["steps"] if step.get("deep_pages")]
+    if not steps:
+        return None
+    orderings = list(steps[0]["deep_pages"])
+    fig, ax = plt.subplots(figsize=(11, 5.2))
+    width = 0.8 / len(steps)
+    for i, step in enumerate(steps):
+        heights = [deep_ratio(step["deep_pages"][name]) or 0 for name in orderings]
+        positions = [x + (i - (len(steps) - 1) / 2) * width for x in range(len(orderings))]
+        ax.bar(positions, heights, width, label=step["slug"])
+    ax.axhline(1, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(orderings)), orderings, rotation=30)
+    ax.set_ylabel("page 50 ÷ page 1, buffers read (log scale)")
+    ax.set_title(
+        f"What page 50 costs against page 1 (the page query's shared buffers; 1 = the same)"
+        f"\n{subtitle}",
+        fontsize=11,
+    )
+    ax.legend(title="step", fontsize=8, ncols=2)
+    ax.grid(axis="y", which="both", alpha=0.25)
+    fig.tight_layout()
+    return fig

@@ -209,6 +209,39 @@ def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
     return found
 
 
+def page_cost(request: dict) -> dict:
+    """The time and shared buffers of the query that reads a probed page."""
+    reads = [q for q in request["queries"] if q["plan"] is not None]
+    query = (probe.page_queries(reads) or [probe.costliest({"queries": reads})])[0]
+    plan = query["plan"]
+    return {
+        "path": request["path"],
+        "time_ms": round(query["time_ms"], 3),
+        "buffers": plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0),
+    }
+
+
+def deep_pages(step: steps.Step, url: str) -> dict[str, dict]:
+    """Per ordering, what page 1 and page DEEP_PAGE cost: ``{"first", "deep", "page"}``."""
+    wanted = probe.deep_requests(step)
+    probed = probe.run(step, url, [request for _, request in wanted], True)
+    by_request: dict[int, list[dict]] = {}
+    for result in probed:
+        if result["status"] != 200:
+            raise BenchError(f"{step.slug}: deep page {result['path']}: {result['status']}")
+        by_request.setdefault(result["request"], []).append(result)
+    found: dict[str, dict] = {}
+    for index, (ordering, _) in enumerate(wanted):
+        pages = by_request[index]
+        entry = found.setdefault(ordering, {})
+        if step.pagination == "page":
+            entry["deep" if "first" in entry else "first"] = page_cost(pages[0])
+            entry["page"] = probe.DEEP_PAGE
+        else:
+            entry.update(first=page_cost(pages[0]), deep=page_cost(pages[-1]), page=len(pages))
+    return found
+
+
 STEP_FACTS = """
 import importlib.metadata as md, json, os, django
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
@@ -323,7 +356,9 @@ def scenario_runs(
     return scenarios
 
 
-def step_entry(step: steps.Step, facts: dict, scenarios: dict, micro: list[dict]) -> dict:
+def step_entry(
+    step: steps.Step, facts: dict, scenarios: dict, micro: list[dict], deep: dict | None
+) -> dict:
     return {
         "number": step.number,
         "slug": step.slug,
@@ -333,7 +368,9 @@ def step_entry(step: steps.Step, facts: dict, scenarios: dict, micro: list[dict]
         "command": steps.server_command(step, "python", serve.HOST, "<port>")[1:],
         "packages": facts["packages"],
         "database": facts["database"],
+        "pagination": step.pagination,
         "scenarios": scenarios,
+        "deep_pages": deep,
         "microbenchmarks": micro,
     }
 
@@ -417,9 +454,10 @@ def run(
         probed = probe_pass(step, url, terms)
         for name, scenario in scenarios.items():
             scenario.update(probed.get(name.removesuffix("-open"), {}))
+        deep = deep_pages(step, url)
         micro = microbenchmarks(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
-        measured_steps.append(step_entry(step, facts, scenarios, micro))
+        measured_steps.append(step_entry(step, facts, scenarios, micro, deep))
     result = envelope(
         started_at, started, found, (customers, seed_value), settings, measured_steps, shape
     )
@@ -462,7 +500,7 @@ def measure_running(
         found,
         (customers, seed_value),
         settings,
-        [step_entry(step, unknown, scenarios, [])],
+        [step_entry(step, unknown, scenarios, [], None)],
         shape,
     )
     result["run"]["id"] += f"-{step.slug}"

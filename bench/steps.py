@@ -17,6 +17,8 @@ SERVERS = ("gunicorn", "uvicorn")
 # What running a step leaves in its folder; never part of the step itself.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".benchmarks")
 SERVICES = ("postgres", "redis")
+# How a step pages its listings (DESIGN §4): page numbers with a COUNT, or a cursor.
+PAGINATIONS = ("page", "cursor")
 SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -32,6 +34,7 @@ class Step:
     summary: str
     server: str
     services: tuple[str, ...]
+    pagination: str
     path: Path
 
     @property
@@ -54,7 +57,14 @@ def load(path: Path) -> Step:
         data = tomllib.loads(toml.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise StepError(f"{toml}: {exc}") from exc
-    required = {"number": int, "slug": str, "title": str, "summary": str, "server": str}
+    required = {
+        "number": int,
+        "slug": str,
+        "title": str,
+        "summary": str,
+        "server": str,
+        "pagination": str,
+    }
     kinds = {int: "a whole number", str: "a string"}
     for key, kind in required.items():
         if not isinstance(data.get(key), kind):
@@ -64,6 +74,8 @@ def load(path: Path) -> Step:
         raise StepError(f"{toml}: slug {data['slug']!r} must equal the folder name and number")
     if data["server"] not in SERVERS:
         raise StepError(f"{toml}: server must be one of {', '.join(SERVERS)}")
+    if data["pagination"] not in PAGINATIONS:
+        raise StepError(f"{toml}: pagination must be one of {', '.join(PAGINATIONS)}")
     services = data.get("services", ["postgres"])
     if not isinstance(services, list) or not set(services) <= set(SERVICES):
         raise StepError(f"{toml}: services must be a list drawn from {', '.join(SERVICES)}")
@@ -76,6 +88,7 @@ def load(path: Path) -> Step:
         summary=data["summary"],
         server=data["server"],
         services=tuple(services),
+        pagination=data["pagination"],
         path=path,
     )
 

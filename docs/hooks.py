@@ -28,6 +28,7 @@ CHART_TITLES = {
     "requests-per-second": "Requests per second per scenario and step",
     "p95-latency": "95th percentile latency per scenario and step",
     "queries-per-request": "SQL queries per request per scenario and step",
+    "deep-pages": "What page 50 costs against page 1, per ordering and step",
 }
 
 _state: dict = {}
@@ -400,6 +401,30 @@ def render_results(_: str | None, src_uri: str) -> str:
     return "\n".join(parts)
 
 
+def render_deep_pages(_: str | None, src_uri: str) -> str:
+    """Page 1 against page 50 of every ordering, for every step: the page query's time."""
+    measured_steps = [s for s in _state["result"]["steps"] if s.get("deep_pages")]
+    orderings = list(measured_steps[0]["deep_pages"])
+    rows = [
+        "| ordering | " + " | ".join(s["slug"] for s in measured_steps) + " |",
+        "|---|" + "--:|" * len(measured_steps),
+    ]
+    for name in orderings:
+        cells = []
+        for step in measured_steps:
+            entry = step["deep_pages"][name]
+            cells.append(
+                f"{fmt_ms(entry['first']['time_ms'])} → {fmt_ms(entry['deep']['time_ms'])}"
+            )
+        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    caption = (
+        "*The page query's execution time (EXPLAIN ANALYZE) on page 1 → page"
+        f" {probe.DEEP_PAGE}: page-number steps asked for `?page={probe.DEEP_PAGE}`,"
+        " cursor steps walked there through `next`.*"
+    )
+    return '<div class="deep-pages" markdown>\n\n' + "\n".join(rows) + f"\n\n{caption}\n\n</div>"
+
+
 def render_table(_: str | None, src_uri: str) -> str:
     return "```text\n" + report.table(_state["result"]) + "```"
 
@@ -582,4 +607,5 @@ RENDERERS = {
     "duration": render_duration,
     "sort_plan": render_sort_plan,
     "scans": render_scans,
+    "deep_pages": render_deep_pages,
 }

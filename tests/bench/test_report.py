@@ -44,6 +44,8 @@ def step(number: int, slug: str, rps: float, queries: float) -> dict:
         "command": ["-m", "uvicorn"],
         "packages": {"django": "6.1.3"},
         "database": {"conn_max_age": 0, "pool": None},
+        "pagination": "page",
+        "deep_pages": None,
         "scenarios": {
             "list": scenario(rps, 1000 / rps, queries),
             "search": scenario(rps / 100, 100_000 / rps, 2.0),
@@ -100,7 +102,7 @@ def test_a_complete_result_validates(result):
         (lambda r: r.pop("machine"), "(top)"),
         (lambda r: r["steps"][0]["scenarios"]["list"].update(error_rate=2), "steps/0/scenarios"),
         (lambda r: r["steps"][1].update(server="daphne"), "steps/1/server"),
-        (lambda r: r.update(schema_version=1), "schema_version"),
+        (lambda r: r.update(schema_version=2), "schema_version"),
         (lambda r: r["dataset"].pop("distribution"), "dataset"),
         (lambda r: r["dataset"].update(customers="many"), "dataset/customers"),
     ],

@@ -13,6 +13,7 @@ slug = "{slug}"
 title = "Title"
 summary = "Summary"
 server = "{server}"
+pagination = "page"
 services = {services}
 """
 
@@ -61,6 +62,7 @@ def test_a_gap_in_the_numbers_is_an_error(tmp_path: Path):
     ("field", "value", "message"),
     [
         ("server", '"daphne"', "server must be one of"),
+        ("pagination", '"infinite-scroll"', "pagination must be one of"),
         ("services", '["redis"]', "every step needs postgres"),
         ("services", '["postgres", "kafka"]', "services must be a list"),
         ("slug", '"02-other"', "must equal the folder name"),

@@ -93,3 +93,11 @@ def walk(target: Target, path: str, params: dict | None = None) -> list[dict]:
         pages += 1
         assert pages < 500, "pagination does not end"
     return results
+
+
+def assert_names_field(response, field: str):
+    """A 400 whose JSON `detail` names ``field``."""
+    assert response.status_code == 400, (field, response.status_code, response.text[:300])
+    body = response.json()
+    assert isinstance(body["detail"], str)
+    assert field in body["detail"]

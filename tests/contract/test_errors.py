@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.contract.conftest import LIST, Target, new_customer
+from tests.contract.conftest import LIST, Target, assert_names_field, new_customer
 
 BAD_PARAMETERS = [
     ("gender", "robot"),
@@ -37,13 +37,6 @@ BAD_PARAMETERS = [
 # Longer than the HTTP server's request-line limit (gunicorn: 4094 bytes), a request
 # never reaches Django: the server itself answers 414, which is also a client error.
 SERVER_LIMIT = 414
-
-
-def assert_names_field(response, field: str):
-    assert response.status_code == 400, (field, response.status_code, response.text[:300])
-    body = response.json()
-    assert isinstance(body["detail"], str)
-    assert field in body["detail"]
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_PARAMETERS)

@@ -1,0 +1,118 @@
+"""Keyset steps (05 on): every page of every ordering is an index range that stops early.
+
+The pages are reached the way a client reaches them, by following `next` through the
+step's own API (``bench.probe``), and each page's one query is EXPLAINed with ANALYZE
+on a seeded table: the first page, the 50th, and one in the middle of the table, for
+every ordering in both directions, with and without the workload's filters.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import database, probe, steps
+from bench.seed import LOCALES
+
+CUSTOMERS = 50_000
+SEED = 11
+PREFIX = "crm_plan"
+PAGE = 20
+DEEP = 50
+# page_size 100 walked this far lands in the middle of the table.
+MIDDLE_PAGE_SIZE = 100
+MIDDLE = CUSTOMERS // 2 // MIDDLE_PAGE_SIZE
+# The most rows a page may sort: a selective filter's matches, never the table.
+SMALL_SORT = CUSTOMERS // 100
+KEYSET = [step for step in steps.discover() if step.number >= 5]
+pytestmark = pytest.mark.skipif(not KEYSET, reason="no keyset step yet")
+ORDERINGS = [f"{sign}{key}" for key in probe.ORDERINGS for sign in ("", "-")]
+
+
+def filters(terms: dict) -> dict[str, str]:
+    """The workload's kinds of filter: a name prefix, a rare country, a points range."""
+    return {
+        "none": "",
+        "last_name": f"&last_name={terms['last_names']['hot'][0][:3]}",
+        "country": f"&country={LOCALES[-1][1].lower()}",
+        "points": "&points_min=40000",
+    }
+
+
+@pytest.fixture(scope="module", params=KEYSET, ids=lambda step: step.slug)
+def walked(request, servers) -> dict[tuple[str, str], list[dict]]:
+    """(ordering, filter) -> every page walked, each with its one query's plan."""
+    step = request.param
+    url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX)
+    terms = json.loads(database.terms_path(database.base_fingerprint(CUSTOMERS, SEED)).read_text())
+    walks, names = [], []
+    for ordering in ORDERINGS:
+        for name, query in filters(terms).items():
+            path = f"{probe.LIST}?ordering={ordering}&page_size={PAGE}{query}"
+            walks.append({"walk": path, "pages": DEEP - 1})
+            names.append((ordering, name))
+        middle = f"{probe.LIST}?ordering={ordering}&page_size={MIDDLE_PAGE_SIZE}"
+        walks.append({"walk": middle, "pages": MIDDLE})
+        names.append((ordering, "middle"))
+    found: dict[tuple[str, str], list[dict]] = {}
+    for result in probe.run(step, url, walks, analyze=True):
+        assert result["status"] == 200, result["path"]
+        found.setdefault(names[result["request"]], []).append(result)
+    return found
+
+
+def only_query(page: dict) -> dict:
+    assert len(page["queries"]) == 1, [q["sql"][:80] for q in page["queries"]]
+    return page["queries"][0]
+
+
+def sorted_rows(plan: dict) -> int:
+    """The most rows any Sort node of the plan had to sort."""
+    return max(
+        (
+            sum(c.get("Actual Rows", 0) * c.get("Actual Loops", 1) for c in n.get("Plans", []))
+            for n in probe.nodes(plan)
+            if n["Node Type"] in ("Sort", "Incremental Sort")
+        ),
+        default=0,
+    )
+
+
+def reads(plan: dict) -> int:
+    return plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_every_page_is_one_index_range_that_stops_with_the_page(walked, ordering: str):
+    """No page scans the customer table, counts, skips, or sorts more than two pages."""
+    for (wanted, _), pages in walked.items():
+        if wanted != ordering:
+            continue
+        for page in pages:
+            query = only_query(page)
+            plan, where = query["plan"], (page["path"], probe.outline(query["plan"]))
+            size = MIDDLE_PAGE_SIZE if f"page_size={MIDDLE_PAGE_SIZE}" in page["path"] else PAGE
+            assert plan["Node Type"] == "Limit", where
+            assert plan["Actual Rows"] <= size + 1, where
+            assert "app_user" not in probe.seq_scans(plan), where
+            assert "OFFSET" not in query["sql"], where
+            assert "COUNT(" not in query["sql"], where
+            # The NULL segments are merged with a sort of at most two pages of rows. A
+            # selective filter may be served by its own index and a sort of its few
+            # matches instead; a sort of a large part of the table never.
+            assert sorted_rows(plan) <= max(2 * (size + 1), SMALL_SORT), where
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_the_walk_reaches_page_50_and_the_middle(walked, ordering: str):
+    assert len(walked[(ordering, "none")]) == DEEP
+    assert len(walked[(ordering, "middle")]) == MIDDLE + 1
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+def test_page_50_reads_what_page_1_reads(walked, ordering: str):
+    """An OFFSET reads every page before it; a keyset reads its own. Buffers, not time."""
+    pages = walked[(ordering, "none")]
+    first, deep = (reads(only_query(page)["plan"]) for page in (pages[0], pages[-1]))
+    assert deep <= 2 * first, (ordering, first, deep)
