@@ -163,7 +163,8 @@ def deep_chart(result: dict, subtitle: str, plt):
         f"\n{subtitle}",
         fontsize=11,
     )
-    ax.legend(title="step", fontsize=8, ncols=2)
+    # Below the axes: the tall bars of an OFFSET step fill the top left.
+    ax.legend(fontsize=8, ncols=len(steps), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax.grid(axis="y", which="both", alpha=0.25)
     fig.tight_layout()
     return fig

@@ -15,7 +15,7 @@ from pathlib import Path
 STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
 SERVERS = ("gunicorn", "uvicorn")
 # What running a step leaves in its folder; never part of the step itself.
-CACHE_DIRS = ("__pycache__", ".pytest_cache", ".benchmarks")
+CACHE_DIRS = ("__pycache__", ".pytest_cache", ".benchmarks", ".ruff_cache")
 SERVICES = ("postgres", "redis")
 # How a step pages its listings (DESIGN §4): page numbers with a COUNT, or a cursor.
 PAGINATIONS = ("page", "cursor")

@@ -190,6 +190,14 @@ def scenario_breakdown(scenario: dict) -> list[dict]:
     return probe.breakdown(queries)
 
 
+CURSOR_VALUE = re.compile(r"(cursor=)[^&]+")
+
+
+def short_path(path: str) -> str:
+    """A path as a reader needs it: a cursor's token says nothing, so it is elided."""
+    return CURSOR_VALUE.sub(r"\1…", path)
+
+
 def render_plans(slug: str, src_uri: str) -> str:
     mine = measured(slug)
     rows = [
@@ -206,7 +214,7 @@ def render_plans(slug: str, src_uri: str) -> str:
         outline = f"`{query['outline']}`" if query["outline"] else "a write (not EXPLAINed)"
         rows.append(
             f"| {name} | {fmt_queries(scenario['queries_per_request'])}"
-            f" | `{query['method']} {query['path']}`<br>{fmt_ms(total)} in the database"
+            f" | `{query['method']} {short_path(query['path'])}`<br>{fmt_ms(total)} in the database"
             f" | {outline}<br>{fmt_ms(query['time_ms'])}, {share} of the request |"
         )
         groups = scenario_breakdown(scenario)
@@ -221,7 +229,7 @@ def render_plans(slug: str, src_uri: str) -> str:
         ]
         sql = "\n".join(f"    {line}" for line in readable_sql(query["sql"]).splitlines())
         details.append(
-            f'??? note "{name}: where `{query["method"]} {query["path"]}` spends its'
+            f'??? note "{name}: where `{query["method"]} {short_path(query["path"])}` spends its'
             f' database time"\n\n'
             + "\n".join(table)
             + f"\n\n    The costliest query:\n\n    ```sql\n{sql}\n    ```"
@@ -401,6 +409,17 @@ def render_results(_: str | None, src_uri: str) -> str:
     return "\n".join(parts)
 
 
+def render_deep(arg: str, src_uri: str) -> str:
+    """``{{ deep 04-indexes -created }}``: page 1 against page 50 of one ordering."""
+    slug, ordering = arg.split()
+    entry = measured(slug)["deep_pages"][ordering]
+    first, deep = entry["first"], entry["deep"]
+    return (
+        f"{fmt_ms(first['time_ms'])} on page 1 and {fmt_ms(deep['time_ms'])} on page"
+        f" {entry['page']} ({first['buffers']:,} and {deep['buffers']:,} buffers read)"
+    )
+
+
 def render_deep_pages(_: str | None, src_uri: str) -> str:
     """Page 1 against page 50 of every ordering, for every step: the page query's time."""
     measured_steps = [s for s in _state["result"]["steps"] if s.get("deep_pages")]
@@ -413,12 +432,13 @@ def render_deep_pages(_: str | None, src_uri: str) -> str:
         cells = []
         for step in measured_steps:
             entry = step["deep_pages"][name]
-            cells.append(
-                f"{fmt_ms(entry['first']['time_ms'])} → {fmt_ms(entry['deep']['time_ms'])}"
+            first, deep = (
+                fmt_ms(entry[k]["time_ms"]).removesuffix(" ms") for k in ("first", "deep")
             )
+            cells.append(f"{first} → {deep}")
         rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
     caption = (
-        "*The page query's execution time (EXPLAIN ANALYZE) on page 1 → page"
+        "*The page query's execution time in ms (EXPLAIN ANALYZE) on page 1 → page"
         f" {probe.DEEP_PAGE}: page-number steps asked for `?page={probe.DEEP_PAGE}`,"
         " cursor steps walked there through `next`.*"
     )
@@ -550,7 +570,8 @@ def render_scans(arg: str, src_uri: str) -> str:
     how = "sequential scans" if len(scanned) > 1 else "a sequential scan"
     kind = "a COUNT" if query["sql"].lstrip().upper().startswith("SELECT COUNT") else "a query"
     return (
-        f"the costliest query of `{query['path']}` is {kind} that reads {what} with {how};"
+        f"the costliest query of `{short_path(query['path'])}` is {kind} that reads {what}"
+        f" with {how};"
         f" it took {fmt_ms(query['time_ms'])} of the request's"
         f" {fmt_ms(query['request_time_ms'])} in the database"
     )
@@ -562,7 +583,7 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
     query = measured(slug)["scenarios"][name]["main_query"]
     if query is None or query["plan"] is None:
         raise ValueError(f"{slug} {name} has no plan")
-    where = f"the plan of `{query['path']}`"
+    where = f"the plan of `{short_path(query['path'])}`"
     sort = next((n for n in probe.nodes(query["plan"]) if n["Node Type"] == "Sort"), None)
     if sort is None:
         indexes = [n["Index Name"] for n in probe.nodes(query["plan"]) if "Index Name" in n]
@@ -608,4 +629,5 @@ RENDERERS = {
     "sort_plan": render_sort_plan,
     "scans": render_scans,
     "deep_pages": render_deep_pages,
+    "deep": render_deep,
 }

@@ -72,3 +72,33 @@ def test_04_gender_has_common_and_rare_values():
     shares = sorted(RESULT["dataset"]["distribution"]["gender"].values())
     assert shares[-1] > 0.3
     assert shares[0] < 0.1
+
+
+def deep(slug: str, ordering: str) -> tuple[int, int]:
+    entry = STEPS[slug]["deep_pages"][ordering]
+    return entry["first"]["buffers"], entry["deep"]["buffers"]
+
+
+@needs("04-indexes", "05-keyset")
+def test_05_page_50_reads_what_page_1_reads_where_04_read_far_more():
+    for ordering in STEPS["05-keyset"]["deep_pages"]:
+        first, page_50 = deep("05-keyset", ordering)
+        assert page_50 <= 1.2 * first, ordering
+    first, page_50 = deep("04-indexes", "-created")
+    assert page_50 > 10 * first
+
+
+@needs("01-naive", "02-asgi")
+def test_01_and_02_read_the_whole_table_on_page_1_already():
+    for slug in ("01-naive", "02-asgi"):
+        first, page_50 = deep(slug, "-created")
+        assert page_50 <= 1.2 * first, slug
+
+
+@needs("04-indexes", "05-keyset")
+def test_05_no_count_and_no_offset_make_listing_and_sorting_faster():
+    for name in ("list", "walk", "sort", "search"):
+        assert rps_gain("05-keyset", "04-indexes", name) > 1, name
+    assert STEPS["05-keyset"]["scenarios"]["list"]["queries_per_request"] == 1
+    first, _ = deep("04-indexes", "points")
+    assert deep("05-keyset", "points")[0] < first / 10
