@@ -19,7 +19,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import database, paths, probe, report, results, serve, services, steps, venvs
+from bench import (
+    database,
+    ninja_cursor,
+    paths,
+    probe,
+    report,
+    results,
+    serve,
+    services,
+    steps,
+    venvs,
+)
 
 K6_SCRIPT = paths.ROOT / "k6" / "workload.js"
 SCENARIOS = ["list", "walk", "filter", "search", "sort", "detail", "write", "mixed"]
@@ -455,9 +466,11 @@ def run(
         for name, scenario in scenarios.items():
             scenario.update(probed.get(name.removesuffix("-open"), {}))
         deep = deep_pages(step, url)
+        ninja = ninja_cursor.run(step, url) if step.pagination == "cursor" else None
         micro = microbenchmarks(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
-        measured_steps.append(step_entry(step, facts, scenarios, micro, deep))
+        entry = step_entry(step, facts, scenarios, micro, deep)
+        measured_steps.append({**entry, "ninja_cursor": ninja})
     result = envelope(
         started_at, started, found, (customers, seed_value), settings, measured_steps, shape
     )
@@ -500,7 +513,7 @@ def measure_running(
         found,
         (customers, seed_value),
         settings,
-        [step_entry(step, unknown, scenarios, [], None)],
+        [{**step_entry(step, unknown, scenarios, [], None), "ninja_cursor": None}],
         shape,
     )
     result["run"]["id"] += f"-{step.slug}"

@@ -420,6 +420,33 @@ def render_deep(arg: str, src_uri: str) -> str:
     )
 
 
+def render_ninja_cursor(slug: str, src_uri: str) -> str:
+    """django-ninja's CursorPagination walked through one first name's ties."""
+    found = measured(slug)["ninja_cursor"]
+    if found is None:
+        raise ValueError(f"{slug} has no ninja_cursor measurement: is it a cursor step?")
+    rows = ["| page | cursor offset | status | page query | plan |", "|--:|--:|--:|--:|---|"]
+    for number, page in enumerate(found["pages"], 1):
+        cost = "—" if page["time_ms"] is None else fmt_ms(page["time_ms"])
+        if page["buffers"] is not None:
+            cost += f", {page['buffers']:,} buffers"
+        status = f"**{page['status']}**" if page["status"] != 200 else "200"
+        outline = f"`{page['outline']}`" if page["outline"] else "—"
+        rows.append(f"| {number} | {page['offset']} | {status} | {cost} | {outline} |")
+    failed = [page for page in found["pages"] if page["status"] != 200]
+    ending = (
+        f"Page {len(found['pages'])} answered {failed[0]['status']}:"
+        f" `{failed[0].get('error', '')}`."
+        if failed
+        else "Every page answered 200."
+    )
+    intro = (
+        f"Ordered by `first_name`, from `{found['first_name']}`, a first name"
+        f" {found['ties']:,} customers share. {ending}"
+    )
+    return intro + '\n\n<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+
+
 def render_deep_pages(_: str | None, src_uri: str) -> str:
     """Page 1 against page 50 of every ordering, for every step: the page query's time."""
     measured_steps = [s for s in _state["result"]["steps"] if s.get("deep_pages")]
@@ -630,4 +657,5 @@ RENDERERS = {
     "scans": render_scans,
     "deep_pages": render_deep_pages,
     "deep": render_deep,
+    "ninja_cursor": render_ninja_cursor,
 }

@@ -46,6 +46,7 @@ def step(number: int, slug: str, rps: float, queries: float) -> dict:
         "database": {"conn_max_age": 0, "pool": None},
         "pagination": "page",
         "deep_pages": None,
+        "ninja_cursor": None,
         "scenarios": {
             "list": scenario(rps, 1000 / rps, queries),
             "search": scenario(rps / 100, 100_000 / rps, 2.0),

@@ -18,6 +18,9 @@ SEED = 7
 PREFIX = "crm_test"
 
 LIST = "/api/customers/"
+# The contract's orderings (DESIGN §4), each also descending.
+ORDERING_KEYS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
+ORDERINGS = [f"{sign}{key}" for key in ORDERING_KEYS for sign in ("", "-")]
 ADDRESS = {
     "street": "Rue de Rivoli",
     "street_number": "99",

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.contract.conftest import LIST, Target, assert_names_field, walk
+from tests.contract.conftest import LIST, ORDERINGS, Target, assert_names_field, walk
 
 KEYS = {
     "created": "u.created",
@@ -19,7 +19,6 @@ KEYS = {
     "points": "r.points",
     "customer_id": "u.customer_id",
 }
-ORDERINGS = [f"{sign}{key}" for key in KEYS for sign in ("", "-")]
 
 
 @pytest.fixture

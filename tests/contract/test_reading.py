@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.contract.conftest import LIST, Target, walk
+from tests.contract.conftest import LIST, ORDERING_KEYS, Target, walk
 
 CUSTOMER_FIELDS = {
     "id", "customer_id", "first_name", "last_name", "gender", "phone_number",
@@ -14,7 +14,6 @@ CUSTOMER_FIELDS = {
 }  # fmt: skip
 ADDRESS_FIELDS = {"street", "street_number", "city_code", "city", "country"}
 RELATIONSHIP_FIELDS = {"points", "last_activity"}
-ORDERING_KEYS = ["created", "first_name", "last_name", "birthday", "points", "customer_id"]
 
 
 def test_first_page_shape(target: Target):

@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 
 from bench import serve
-from tests.contract.conftest import LIST, Target
+from tests.contract.conftest import LIST, ORDERINGS, Target
 
 
 def test_health(target: Target):
@@ -62,9 +62,12 @@ def test_a_burst_of_concurrent_requests_is_served(target: Target):
     async def fire() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         async with httpx.AsyncClient(base_url=target.base_url, timeout=120, limits=limits) as c:
-            # Different listings, so that no two requests are the same query; no page
-            # numbers, which only steps 01 to 04 take.
-            requests = [c.get(LIST, params={"page_size": 1 + i % 100}) for i in range(burst)]
+            # Small pages in every ordering: no two neighbours run the same query, and no
+            # page numbers, which only steps 01 to 04 take.
+            requests = [
+                c.get(LIST, params={"page_size": 5, "ordering": ORDERINGS[i % len(ORDERINGS)]})
+                for i in range(burst)
+            ]
             return await asyncio.gather(*requests)
 
     statuses = Counter(response.status_code for response in asyncio.run(fire()))

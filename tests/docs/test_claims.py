@@ -102,3 +102,15 @@ def test_05_no_count_and_no_offset_make_listing_and_sorting_faster():
     assert STEPS["05-keyset"]["scenarios"]["list"]["queries_per_request"] == 1
     first, _ = deep("04-indexes", "points")
     assert deep("05-keyset", "points")[0] < first / 10
+
+
+@needs("05-keyset")
+def test_05_ninja_cursor_pays_an_offset_within_ties_and_fails_past_its_cap():
+    found = STEPS["05-keyset"]["ninja_cursor"]
+    pages = found["pages"]
+    assert found["ties"] > 100
+    assert [page["status"] for page in pages[:-1]] == [200] * (len(pages) - 1)
+    assert pages[-1]["status"] >= 500
+    buffers = [page["buffers"] for page in pages]
+    assert buffers == sorted(buffers)
+    assert buffers[-1] > buffers[0]
