@@ -15,7 +15,6 @@ working directory, as ``bench.probe`` does.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 PAGE_SIZE = 20
@@ -29,15 +28,9 @@ class NinjaCursorError(RuntimeError):
 def run(step, database_url: str) -> dict:
     """``{"first_name", "ties", "pages": [{"offset", "status", "time_ms", "buffers",
     "outline"}]}``; a failed page also has its ``error``."""
-    from bench import probe, serve, venvs
+    from bench import probe, serve
 
-    done = subprocess.run(
-        [venvs.ensure(step), "-c", Path(__file__).read_text()],
-        cwd=step.path,
-        env=serve.environment(step, database_url, None),
-        capture_output=True,
-        text=True,
-    )
+    done = serve.run_script(step, Path(__file__).read_text(), database_url)
     if done.returncode != 0:
         raise NinjaCursorError(f"{step.slug}: ninja cursor probe failed:\n{done.stderr[-3000:]}")
     found = json.loads(done.stdout)

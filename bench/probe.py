@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,16 +104,10 @@ def run(step, database_url: str, requests: list, analyze: bool = False) -> list[
     times) or ``{"write": body}`` (create, patch, delete a customer of its own). Only
     SELECTs are EXPLAINed: EXPLAIN ANALYZE would run a write twice.
     """
-    from bench import serve, venvs
+    from bench import serve
 
-    result = subprocess.run(
-        [venvs.ensure(step), "-c", Path(__file__).read_text()],
-        cwd=step.path,
-        env=serve.environment(step, database_url, None),
-        input=json.dumps({"requests": requests, "analyze": analyze}),
-        capture_output=True,
-        text=True,
-    )
+    job = json.dumps({"requests": requests, "analyze": analyze})
+    result = serve.run_script(step, Path(__file__).read_text(), database_url, job)
     if result.returncode != 0:
         raise ProbeError(f"{step.slug}: probe failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout)

@@ -276,13 +276,7 @@ print(json.dumps({
 
 
 def step_facts(step: steps.Step, url: str) -> dict:
-    done = subprocess.run(
-        [venvs.ensure(step), "-c", STEP_FACTS],
-        cwd=step.path,
-        env=serve.environment(step, url, None),
-        capture_output=True,
-        text=True,
-    )
+    done = serve.run_script(step, STEP_FACTS, url)
     if done.returncode != 0:
         raise BenchError(f"{step.slug}: reading its settings failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)

@@ -48,6 +48,20 @@ def environment(step: Step, database_url: str, redis_url: str | None) -> dict[st
     return env
 
 
+def run_script(
+    step: Step, source: str, database_url: str, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``source`` with the step's own interpreter, in its folder and environment."""
+    return subprocess.run(
+        [venvs.ensure(step), "-c", source],
+        cwd=step.path,
+        env=environment(step, database_url, None),
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+
+
 def health_status(url: str) -> int | None:
     """The status ``/api/health/`` answers with, or None while nothing listens."""
     try:
