@@ -2,8 +2,9 @@
 
 The pages are reached the way a client reaches them, by following `next` through the
 step's own API (``bench.probe``), and each page's one query is EXPLAINed with ANALYZE
-on a seeded table: the first page, the 50th, and one in the middle of the table, for
-every ordering in both directions, with and without the workload's filters.
+on a seeded table: the first page, the 50th, and one in the middle of the table (and of
+one country's customers), for every ordering in both directions, with and without the
+workload's filters.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ DEEP = 50
 # page_size 100 walked this far lands in the middle of the table.
 MIDDLE_PAGE_SIZE = 100
 MIDDLE = CUSTOMERS // 2 // MIDDLE_PAGE_SIZE
+COUNTRY_MIDDLE = CUSTOMERS // 8 // 2 // PAGE
 # The most rows a page may sort: a selective filter's matches, never the table.
 SMALL_SORT = CUSTOMERS // 100
 KEYSET = [step for step in steps.discover() if step.number >= 5]
@@ -55,6 +57,16 @@ def walked(request, servers) -> dict[tuple[str, str], list[dict]]:
         middle = f"{probe.LIST}?ordering={ordering}&page_size={MIDDLE_PAGE_SIZE}"
         walks.append({"walk": middle, "pages": MIDDLE})
         names.append((ordering, "middle"))
+        # The middle of a filtered listing too: one country is about an eighth of it,
+        # walked with the page size the workload uses.
+        country = f"{probe.LIST}?ordering={ordering}&page_size={PAGE}{filters(terms)['country']}"
+        walks.append({"walk": country, "pages": COUNTRY_MIDDLE})
+        names.append((ordering, "middle of a country"))
+        # A large page of one country: planned as an index walk only while PostgreSQL
+        # knows how many customers a country holds (the statistics of migration 0003).
+        large = f"{middle}{filters(terms)['country']}"
+        walks.append({"walk": large, "pages": 0})
+        names.append((ordering, "a country, a large page"))
     found: dict[tuple[str, str], list[dict]] = {}
     for result in probe.run(step, url, walks, analyze=True):
         assert result["status"] == 200, result["path"]
@@ -108,6 +120,7 @@ def test_every_page_is_one_index_range_that_stops_with_the_page(walked, ordering
 def test_the_walk_reaches_page_50_and_the_middle(walked, ordering: str):
     assert len(walked[(ordering, "none")]) == DEEP
     assert len(walked[(ordering, "middle")]) == MIDDLE + 1
+    assert len(walked[(ordering, "middle of a country")]) == COUNTRY_MIDDLE + 1
 
 
 @pytest.mark.parametrize("ordering", ORDERINGS)

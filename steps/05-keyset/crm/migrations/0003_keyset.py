@@ -22,6 +22,13 @@ CREATE TRIGGER customer_relationship_copy_points
     FOR EACH ROW EXECUTE FUNCTION app_user_copy_points();
 UPDATE app_user SET points = r.points FROM customer_relationship r WHERE r.appuser_id = app_user.id;
 """
+# The UPPER(country) index goes (nothing reads it without a COUNT), but its statistics
+# must stay: without them PostgreSQL guesses that UPPER(country) = 'POLAND' keeps 0.5 %
+# of the rows instead of an eighth, and sorts a whole country rather than walk the
+# ordering's index. Extended statistics on the expression keep the estimate, at no cost
+# to writes.
+COUNTRY_STATISTICS = "CREATE STATISTICS address_country_upper ON (UPPER(country)) FROM address;"
+DROP_COUNTRY_STATISTICS = "DROP STATISTICS address_country_upper;"
 DROP_COPY = """
 DROP TRIGGER customer_relationship_copy_points ON customer_relationship;
 DROP FUNCTION app_user_copy_points();
@@ -34,6 +41,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunSQL(COUNTRY_STATISTICS, DROP_COUNTRY_STATISTICS),
         migrations.RemoveIndex(
             model_name="address",
             name="address_country_upper_idx",
