@@ -30,18 +30,17 @@ def rps_gain(slug: str, before: str, scenario: str) -> float:
 
 
 @needs("01-naive", "02-asgi")
-def test_02_async_pays_for_a_list_in_process_but_not_for_serialising():
+def test_02_serialising_got_cheaper_but_is_small_next_to_the_n_plus_one():
     assert micro("02-asgi", "test_serialise_one_page") < micro(
         "01-naive", "test_serialise_one_page"
     )
     assert micro("02-asgi", "test_take_a_connection") < micro("01-naive", "test_take_a_connection")
-    # "those queries outweigh what the framework saves": the list in process did not
-    # get faster by what serialising the page got faster.
+    # "what the framework saves on serialising the page is too small to tell the two
+    # steps apart": under a tenth of a list request in process.
     saved = micro("01-naive", "test_serialise_one_page") - micro(
         "02-asgi", "test_serialise_one_page"
     )
-    listed = micro("02-asgi", "test_one_list_request")
-    assert listed > micro("01-naive", "test_one_list_request") - saved
+    assert saved < micro("01-naive", "test_one_list_request") / 10
 
 
 @needs("01-naive", "02-asgi")
