@@ -113,3 +113,9 @@ def test_05_ninja_cursor_pays_an_offset_within_ties_and_fails_past_its_cap():
     buffers = [page["buffers"] for page in pages]
     assert buffers == sorted(buffers)
     assert buffers[-1] > buffers[0]
+
+
+@needs("04-indexes", "05-keyset")
+def test_05_the_points_copy_does_not_stand_out_in_the_write_scenario():
+    """Within the 30-40 % that identical short runs differ by (Methodology)."""
+    assert 0.6 < rps_gain("05-keyset", "04-indexes", "write") < 1.4
