@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import database, report, results, run, serve, steps
+from bench import database, probe, report, results, run, serve, steps
 
 CUSTOMERS = 3_000
 SEED = 5
@@ -109,3 +109,15 @@ def test_a_step_started_elsewhere_is_measured_without_touching_latest(servers, t
         assert scenario["requests"] > 0
         assert scenario["errors"] == 0
         assert scenario["queries_per_request"] is None
+
+
+def test_deep_pages_and_ninja_cursor_are_recorded(measured):
+    orderings = {f"{sign}{key}" for key in probe.ORDERINGS for sign in ("", "-")}
+    for step in measured["steps"]:
+        deep = step["deep_pages"]
+        assert set(deep) == orderings, step["slug"]
+        for entry in deep.values():
+            assert entry["first"]["buffers"] > 0
+            assert entry["deep"]["time_ms"] > 0
+            assert entry["page"] == probe.DEEP_PAGE
+        assert (step["ninja_cursor"] is not None) == (step["pagination"] == "cursor")

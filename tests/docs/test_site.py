@@ -371,6 +371,14 @@ def load_hooks():
     return module
 
 
+@pytest.fixture
+def hooks():
+    """docs/hooks.py as the build configures it, reading the committed result file."""
+    module = load_hooks()
+    module.on_config({"docs_dir": str(paths.ROOT / "docs")})
+    return module
+
+
 def test_a_step_without_a_page_fails_the_build(tmp_path):
     from mkdocs.exceptions import PluginError
 
@@ -388,13 +396,11 @@ def test_a_step_without_a_page_fails_the_build(tmp_path):
         ("{{ diff 99-nothing }}", "no step"),
     ],
 )
-def test_a_bad_placeholder_fails_the_build(text, message):
+def test_a_bad_placeholder_fails_the_build(hooks, text, message):
     from types import SimpleNamespace
 
     from mkdocs.exceptions import PluginError
 
-    hooks = load_hooks()
-    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
     page = SimpleNamespace(file=SimpleNamespace(src_uri="steps/x.md"))
     with pytest.raises(PluginError, match=message):
         hooks.on_page_markdown(text, page, {}, None)
@@ -415,9 +421,7 @@ def test_the_readme_states_hypotheses_for_steps_not_built():
 
 
 @pytest.mark.parametrize("step", steps.discover()[1:], ids=lambda s: s.slug)
-def test_the_micro_benchmark_table_is_the_result_file(site, step):
-    hooks = load_hooks()
-    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+def test_the_micro_benchmark_table_is_the_result_file(hooks, step):
     measured = {s["slug"]: s for s in results.load()["steps"]}
     before = next(s for s in measured.values() if s["number"] == step.number - 1)
     rendered = hooks.render_micro(step.slug, f"steps/{step.slug}.md")
@@ -503,9 +507,7 @@ def plan_of(plan: dict) -> dict:
         ),
     ],
 )
-def test_a_sort_is_described_from_its_plan(plan, says):
-    hooks = load_hooks()
-    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+def test_a_sort_is_described_from_its_plan(hooks, plan, says):
     hooks._state["result"] = {
         "steps": [
             {"slug": "03-x", "number": 3, "scenarios": {"sort": {"main_query": plan_of(plan)}}}
@@ -514,9 +516,7 @@ def test_a_sort_is_described_from_its_plan(plan, says):
     assert says in hooks.render_sort_plan("03-x sort", "steps/03-x.md")
 
 
-def test_the_data_facts_are_the_result_files():
-    hooks = load_hooks()
-    hooks.on_config({"docs_dir": str(paths.ROOT / "docs")})
+def test_the_data_facts_are_the_result_files(hooks):
     shape = results.load()["dataset"]["distribution"]
     genders = hooks.render_data("gender", "methodology.md")
     for name, part in shape["gender"].items():
@@ -537,6 +537,6 @@ def test_the_data_facts_are_the_result_files():
         (142.0, 464.0, True, "3.3x faster"),
     ],
 )
-def test_a_change_is_called_what_it_is(before, now, more_is_better, says):
-    said = load_hooks().verdict(before, now, more_is_better)
+def test_a_change_is_called_what_it_is(hooks, before, now, more_is_better, says):
+    said = hooks.verdict(before, now, more_is_better)
     assert said.replace("\N{MULTIPLICATION SIGN}", "x") == says

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import signing
+from ninja.errors import ValidationError
 
 from crm.filters import ORDERING_CHOICES
 from crm.pagination import SALT, Position, decode, encode
@@ -53,14 +54,14 @@ def test_a_cursor_is_opaque_and_signed():
     payload = signing.loads(token, salt=SALT)
     forged = signing.dumps({**payload, "i": 6}, salt=SALT, key="someone-else's-key")
     for bad in (forged, token[:-1], token[:-3] + "abc", token[::-1], "", "%%%", "x" * 10_000):
-        with pytest.raises(Exception, match="cursor") as raised:
+        with pytest.raises(ValidationError) as raised:
             decode(bad, "last_name", "binding")
-        assert raised.type.__name__ == "ValidationError"
+        assert raised.value.errors[0]["loc"] == ("query", "cursor")
 
 
 def test_a_cursor_is_bound_to_its_listing():
     token = encode(Position("Lovelace", 7), False, "one listing")
-    with pytest.raises(Exception, match="other parameters"):
+    with pytest.raises(ValidationError, match="other parameters"):
         decode(token, "last_name", "another listing")
 
 
@@ -130,14 +131,6 @@ def test_the_last_page_has_no_next(api, people):
     assert len(last["results"]) == 1
     assert last["next"] is None
     assert last["previous"]
-
-
-def test_an_empty_listing_has_no_links(api, db):
-    assert api.get(f"{LIST}?last_name=nobody").json() == {
-        "next": None,
-        "previous": None,
-        "results": [],
-    }
 
 
 @pytest.mark.parametrize(
