@@ -48,6 +48,9 @@ def scenario_requests(terms: dict) -> dict[str, list]:
     def cold(kind: str) -> str:
         return terms[kind]["cold"][0]
 
+    def rarest(kind: str) -> str:
+        return terms[kind]["cold"][-1]
+
     def listing(**params) -> str:
         return f"{LIST}?{urlencode(params)}" if params else LIST
 
@@ -69,7 +72,9 @@ def scenario_requests(terms: dict) -> dict[str, list]:
             listing(birthday_before="1950-01-01"),
             listing(has_address="false"),
         ],
-        "search": [listing(search=hot("last_names")), listing(search=cold("cities"))],
+        # Selective terms (k6's `search`) and broad ones (`search-broad`), as k6 sends them.
+        "search": [listing(search=cold("customer_ids")), listing(search=rarest("last_names"))],
+        "search-broad": [listing(search=hot("cities")), listing(search=hot("first_names"))],
         "sort": [listing(ordering=f"{sign}{key}") for key in ORDERINGS for sign in ("", "-")],
         "write": [{"write": customer}],
     }

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench import (
     database,
+    fulltext,
     ninja_cursor,
     paths,
     probe,
@@ -33,7 +34,17 @@ from bench import (
 )
 
 K6_SCRIPT = paths.ROOT / "k6" / "workload.js"
-SCENARIOS = ["list", "walk", "filter", "search", "sort", "detail", "write", "mixed"]
+SCENARIOS = [
+    "list",
+    "walk",
+    "filter",
+    "search",
+    "search-broad",
+    "sort",
+    "detail",
+    "write",
+    "mixed",
+]
 OPEN = "mixed-open"
 # Each scenario's k6 summary is trusted only this far past its planned duration.
 K6_GRACE_S = 120
@@ -374,6 +385,7 @@ def step_entry(
         "packages": facts["packages"],
         "database": facts["database"],
         "pagination": step.pagination,
+        "search": step.search,
         "scenarios": scenarios,
         "deep_pages": deep,
         "microbenchmarks": micro,
@@ -461,10 +473,11 @@ def run(
             scenario.update(probed.get(name.removesuffix("-open"), {}))
         deep = deep_pages(step, url)
         ninja = ninja_cursor.run(step, url) if step.pagination == "cursor" else None
+        roads = fulltext.run(step, url, terms) if step.search == "fulltext" else None
         micro = microbenchmarks(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
         entry = step_entry(step, facts, scenarios, micro, deep)
-        measured_steps.append({**entry, "ninja_cursor": ninja})
+        measured_steps.append({**entry, "ninja_cursor": ninja, "fulltext": roads})
     result = envelope(
         started_at, started, found, (customers, seed_value), settings, measured_steps, shape
     )
@@ -507,7 +520,13 @@ def measure_running(
         found,
         (customers, seed_value),
         settings,
-        [{**step_entry(step, unknown, scenarios, [], None), "ninja_cursor": None}],
+        [
+            {
+                **step_entry(step, unknown, scenarios, [], None),
+                "ninja_cursor": None,
+                "fulltext": None,
+            }
+        ],
         shape,
     )
     result["run"]["id"] += f"-{step.slug}"

@@ -19,6 +19,8 @@ CACHE_DIRS = ("__pycache__", ".pytest_cache", ".benchmarks", ".ruff_cache")
 SERVICES = ("postgres", "redis")
 # How a step pages its listings (DESIGN §4): page numbers with a COUNT, or a cursor.
 PAGINATIONS = ("page", "cursor")
+# How a step answers ?search=: substring matches over the joins, or a full-text vector.
+SEARCHES = ("substring", "fulltext")
 SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -35,6 +37,7 @@ class Step:
     server: str
     services: tuple[str, ...]
     pagination: str
+    search: str
     path: Path
 
     @property
@@ -64,6 +67,7 @@ def load(path: Path) -> Step:
         "summary": str,
         "server": str,
         "pagination": str,
+        "search": str,
     }
     kinds = {int: "a whole number", str: "a string"}
     for key, kind in required.items():
@@ -76,6 +80,8 @@ def load(path: Path) -> Step:
         raise StepError(f"{toml}: server must be one of {', '.join(SERVERS)}")
     if data["pagination"] not in PAGINATIONS:
         raise StepError(f"{toml}: pagination must be one of {', '.join(PAGINATIONS)}")
+    if data["search"] not in SEARCHES:
+        raise StepError(f"{toml}: search must be one of {', '.join(SEARCHES)}")
     services = data.get("services", ["postgres"])
     if not isinstance(services, list) or not set(services) <= set(SERVICES):
         raise StepError(f"{toml}: services must be a list drawn from {', '.join(SERVICES)}")
@@ -89,6 +95,7 @@ def load(path: Path) -> Step:
         server=data["server"],
         services=tuple(services),
         pagination=data["pagination"],
+        search=data["search"],
         path=path,
     )
 

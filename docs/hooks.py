@@ -290,8 +290,8 @@ def render_chart(name: str, src_uri: str) -> str:
 
 def render_ladder(_: str | None, src_uri: str) -> str:
     rows = [
-        "| step | adds | list req/s | search req/s | queries per list page |",
-        "|---|---|--:|--:|--:|",
+        "| step | adds | list req/s | search req/s | broad search req/s | queries per list page |",
+        "|---|---|--:|--:|--:|--:|",
     ]
     for step in _state["steps"]:
         mine = measured(step.slug)["scenarios"]
@@ -305,7 +305,7 @@ def render_ladder(_: str | None, src_uri: str) -> str:
         target = link(src_uri, f"steps/{step.slug}.md")
         rows.append(
             f"| [{step.slug}]({target}) | {step.summary} | {rps('list')} | {rps('search')}"
-            f" | {queries} |"
+            f" | {rps('search-broad')} | {queries} |"
         )
     return "\n".join(rows)
 
@@ -445,6 +445,49 @@ def render_ninja_cursor(slug: str, src_uri: str) -> str:
         f" {found['ties']:,} customers share. {ending}"
     )
     return intro + '\n\n<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+
+
+def fmt_bytes(value: int) -> str:
+    return f"{value / 1024**2:,.1f} MB"
+
+
+def render_fulltext(slug: str, src_uri: str) -> str:
+    """The full-text step's roads not taken: ts_rank ordering and a trigram index."""
+    found = measured(slug)["fulltext"]
+    if found is None:
+        raise ValueError(f"{slug} has no fulltext measurement: is it a full-text step?")
+    trigram = found["trigram"]
+    rows = [
+        "| term | kind | full-text matches | first page | ranked by `ts_rank`"
+        " | substring matches | first page with trigrams |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    plans = ["| term | way | plan |", "|---|---|---|"]
+    for entry in found["terms"]:
+        rows.append(
+            f"| `{entry['term']}` | {entry['kind']} | {entry['matches']:,}"
+            f" | {fmt_ms(entry['page']['time_ms'])} | {fmt_ms(entry['ranked']['time_ms'])}"
+            f" | {entry['trigram_matches']:,} | {fmt_ms(entry['trigram']['time_ms'])} |"
+        )
+        for way, label in [("page", "as issued"), ("ranked", "ts_rank"), ("trigram", "trigram")]:
+            plans.append(f"| `{entry['term']}` | {label} | `{entry[way]['outline']}` |")
+    sizes = (
+        f"The GIN index on the vector holds {fmt_bytes(found['index_bytes'])}; a trigram GIN"
+        f" index over the same text took {trigram['build_ms'] / 1000:,.1f} s to build and"
+        f" holds {fmt_bytes(trigram['index_bytes'])}."
+    )
+    caption = (
+        "*Median execution time of five EXPLAIN ANALYZE runs of each first page"
+        " (bench/fulltext.py). Substring matches: `ILIKE '%term%'` over the same text.*"
+    )
+    return (
+        f"{sizes}\n\n"
+        + "\n".join(rows)
+        + f"\n\n{caption}\n\n"
+        + '??? note "Plans"\n\n    <div class="plans" markdown>\n\n'
+        + "\n".join(f"    {row}" for row in plans)
+        + "\n\n    </div>\n"
+    )
 
 
 def render_deep_pages(_: str | None, src_uri: str) -> str:
@@ -658,4 +701,5 @@ RENDERERS = {
     "deep_pages": render_deep_pages,
     "deep": render_deep,
     "ninja_cursor": render_ninja_cursor,
+    "fulltext": render_fulltext,
 }

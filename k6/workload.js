@@ -9,7 +9,7 @@
 
 import exec from "k6/execution";
 import { detail, follow, list, write } from "./lib/api.js";
-import { loadTerms, pick, skewed } from "./lib/terms.js";
+import { loadTerms, pick, skewed, skewedWithin } from "./lib/terms.js";
 
 const BASE = __ENV.BASE_URL || "http://127.0.0.1:8000";
 const SCENARIO = __ENV.SCENARIO || "list";
@@ -36,16 +36,19 @@ function filter() {
   list(BASE, { last_name: skewed(terms.last_names).slice(0, 3), city: skewed(terms.cities) }, "filter");
 }
 
-// Broad terms match many customers (the most frequent last names and cities); selective
-// ones match one or a few (a customer_id, a rare last name). Tagged so both can be read.
+// Selective terms match one customer or a few: a customer_id, or a last name from the
+// rare end of the data. Broad ones match thousands: a common city or first name. Each
+// is its own scenario, so that what an index buys the one is not averaged into the other.
+const RARE_LAST_NAMES = [...terms.last_names.cold].reverse();
+
 function search() {
-  if (Math.random() < 0.5) {
-    const term = Math.random() < 0.5 ? pick(terms.last_names.hot) : pick(terms.cities.hot);
-    list(BASE, { search: term }, "search:broad");
-  } else {
-    const term = Math.random() < 0.5 ? pick(terms.customer_ids.cold) : pick(terms.last_names.cold);
-    list(BASE, { search: term }, "search:selective");
-  }
+  const term = Math.random() < 0.5 ? skewed(terms.customer_ids) : skewedWithin(RARE_LAST_NAMES);
+  list(BASE, { search: term }, "search");
+}
+
+function searchBroad() {
+  const group = Math.random() < 0.5 ? terms.cities : terms.first_names;
+  list(BASE, { search: skewedWithin(group.hot) }, "search-broad");
 }
 
 function sort() {
@@ -65,7 +68,8 @@ function writeOwn() {
 // What a day of traffic might look like: reads dominate, a few percent are writes.
 const MIX = [
   [35, showDetail],
-  [15, search],
+  [8, search],
+  [7, searchBroad],
   [15, filter],
   [15, listFirstPage],
   [10, sort],
@@ -90,6 +94,7 @@ const SCENARIOS = {
   walk,
   filter,
   search,
+  "search-broad": searchBroad,
   sort,
   detail: showDetail,
   write: writeOwn,

@@ -18,3 +18,10 @@ export function pick(list) {
 export function skewed(group) {
   return Math.random() < HOT_SHARE ? pick(group.hot) : pick(group.cold);
 }
+
+// The same skew inside one list: HOT_SHARE of the picks go to its first tenth.
+export function skewedWithin(list) {
+  const head = Math.max(1, Math.ceil(list.length / 10));
+  const rest = list.slice(head);
+  return rest.length && Math.random() >= HOT_SHARE ? pick(rest) : pick(list.slice(0, head));
+}

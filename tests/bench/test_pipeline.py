@@ -121,3 +121,23 @@ def test_deep_pages_and_ninja_cursor_are_recorded(measured):
             assert entry["deep"]["time_ms"] > 0
             assert entry["page"] == probe.DEEP_PAGE
         assert (step["ninja_cursor"] is not None) == (step["pagination"] == "cursor")
+
+
+def test_the_full_text_roads_not_taken_are_measured(measured):
+    for step in measured["steps"]:
+        found = step["fulltext"]
+        assert (found is not None) == (step["search"] == "fulltext"), step["slug"]
+        if found is None:
+            continue
+        assert found["index_bytes"] > 0
+        assert found["trigram"]["index_bytes"] > 0
+        kinds = {entry["kind"]: entry for entry in found["terms"]}
+        assert set(kinds) == {"selective", "broad", "inside a word"}
+        assert kinds["selective"]["matches"] >= 1
+        # Only a substring search finds the inside of a word; the vector holds whole words.
+        assert kinds["inside a word"]["matches"] == 0
+        assert kinds["inside a word"]["trigram_matches"] > 0
+        for entry in found["terms"]:
+            for way in ("page", "ranked", "trigram"):
+                assert entry[way]["time_ms"] > 0, (entry["term"], way)
+                assert entry[way]["outline"], (entry["term"], way)

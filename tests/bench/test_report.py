@@ -45,8 +45,10 @@ def step(number: int, slug: str, rps: float, queries: float) -> dict:
         "packages": {"django": "6.1.3"},
         "database": {"conn_max_age": 0, "pool": None},
         "pagination": "page",
+        "search": "substring",
         "deep_pages": None,
         "ninja_cursor": None,
+        "fulltext": None,
         "scenarios": {
             "list": scenario(rps, 1000 / rps, queries),
             "search": scenario(rps / 100, 100_000 / rps, 2.0),

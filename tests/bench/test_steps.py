@@ -14,6 +14,7 @@ title = "Title"
 summary = "Summary"
 server = "{server}"
 pagination = "page"
+search = "substring"
 services = {services}
 """
 
@@ -63,6 +64,7 @@ def test_a_gap_in_the_numbers_is_an_error(tmp_path: Path):
     [
         ("server", '"daphne"', "server must be one of"),
         ("pagination", '"infinite-scroll"', "pagination must be one of"),
+        ("search", '"regex"', "search must be one of"),
         ("services", '["redis"]', "every step needs postgres"),
         ("services", '["postgres", "kafka"]', "services must be a list"),
         ("slug", '"02-other"', "must equal the folder name"),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.contract.conftest import LIST, ORDERING_KEYS, Target, walk
+from tests.contract.conftest import ADDRESS, LIST, ORDERING_KEYS, Target, new_customer, walk
 
 CUSTOMER_FIELDS = {
     "id", "customer_id", "first_name", "last_name", "gender", "phone_number",
@@ -161,6 +161,76 @@ def test_search_for_nonsense_finds_nothing(target: Target):
     body = target.http.get(LIST, params={"search": "qqxjzv"}).json()
     assert body["results"] == []
     assert body["next"] is None
+
+
+# Hostile text: each answer below is the one docs/api-contract.md documents.
+
+OPERATORS = "& | ! ( ) : * <-> \\"
+NO_WORD = [OPERATORS, "!?", "<->", ":*", "(((", ")", "\\", "*", "|!&"]
+HOSTILE = [
+    *NO_WORD,
+    '"',
+    "'",
+    '""',
+    '"unbalanced',
+    "it's",
+    "a:*",
+    "a & b | !c",
+    "x <-> y",
+    "'; DROP TABLE app_user; --",
+    "%",
+    "_%_",
+    "-",
+    "or",
+    "¿¡",
+]
+
+
+def test_no_seeded_text_holds_these_terms(target: Target):
+    """The empty answers below rely on it: substring steps look for each term as typed."""
+    terms = sorted({term for text in NO_WORD for term in text.split()})
+    found = target.sql(
+        "SELECT term FROM unnest(%s::text[]) AS term WHERE EXISTS ("
+        " SELECT FROM app_user u LEFT JOIN address a ON a.id = u.address_id"
+        " WHERE strpos(concat_ws(' ', u.first_name, u.last_name, u.customer_id,"
+        " u.phone_number, a.street, a.city, a.city_code, a.country), term) > 0)",
+        [terms],
+    )
+    assert found == []
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_search_text_is_a_page(target: Target, text: str):
+    response = target.http.get(LIST, params={"search": text, "page_size": 5})
+    assert response.status_code == 200, response.text[:300]
+    body = response.json()
+    assert isinstance(body["results"], list)
+    if body["next"]:
+        assert target.http.get(body["next"]).status_code == 200
+
+
+@pytest.mark.parametrize("text", NO_WORD)
+def test_search_without_a_word_matches_nothing(target: Target, text: str):
+    body = target.http.get(LIST, params={"search": text}).json()
+    assert (body["results"], body["next"]) == ([], None)
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+@pytest.mark.parametrize("field", ["last_name", "city", "customer_id"])
+def test_quotes_are_not_part_of_the_term(target: Target, someone: dict, field: str, quote: str):
+    text = f"{quote}{someone[field]}{quote}"
+    found = walk(target, LIST, {"search": text, "page_size": 100})
+    assert someone["id"] in {c["id"] for c in found}
+
+
+def test_no_word_is_too_common_to_search(target: Target):
+    street = {**ADDRESS, "street": "Avenue of the Americas"}
+    created = target.http.post(LIST, json=new_customer(address=street)).json()
+    try:
+        found = walk(target, LIST, {"search": "of the", "page_size": 100})
+        assert created["id"] in {c["id"] for c in found}
+    finally:
+        target.http.delete(f"{LIST}{created['id']}/")
 
 
 # --- ordering and pagination ----------------------------------------------------------

@@ -18,6 +18,7 @@ SEED = 11
 PREFIX = "crm_plan"
 INDEXED = [step for step in steps.discover() if step.number >= 4]
 KEYSET_FROM = 5
+SEARCH_INDEX = "app_user_search_idx"
 pytestmark = pytest.mark.skipif(not INDEXED, reason="no step with indexes yet")
 
 
@@ -76,14 +77,18 @@ def test_detail_is_an_index_lookup(probed):
             assert not probe.seq_scans(query["plan"]), probe.outline(query["plan"])
 
 
-def test_search_still_scans(probed):
+@pytest.mark.parametrize("name", ["search", "search-broad"])
+def test_substring_search_still_scans(probed, name: str):
     """Substring search over the joins has no index to use; step 06 gives it one.
 
     Page-number steps read the whole table for the COUNT. A keyset step walks the
     ordering's index and tests every row it passes against the search: either way no
     index serves the search condition itself.
     """
-    for result in scenario(probed, "search"):
+    step = probed[0]
+    if step.search != "substring":
+        pytest.skip("a full-text step: test_full_text_search_reads_the_gin_index")
+    for result in scenario(probed, name):
         plans = [q["plan"] for q in result["queries"]]
         conditions = [
             node.get("Index Cond", "") + node.get("Recheck Cond", "")
@@ -98,6 +103,30 @@ def test_search_still_scans(probed):
         )
         scanned = set().union(*(probe.seq_scans(plan) for plan in plans))
         assert "app_user" in scanned or tested_row_by_row, result["path"]
+
+
+def test_full_text_search_reads_the_gin_index(probed):
+    """A selective term's few matches come straight from the GIN index on the vector."""
+    step = probed[0]
+    if step.search != "fulltext":
+        pytest.skip("a substring step: test_substring_search_still_scans")
+    for result in scenario(probed, "search"):
+        plan = page_query(result)["plan"]
+        used = {
+            n.get("Index Name") for n in probe.nodes(plan) if n["Node Type"] == "Bitmap Index Scan"
+        }
+        assert SEARCH_INDEX in used, (result["path"], probe.outline(plan))
+
+
+def test_broad_full_text_search_never_scans(probed):
+    """A broad term's first page: the GIN index, or the ordering's index until enough
+    rows match; the planner picks by the term's frequency, and never reads every row."""
+    step = probed[0]
+    if step.search != "fulltext":
+        pytest.skip("a substring step: test_substring_search_still_scans")
+    for result in scenario(probed, "search-broad"):
+        plan = page_query(result)["plan"]
+        assert "app_user" not in probe.seq_scans(plan), (result["path"], probe.outline(plan))
 
 
 def test_ordering_by_points_alone_still_sorts(probed):

@@ -3,6 +3,7 @@ from functools import reduce
 from operator import and_, or_
 
 from django.db.models import F, Q
+from django.utils.text import smart_split, unescape_string_literal
 
 # Public ordering names and the column each one sorts by. Ties are broken by id in the
 # same direction, so the order is total and pages never overlap.
@@ -43,8 +44,20 @@ def start_of_day(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+def search_terms(text: str) -> list[str]:
+    """Words and "quoted phrases", split as DRF's SearchFilter splits them in step 01."""
+    terms = []
+    for term in smart_split(text):
+        term = term.strip(",")
+        if term[:1] in ("'", '"') and term[0] == term[-1]:
+            terms.append(unescape_string_literal(term))
+        else:
+            terms += [part.strip() for part in term.split(",") if part]
+    return terms
+
+
 def search(queryset, text: str):
-    terms = text.replace(",", " ").split()
+    terms = search_terms(text)
     matches = [
         reduce(or_, (Q(**{f"{field}__icontains": term}) for field in SEARCH_FIELDS))
         for term in terms
