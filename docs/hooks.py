@@ -448,7 +448,7 @@ def render_ninja_cursor(slug: str, src_uri: str) -> str:
 
 
 def fmt_bytes(value: int) -> str:
-    return f"{value / 1024**2:,.1f} MB"
+    return f"{value / 1e6:,.1f} MB"
 
 
 def render_fulltext(slug: str, src_uri: str) -> str:

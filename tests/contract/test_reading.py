@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
 
@@ -221,6 +222,40 @@ def test_quotes_are_not_part_of_the_term(target: Target, someone: dict, field: s
     text = f"{quote}{someone[field]}{quote}"
     found = walk(target, LIST, {"search": text, "page_size": 100})
     assert someone["id"] in {c["id"] for c in found}
+
+
+# docs/api-contract.md and the 06 page show this table: what a typed text finds, by kind.
+SEMANTICS = [
+    # (typed, found by a substring step, found by a full-text step)
+    ("Lovelace", True, True),
+    ("Lovel", True, True),
+    ("vel", True, False),
+    ("Lov lace", True, False),
+    ("Hervas", False, True),
+    ("Lovelace -Ada", False, False),
+    ("Lovelace or Hopper", False, True),
+    ('"van Amstel"', True, True),
+    ("39 971766665", True, False),
+]
+
+
+@pytest.fixture(scope="module")
+def written(target: Target) -> Iterator[list[int]]:
+    people = [
+        new_customer(first_name="Ada", last_name="Lovelace", phone_number="+39 971766665"),
+        new_customer(first_name="José", last_name="Hervás van Amstel"),
+    ]
+    ids = [target.http.post(LIST, json=person).json()["id"] for person in people]
+    yield ids
+    for pk in ids:
+        target.http.delete(f"{LIST}{pk}/")
+
+
+@pytest.mark.parametrize(("text", "substring", "fulltext"), SEMANTICS)
+def test_what_a_typed_text_finds(target: Target, written, text, substring, fulltext):
+    expected = {"substring": substring, "fulltext": fulltext}[target.step.search]
+    found = {c["id"] for c in walk(target, LIST, {"search": text, "page_size": 100})}
+    assert bool(found & set(written)) == expected
 
 
 def test_no_word_is_too_common_to_search(target: Target):

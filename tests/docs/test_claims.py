@@ -119,3 +119,53 @@ def test_05_ninja_cursor_pays_an_offset_within_ties_and_fails_past_its_cap():
 def test_05_the_points_copy_does_not_stand_out_in_the_write_scenario():
     """Within the 30-40 % that identical short runs differ by (Methodology)."""
     assert 0.6 < rps_gain("05-keyset", "04-indexes", "write") < 1.4
+
+
+def p95_gain(slug: str, before: str, scenario: str) -> float:
+    """How many times lower the p95 got."""
+    now = STEPS[slug]["scenarios"][scenario]["latency_ms"]["p95"]
+    return STEPS[before]["scenarios"][scenario]["latency_ms"]["p95"] / now
+
+
+@needs("05-keyset", "06-fts")
+def test_06_selective_search_gains_far_more_than_broad_search():
+    """06's hypothesis and page: the index serves selective terms; broad gain less."""
+    assert p95_gain("06-fts", "05-keyset", "search") > p95_gain(
+        "06-fts", "05-keyset", "search-broad"
+    )
+    assert rps_gain("06-fts", "05-keyset", "search") > rps_gain(
+        "06-fts", "05-keyset", "search-broad"
+    )
+
+
+def roads(kind: str) -> list[dict]:
+    return [t for t in STEPS["06-fts"]["fulltext"]["terms"] if t["kind"] == kind]
+
+
+@needs("06-fts")
+def test_06_ranking_costs_broad_terms_and_not_selective_ones():
+    for term in roads("selective"):
+        assert term["ranked"]["time_ms"] < 2 * term["page"]["time_ms"], term["term"]
+    for term in roads("broad"):
+        assert term["ranked"]["time_ms"] > 5 * term["page"]["time_ms"], term["term"]
+        assert "Sort" in term["ranked"]["outline"]
+
+
+@needs("06-fts")
+def test_06_trigrams_find_the_inside_of_a_word_and_otherwise_the_same():
+    found = STEPS["06-fts"]["fulltext"]
+    for term in roads("inside a word"):
+        assert term["matches"] == 0 < term["trigram_matches"]
+    for term in roads("selective") + roads("broad"):
+        assert term["trigram_matches"] == term["matches"], term["term"]
+        # "Its first pages are as quick": within a millisecond of each other.
+        assert abs(term["trigram"]["time_ms"] - term["page"]["time_ms"]) < 1, term["term"]
+    assert found["trigram"]["index_bytes"] > found["index_bytes"]
+
+
+@needs("05-keyset", "06-fts")
+def test_06_sends_step_05s_queries_unchanged_outside_search():
+    """06's page: "Everything else sends step 05's queries unchanged, word for word"."""
+    for name in ("list", "walk", "filter", "sort", "detail"):
+        before = STEPS["05-keyset"]["scenarios"][name]["probe"]["statements"]
+        assert STEPS["06-fts"]["scenarios"][name]["probe"]["statements"] == before, name

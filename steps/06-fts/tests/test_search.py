@@ -5,12 +5,15 @@ a vector that drifted from its rows shows up as a customer found where it should
 be, or missed where it should be found.
 """
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 
-from crm.filters import TypedSearch
+from crm.filters import ORDERING_CHOICES, TypedSearch
 from crm.models import Address, Customer
 from tests.conftest import ADDRESS, JSON
+from tests.test_pagination import expected, walk
 
 
 def found(text: str) -> set[int]:
@@ -194,6 +197,25 @@ def test_a_search_returns_through_the_api_with_filters_and_ordering(api, make_cu
     make_customer(last_name="Lovelace", gender="male")
     response = api.get("/api/customers/?search=lovelace&gender=female&ordering=-points")
     assert [c["id"] for c in response.json()["results"]] == [ada.pk]
+
+
+@pytest.mark.parametrize("ordering", ORDERING_CHOICES)
+def test_a_search_pages_through_every_ordering_on_the_keyset(api, make_customer, ordering):
+    """The search narrows the rows; the keyset still orders and pages them, ties and
+    NULLs included."""
+    made = [
+        make_customer(
+            last_name=["Hopper", "Noether"][n % 2],
+            birthday=None if n % 3 == 0 else dt.date(1900 + n % 2, 1, 1),
+            points=n % 2,
+            created=dt.datetime(2024, 1, 1 + n % 3, tzinfo=dt.UTC),
+        )
+        for n in range(11)
+    ]
+    hoppers = [c for c in made if c.last_name == "Hopper"]
+    seen, pages = walk(api, f"/api/customers/?search=hopper&ordering={ordering}&page_size=2")
+    assert seen == expected(hoppers, ordering)
+    assert pages == 3
 
 
 def test_the_vector_is_weighted(make_customer):
