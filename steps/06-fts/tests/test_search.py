@@ -218,6 +218,42 @@ def test_a_search_pages_through_every_ordering_on_the_keyset(api, make_customer,
     assert pages == 3
 
 
+FILTERS = [
+    "first_name=ad",
+    "last_name=hop",
+    "city=berlin",
+    "country=germany",
+    "customer_id=T00003",
+    "gender=female",
+    "birthday_after=1900-01-01",
+    "birthday_before=1900-12-31",
+    "created_after=2024-01-02",
+    "created_before=2024-01-02",
+    "points_min=1",
+    "points_max=0",
+    "has_address=false",
+]
+
+
+@pytest.mark.parametrize("query", FILTERS)
+def test_a_search_combines_with_every_filter(api, make_customer, query):
+    for n in range(8):
+        make_customer(
+            last_name=["Hopper", "Noether"][n % 2],
+            gender=["female", "male"][n // 4],
+            birthday=None if n % 3 == 0 else dt.date(1900 + n % 2, 6, 1),
+            points=n % 2 + n // 4,
+            created=dt.datetime(2024, 1, 1 + n % 3, tzinfo=dt.UTC),
+            address=None if n == 6 else ADDRESS,
+        )
+    filtered, _ = walk(api, f"/api/customers/?{query}&page_size=3")
+    hoppers = set(Customer.objects.filter(last_name="Hopper").values_list("pk", flat=True))
+    searched, _ = walk(api, f"/api/customers/?search=hopper&{query}&page_size=3")
+    assert set(searched) == set(filtered) & hoppers
+    assert searched
+    assert len(searched) == len(set(searched))
+
+
 def test_the_vector_is_weighted(make_customer):
     customer = make_customer(customer_id="W1", last_name="Lovelace", phone_number="+44 1")
     with connection.cursor() as cursor:
