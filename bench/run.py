@@ -41,6 +41,7 @@ SCENARIOS = [
     "search",
     "search-broad",
     "sort",
+    "unique",
     "detail",
     "write",
     "mixed",
@@ -167,6 +168,7 @@ def measured(summary: dict, duration_s: float) -> dict:
         "error_rate": summary["error_rate"],
         "errors": int(summary["errors"]),
         "dropped_iterations": int(summary["dropped_iterations"]),
+        "cache_hit_ratio": summary.get("cache_hit_ratio"),
         "queries_per_request": None,
         "main_query": None,
         "probe": None,
@@ -271,7 +273,8 @@ django.setup()
 from django.conf import settings
 db = settings.DATABASES["default"]
 names = ["django", "djangorestframework", "django-ninja", "django-ninja-extra", "gunicorn",
-         "uvicorn", "psycopg", "psycopg-pool", "pydantic", "redis", "kink"]
+         "uvicorn", "psycopg", "psycopg-pool", "pydantic", "redis", "django-async-redis",
+         "kink"]
 packages = {}
 for name in names:
     try:

@@ -353,7 +353,10 @@ def _ensure_redis(state: dict) -> str:
             "--save", "",
             "--appendonly", "no",
             "--maxmemory", "1gb",
-            "--maxmemory-policy", "allkeys-lru",
+            # Evict only keys with a TTL: the cache's entries, never the version counters
+            # they are filed under (steps/07-redis-cache/crm/cache.py). An evicted
+            # counter would start again at 0, under which old entries may still sit.
+            "--maxmemory-policy", "volatile-lru",
             "--daemonize", "yes",
             "--dir", str(paths.REDIS_DIR),
             "--pidfile", str(paths.REDIS_DIR / "redis.pid"),

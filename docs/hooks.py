@@ -134,10 +134,12 @@ def fmt_errors(rate: float) -> str:
 def render_numbers(slug: str, src_uri: str) -> str:
     mine = measured(slug)
     before = previous(slug)
+    # A cached step's table says how many of each scenario's reads the cache answered.
+    cached = any(s.get("cache_hit_ratio") is not None for s in mine["scenarios"].values())
     rows = [
         "| scenario | model | req/s | vs previous step | p50 ms | p95 ms | p99 ms"
-        " | errors | queries/request |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        " | errors | queries/request |" + (" cache hits |" if cached else ""),
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|" + ("--:|" if cached else ""),
     ]
     for name, scenario in mine["scenarios"].items():
         earlier = before["scenarios"].get(name) if before else None
@@ -148,11 +150,13 @@ def render_numbers(slug: str, src_uri: str) -> str:
             else "—"
         )
         latency = scenario["latency_ms"]
+        hits = scenario.get("cache_hit_ratio")
         rows.append(
             f"| {name} | {scenario['model']} | {fmt_number(scenario['requests_per_second'])}"
             f" | {change} | {fmt_number(latency['p50'])} | {fmt_number(latency['p95'])}"
             f" | {fmt_number(latency['p99'])} | {fmt_errors(scenario['error_rate'])}"
             f" | {fmt_queries(scenario['queries_per_request'])} |"
+            + ((" — |" if hits is None else f" {hits:.0%} |") if cached else "")
         )
     result = _state["result"]
     caption = (

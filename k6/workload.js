@@ -56,6 +56,15 @@ function sort() {
   list(BASE, { ordering: Math.random() < 0.5 ? key : `-${key}` }, "sort");
 }
 
+// Every request a listing no one asked for before (a random day and page size): on a
+// cached step, what a miss costs; elsewhere, one more filtered first page.
+function unique() {
+  const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(Math.random() * 5 * 365) * 86400000);
+  const params = { created_before: day.toISOString().slice(0, 10) };
+  params.page_size = 1 + Math.floor(Math.random() * 100);
+  list(BASE, params, "unique");
+}
+
 function showDetail() {
   detail(BASE, skewed(terms.ids), "detail");
 }
@@ -96,6 +105,7 @@ const SCENARIOS = {
   search,
   "search-broad": searchBroad,
   sort,
+  unique,
   detail: showDetail,
   write: writeOwn,
   mixed,
@@ -152,6 +162,7 @@ export function handleSummary(data) {
     error_rate: value(data, "errors", "rate") || 0,
     errors: value(data, "errors", "passes") || 0,
     checks_failed: value(data, "checks", "fails") || 0,
+    cache_hit_ratio: value(data, "cache_hits", "rate"),
   };
   const out = { stdout: "" };
   out[__ENV.SUMMARY || "k6-summary.json"] = JSON.stringify(summary, null, 1);

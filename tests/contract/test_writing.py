@@ -118,3 +118,49 @@ def test_writes_to_an_unknown_id_are_404(target: Target, method: str):
 def test_wrong_method_is_405(target: Target, method: str, path: str):
     response = target.http.request(method, path, json={})
     assert response.status_code == 405
+
+
+# --- read your writes: a cache (steps 07-08) must never show a client its old data -------
+
+
+def reads(target: Target, customer: dict, city: str, last_name: str) -> dict:
+    """The listings a write can change, each read twice so a cache has it stored."""
+    views = {}
+    for _ in range(2):
+        views = {
+            "city": {c["id"] for c in walk(target, LIST, {"city": city, "page_size": 100})},
+            "search": {c["id"] for c in walk(target, LIST, {"search": last_name})},
+            "detail": target.http.get(f"{LIST}{customer['id']}/"),
+        }
+    return views
+
+
+def test_a_create_is_read_at_once(target: Target):
+    reads(target, {"id": 0}, "Lyon", "Meitner")
+    created = create(target, last_name="Meitner", address={**ADDRESS, "city": "Lyon"})
+    seen = reads(target, created, "Lyon", "Meitner")
+    assert created["id"] in seen["city"] & seen["search"]
+    assert seen["detail"].json() == created
+
+
+@pytest.mark.parametrize(
+    ("patch", "left"),
+    [({"last_name": "Franklin"}, "search"), ({"address": {**ADDRESS, "city": "Nantes"}}, "city")],
+    ids=["fields", "address"],
+)
+def test_a_patch_is_read_at_once(target: Target, patch: dict, left: str):
+    created = create(target, last_name="Curie", address={**ADDRESS, "city": "Lyon"})
+    reads(target, created, "Lyon", "Curie")
+    patched = target.http.patch(f"{LIST}{created['id']}/", json=patch).json()
+    seen = reads(target, created, "Lyon", "Curie")
+    assert created["id"] not in seen[left]
+    assert seen["detail"].json() == patched
+
+
+def test_a_delete_is_read_at_once(target: Target):
+    created = create(target, last_name="Germain", address={**ADDRESS, "city": "Lyon"})
+    reads(target, created, "Lyon", "Germain")
+    assert target.http.delete(f"{LIST}{created['id']}/").status_code == 204
+    seen = reads(target, created, "Lyon", "Germain")
+    assert created["id"] not in seen["city"] | seen["search"]
+    assert seen["detail"].status_code == 404

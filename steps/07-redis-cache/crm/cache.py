@@ -1,0 +1,196 @@
+"""The response cache: rendered response bodies in Redis, never a stale read.
+
+An entry is the JSON body a miss rendered, so a hit skips PostgreSQL and pydantic
+alike. Every entry is stored under a *version*, a counter in Redis that writes bump:
+
+- list and search pages: one generation for all of them, since a write can change any
+  listing (a new customer is first in the default ordering);
+- a customer's detail: a version of its own, so that writing one customer keeps every
+  other customer's entry.
+
+A read takes the version first, then queries, then stores under the version it took.
+A write that commits in between bumps the version, so what the read stores is filed
+under a version no later read asks for: it can never hide the write.
+
+Writes bump on commit (``transaction.on_commit``): a rolled-back write bumps nothing,
+and no reader can see the bump before the rows. Signals cover the ORM's saves and
+deletes (crm.signals); writes that send none (``QuerySet.update``, ``bulk_create``,
+raw SQL) call ``invalidate()`` themselves. Nothing ever clears the cache or scans keys.
+
+Redis is an accelerator, never a dependency: every call is bounded by the short
+timeouts in settings.CACHES, and any failure reads as a miss that PostgreSQL answers.
+A bump that fails is kept and retried, before this process uses the cache again and by
+a task that keeps trying until Redis answers. Other processes could read an entry
+stored before the write in between: that retry, and at worst the entries' TTL, bound
+how long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpResponse
+from django_async_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+LIST_GENERATION = "list:generation"
+# What a Redis call can fail with: the library wraps the common errors, redis-py raises
+# the others (a full pool, a refused connection), asyncio a timeout.
+FAILURES = (ConnectionInterrupted, RedisError, OSError, asyncio.TimeoutError)
+# Case-insensitive filters: ?city=Paris and ?city=PARIS are the same listing.
+FOLDED = ("search", "first_name", "last_name", "city", "country")
+# Bumps that failed while Redis was away: retried before this process uses the cache
+# again, and every RETRY_S seconds by a task of their own.
+_pending: set[str] = set()
+_retrying: asyncio.Task | None = None
+RETRY_S = 0.2
+
+
+@dataclass(frozen=True)
+class Key:
+    version: str
+    name: str
+
+    def entry(self, version: int) -> str:
+        return f"{self.name}:v{version}"
+
+
+def list_key(request, params) -> Key:
+    """The same key for every spelling of one listing, a different one for any other.
+
+    Built from the validated parameters, defaults filled in: the order of the query
+    string, an omitted default and the case of a case-insensitive filter change nothing.
+    The page's `next` and `previous` links are absolute, so the host is part of it.
+    """
+    canonical = params.model_dump(exclude={"page"})
+    # A cursor is bound to its parameters exactly as they were sent (crm.pagination):
+    # with one, the spelling stays in the key, so that a hit never answers a request a
+    # miss would refuse. Without one, a blank filter is no filter (crm.filters) and a
+    # case-insensitive filter's case changes nothing.
+    if canonical["cursor"] is None:
+        for name, value in canonical.items():
+            if value == "":
+                canonical[name] = None
+            elif name in FOLDED and value is not None:
+                canonical[name] = value.casefold()
+    canonical["origin"] = f"{request.scheme}://{request.get_host()}"
+    text = json.dumps(canonical, sort_keys=True, default=str)
+    return Key(LIST_GENERATION, "list:" + hashlib.sha256(text.encode()).hexdigest())
+
+
+def detail_key(pk: int) -> Key:
+    return Key(version_key(pk), f"customer:{pk}")
+
+
+def version_key(pk: int) -> str:
+    return f"customer:{pk}:version"
+
+
+async def _flush_pending() -> None:
+    for key in list(_pending):
+        await cache.aincr(key, ignore_key_check=True)
+        _pending.discard(key)
+
+
+async def _version(key: Key) -> int | None:
+    """The current version, or None when Redis cannot answer."""
+    try:
+        await _flush_pending()
+        return await cache.aget(key.version, 0)
+    except FAILURES as exc:
+        log.warning("cache unavailable, reading from PostgreSQL: %s", exc)
+        return None
+
+
+async def cached(key: Key, render) -> HttpResponse:
+    """The cached body of ``key``, or ``render()``'s, stored for the next reader.
+
+    ``render`` is an async callable that returns the response body (bytes) from
+    PostgreSQL; it runs only on a miss.
+    """
+    version = await _version(key)
+    if version is not None:
+        try:
+            body = await cache.aget(key.entry(version))
+        except FAILURES as exc:
+            log.warning("cache read failed: %s", exc)
+            version, body = None, None
+        if body is not None:
+            return respond(body, "hit")
+    body = await render()
+    if version is not None:
+        await store(key, version, body)
+    return respond(body, "miss")
+
+
+async def store(key: Key, version: int, body: bytes) -> None:
+    # Under the version read before the query: if a write committed since, that
+    # version is already stale, and no later read will ask for this entry.
+    try:
+        await cache.aset(key.entry(version), body)
+    except FAILURES as exc:
+        log.warning("cache write failed: %s", exc)
+
+
+def respond(body: bytes, outcome: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="application/json")
+    response["X-Cache"] = outcome
+    return response
+
+
+def invalidate(*customer_ids: int) -> None:
+    """Make every listing, and these customers' details, miss once the writes commit.
+
+    For writes Django sends no signal for: ``QuerySet.update``, ``bulk_create``, raw SQL.
+    Safe in a transaction and in autocommit alike.
+    """
+    keys = [LIST_GENERATION, *(version_key(pk) for pk in customer_ids)]
+    transaction.on_commit(lambda: bump(keys))
+
+
+def bump(keys: list[str]) -> None:
+    # Writes run in a worker thread (sync_to_async); this hands the bump to the event
+    # loop that owns the Redis pool, the only loop django-async-redis works on.
+    async_to_sync(_bump)(keys)
+
+
+async def _bump(keys: list[str]) -> None:
+    _pending.update(keys)
+    try:
+        await _flush_pending()
+    except FAILURES as exc:
+        log.warning("cache bump failed, retried until Redis answers: %s", exc)
+        global _retrying
+        if _retrying is None or _retrying.done():
+            _retrying = asyncio.get_running_loop().create_task(_retry())
+
+
+async def _retry() -> None:
+    # Another worker never saw this write: until the bump lands it could serve an entry
+    # stored before it, so the bump is retried at once when Redis is back, not only on
+    # this worker's next request.
+    while _pending:
+        await asyncio.sleep(RETRY_S)
+        try:
+            await _flush_pending()
+        except FAILURES:
+            continue
+
+
+async def status() -> str:
+    """``ok`` or ``degraded``, for the health check."""
+    try:
+        await _flush_pending()
+        await cache.aget(LIST_GENERATION)
+    except FAILURES:
+        return "degraded"
+    return "ok"
