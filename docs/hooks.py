@@ -494,6 +494,15 @@ def render_fulltext(slug: str, src_uri: str) -> str:
     )
 
 
+def render_hits(arg: str, src_uri: str) -> str:
+    """``{{ hits 07-redis-cache mixed }}``: the share of a scenario's reads the cache answered."""
+    slug, name = arg.split()
+    ratio = measured(slug)["scenarios"][name].get("cache_hit_ratio")
+    if ratio is None:
+        raise ValueError(f"{slug} {name} has no cache hit ratio: is it a cached step?")
+    return f"{ratio:.0%}"
+
+
 def render_deep_pages(_: str | None, src_uri: str) -> str:
     """Page 1 against page 50 of every ordering, for every step: the page query's time."""
     measured_steps = [s for s in _state["result"]["steps"] if s.get("deep_pages")]
@@ -706,4 +715,5 @@ RENDERERS = {
     "deep": render_deep,
     "ninja_cursor": render_ninja_cursor,
     "fulltext": render_fulltext,
+    "hits": render_hits,
 }

@@ -169,3 +169,26 @@ def test_06_sends_step_05s_queries_unchanged_outside_search():
     for name in ("list", "walk", "filter", "sort", "detail"):
         before = STEPS["05-keyset"]["scenarios"][name]["probe"]["statements"]
         assert STEPS["06-fts"]["scenarios"][name]["probe"]["statements"] == before, name
+
+
+def hits(slug: str, scenario: str) -> float:
+    return STEPS[slug]["scenarios"][scenario]["cache_hit_ratio"]
+
+
+@needs("06-fts", "07-redis-cache")
+def test_07_repeated_reads_hit_and_unique_ones_never_do():
+    for name in ("list", "search-broad", "detail"):
+        assert hits("07-redis-cache", name) > 0.9, name
+    assert hits("07-redis-cache", "filter") < hits("07-redis-cache", "list")
+    assert hits("07-redis-cache", "unique") < 0.05
+    # "A miss gains nothing": far less than the reads the cache answers.
+    assert rps_gain("07-redis-cache", "06-fts", "unique") < rps_gain(
+        "07-redis-cache", "06-fts", "list"
+    )
+
+
+@needs("06-fts", "07-redis-cache")
+def test_07_the_blend_misses_its_target():
+    """07's page: writes keep list entries cold, and mixed stays below 1.5x step 06."""
+    assert hits("07-redis-cache", "mixed") < hits("07-redis-cache", "list")
+    assert rps_gain("07-redis-cache", "06-fts", "mixed") < 1.5

@@ -123,8 +123,14 @@ def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
     header, *rows = parser.rows
     assert header[:3] == ["scenario", "model", "req/s"]
     assert [row[0] for row in rows] == list(mine)
-    for name, model, rps, change, p50, p95, p99, errors, queries in rows:
+    # A cached step's table has one more column: the share of cache hits.
+    cached = header[-1] == "cache hits"
+    for row in rows:
+        name, model, rps, change, p50, p95, p99, errors, queries = row[:9]
         scenario = mine[name]
+        if cached:
+            ratio = scenario["cache_hit_ratio"]
+            assert row[9] == ("—" if ratio is None else f"{ratio:.0%}")
         latency = scenario["latency_ms"]
         assert model == scenario["model"]
         assert number(rps) == round(scenario["requests_per_second"], 1)
