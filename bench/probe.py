@@ -203,8 +203,17 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
     from django.conf import settings
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, override_settings
+    from django.test.utils import CaptureQueriesContext
 
+    # A cached step is probed cold, every request with an empty cache: what the probe
+    # shows is the SQL a miss sends, not that the load test left entries warm. In
+    # process memory, not Redis: the test client starts an event loop per request, and
+    # a Redis pool per loop would cost more than the queries the probe is there to see.
+    # Created here, before any request, so that every request shares it.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.core.cache import caches
+
+    probe_cache = caches["default"]
     job = json.load(sys.stdin)
     options = "ANALYZE, BUFFERS, FORMAT JSON" if job["analyze"] else "FORMAT JSON"
     client = Client(HTTP_HOST="localhost")
@@ -219,19 +228,10 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
 
     durations: list[float] = []
 
-    def cold_cache() -> dict:
-        # A cached step is probed cold, every request under keys of its own: what the
-        # probe shows is the SQL a miss sends, not that the load test left entries warm.
-        default = {**settings.CACHES["default"], "KEY_PREFIX": f"probe-{uuid.uuid4().hex}"}
-        return {**settings.CACHES, "default": default}
-
     def send(index: int, method: str, path: str, body=None):
         durations.clear()
-        with (
-            override_settings(CACHES=cold_cache()),
-            CaptureQueriesContext(connection) as captured,
-            connection.execute_wrapper(timed),
-        ):
+        probe_cache.clear()
+        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed):
             response = client.generic(
                 method, path, json.dumps(body) if body else "", content_type="application/json"
             )

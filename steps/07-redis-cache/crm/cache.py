@@ -97,7 +97,9 @@ def version_key(pk: int) -> str:
 
 async def _flush_pending() -> None:
     for key in list(_pending):
-        await cache.aincr(key, ignore_key_check=True)
+        # Created at 0 without a TTL if missing: a counter must outlive the entries.
+        await cache.aadd(key, 0, timeout=None)
+        await cache.aincr(key)
         _pending.discard(key)
 
 
