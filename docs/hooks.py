@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import database, probe, report, results, steps  # noqa: E402
+from bench import database, fulltext, probe, report, results, steps  # noqa: E402
 
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+(?:\s+[\w.-]+)*))?\s*\}\}")
 CHART_TITLES = {
@@ -481,8 +481,8 @@ def render_fulltext(slug: str, src_uri: str) -> str:
         f" holds {fmt_bytes(trigram['index_bytes'])}."
     )
     caption = (
-        "*Median execution time of five EXPLAIN ANALYZE runs of each first page"
-        " (bench/fulltext.py). Substring matches: `ILIKE '%term%'` over the same text.*"
+        f"*Median execution time of {fulltext.REPEATS} EXPLAIN ANALYZE runs of each first"
+        " page (bench/fulltext.py). Substring matches: `ILIKE '%term%'` over the same text.*"
     )
     return (
         f"{sizes}\n\n"

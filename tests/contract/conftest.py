@@ -10,12 +10,8 @@ import httpx
 import psycopg
 import pytest
 
-from bench import database, paths, serve, steps
-
-# Small enough to seed in a second, large enough for several pages per filter.
-CUSTOMERS = 2_000
-SEED = 7
-PREFIX = "crm_test"
+from bench import paths, serve, steps
+from tests.datasets import SMALL
 
 LIST = "/api/customers/"
 # The contract's orderings (DESIGN §4), each also descending.
@@ -68,9 +64,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def target(request, servers) -> Iterator[Target]:
     step = steps.select(request.param)
-    url = database.prepare_step(
-        servers.database_url, step, CUSTOMERS, SEED, prefix=PREFIX, fresh=True
-    )
+    url = SMALL.step_url(servers.database_url, step, fresh=True)
     log_path = paths.CACHE_DIR / "logs" / f"contract-{step.slug}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with (

@@ -12,12 +12,10 @@ import re
 import psycopg
 import pytest
 
-from bench import database, paths, steps
+from bench import paths, steps
+from tests.datasets import SMALL
 
 EXAMPLE = re.compile(r"```sql\n(SELECT [^`]+?;)\n-- ([^\n]+)\n```")
-CUSTOMERS = 2_000
-SEED = 7
-PREFIX = "crm_test"
 
 
 def examples() -> list[tuple[str, str, str]]:
@@ -36,12 +34,7 @@ def test_the_pattern_finds_the_examples():
 def urls(servers) -> dict[str, str]:
     """A migrated database per step that shows examples, built once."""
     wanted = {slug for slug, _, _ in examples()}
-    return {
-        slug: database.prepare_step(
-            servers.database_url, steps.select(slug), CUSTOMERS, SEED, PREFIX
-        )
-        for slug in wanted
-    }
+    return {slug: SMALL.step_url(servers.database_url, steps.select(slug)) for slug in wanted}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ The step runs as `make serve` runs it, with every worker.
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,13 +18,11 @@ import httpx
 import pytest
 import redis
 
-from bench import database, serve, services, steps
+from bench import serve, services, steps
+from tests.datasets import SMALL
 
 CACHED = [step for step in steps.discover() if "redis" in step.services]
 pytestmark = pytest.mark.skipif(not CACHED, reason="no cached step yet")
-CUSTOMERS = 2_000
-SEED = 7
-PREFIX = "crm_test"
 LIST = "/api/customers/"
 # Only a wait for a server to start or to apply a retry, never a timing assertion.
 DEADLINE_S = 30
@@ -36,9 +33,7 @@ class Redis:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = serve.free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
@@ -54,16 +49,10 @@ class Redis:
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + DEADLINE_S
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
-        client.close()
+        while not services._redis_ping(self.port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
 
     def stop(self) -> None:
         # SHUTDOWN SAVE writes every key to dump.rdb first; start() loads it again.
@@ -80,7 +69,7 @@ def app(request, servers, tmp_path) -> Iterator[tuple[httpx.Client, Redis, str]]
     step = request.param
     server = Redis(tmp_path)
     server.start()
-    url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX, fresh=True)
+    url = SMALL.step_url(servers.database_url, step, fresh=True)
     try:
         with (
             serve.running(step, url, server.url) as base_url,

@@ -9,24 +9,20 @@ workload's filters.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from bench import database, probe, steps
+from bench import probe, steps
 from bench.seed import LOCALES
+from tests.datasets import PLANNED
 
-CUSTOMERS = 50_000
-SEED = 11
-PREFIX = "crm_plan"
 PAGE = 20
 DEEP = 50
 # page_size 100 walked this far lands in the middle of the table.
 MIDDLE_PAGE_SIZE = 100
-MIDDLE = CUSTOMERS // 2 // MIDDLE_PAGE_SIZE
-COUNTRY_MIDDLE = CUSTOMERS // 8 // 2 // PAGE
+MIDDLE = PLANNED.customers // 2 // MIDDLE_PAGE_SIZE
+COUNTRY_MIDDLE = PLANNED.customers // 8 // 2 // PAGE
 # The most rows a page may sort: a selective filter's matches, never the table.
-SMALL_SORT = CUSTOMERS // 100
+SMALL_SORT = PLANNED.customers // 100
 KEYSET = [step for step in steps.discover() if step.number >= 5]
 pytestmark = pytest.mark.skipif(not KEYSET, reason="no keyset step yet")
 ORDERINGS = [f"{sign}{key}" for key in probe.ORDERINGS for sign in ("", "-")]
@@ -46,8 +42,8 @@ def filters(terms: dict) -> dict[str, str]:
 def walked(request, servers) -> dict[tuple[str, str], list[dict]]:
     """(ordering, filter) -> every page walked, each with its one query's plan."""
     step = request.param
-    url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX)
-    terms = json.loads(database.terms_path(database.base_fingerprint(CUSTOMERS, SEED)).read_text())
+    url = PLANNED.step_url(servers.database_url, step)
+    terms = PLANNED.terms()
     walks, names = [], []
     for ordering in ORDERINGS:
         for name, query in filters(terms).items():

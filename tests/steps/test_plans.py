@@ -6,16 +6,12 @@ seeded table big enough for the planner to prefer an index wherever one helps.
 
 from __future__ import annotations
 
-import json
-
 import psycopg
 import pytest
 
 from bench import database, probe, steps
+from tests.datasets import PLANNED
 
-CUSTOMERS = 50_000
-SEED = 11
-PREFIX = "crm_plan"
 INDEXED = [step for step in steps.discover() if step.number >= 4]
 KEYSET_FROM = 5
 SEARCH_INDEX = "app_user_search_idx"
@@ -26,9 +22,8 @@ pytestmark = pytest.mark.skipif(not INDEXED, reason="no step with indexes yet")
 def probed(request, servers):
     """Every scenario request probed once on a freshly migrated, statistics-fresh clone."""
     step = request.param
-    url = database.prepare_step(servers.database_url, step, CUSTOMERS, SEED, PREFIX, fresh=True)
-    fingerprint = database.base_fingerprint(CUSTOMERS, SEED)
-    terms = json.loads(database.terms_path(fingerprint).read_text())
+    url = PLANNED.step_url(servers.database_url, step, fresh=True)
+    terms = PLANNED.terms()
     scenarios = {
         name: requests
         for name, requests in probe.scenario_requests(terms).items()
@@ -146,7 +141,7 @@ def test_ordering_by_points_alone_still_sorts(probed):
 def test_every_index_the_step_added_is_used(probed, servers):
     """No dead indexes: each one this step's migrations added served a scenario query."""
     step, url, _, _ = probed
-    base = database.with_database(servers.database_url, f"{PREFIX}_base")
+    base = database.with_database(servers.database_url, f"{PLANNED.prefix}_base")
     query = "SELECT indexrelname FROM pg_stat_user_indexes"
     with psycopg.connect(base) as conn:
         inherited = {row[0] for row in conn.execute(query)}

@@ -144,6 +144,17 @@ def test_a_cursor_replayed_under_other_parameters_is_refused(api, people, change
     assert "cursor" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("sent", "respelled"),
+    [("last_name=Hopper", "last_name=HOPPER"), ("page_size=3", "page_size=3&first_name=")],
+)
+def test_a_cursor_holds_under_another_spelling_of_its_listing(api, people, sent, respelled):
+    first = api.get(f"{LIST}?page_size=3&{sent}").json()
+    response = api.get(f"{LIST}?page_size=3&{respelled}&cursor={cursor_of(first['next'])}")
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == api.get(first["next"]).json()["results"]
+
+
 def test_page_numbers_are_refused_with_a_way_forward(api, db):
     response = api.get(f"{LIST}?page=2")
     assert response.status_code == 400

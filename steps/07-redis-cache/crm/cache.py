@@ -40,14 +40,14 @@ from django.http import HttpResponse
 from django_async_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
+from crm import pagination
+
 log = logging.getLogger(__name__)
 
 LIST_GENERATION = "list:generation"
 # What a Redis call can fail with: the library wraps the common errors, redis-py raises
 # the others (a full pool, a refused connection), asyncio a timeout.
 FAILURES = (ConnectionInterrupted, RedisError, OSError, asyncio.TimeoutError)
-# Case-insensitive filters: ?city=Paris and ?city=PARIS are the same listing.
-FOLDED = ("search", "first_name", "last_name", "city", "country")
 # Bumps that failed while Redis was away: retried before this process uses the cache
 # again, and every RETRY_S seconds by a task of their own.
 _pending: set[str] = set()
@@ -67,23 +67,17 @@ class Key:
 def list_key(request, params) -> Key:
     """The same key for every spelling of one listing, a different one for any other.
 
-    Built from the validated parameters, defaults filled in: the order of the query
-    string, an omitted default and the case of a case-insensitive filter change nothing.
-    The page's `next` and `previous` links are absolute, so the host is part of it.
+    The listing as the cursor binding sees it (crm.pagination.canonical): the order of
+    the query string, an omitted default, a blank filter and the case of a
+    case-insensitive filter change nothing. Then the cursor, and the host, since the
+    page's `next` and `previous` links are absolute.
     """
-    canonical = params.model_dump(exclude={"page"})
-    # A cursor is bound to its parameters exactly as they were sent (crm.pagination):
-    # with one, the spelling stays in the key, so that a hit never answers a request a
-    # miss would refuse. Without one, a blank filter is no filter (crm.filters) and a
-    # case-insensitive filter's case changes nothing.
-    if canonical["cursor"] is None:
-        for name, value in canonical.items():
-            if value == "":
-                canonical[name] = None
-            elif name in FOLDED and value is not None:
-                canonical[name] = value.casefold()
-    canonical["origin"] = f"{request.scheme}://{request.get_host()}"
-    text = json.dumps(canonical, sort_keys=True, default=str)
+    shape = {
+        **pagination.canonical(params),
+        "cursor": params.cursor,
+        "origin": f"{request.scheme}://{request.get_host()}",
+    }
+    text = json.dumps(shape, sort_keys=True, default=str)
     return Key(LIST_GENERATION, "list:" + hashlib.sha256(text.encode()).hexdigest())
 
 

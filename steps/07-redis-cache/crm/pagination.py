@@ -26,6 +26,9 @@ from crm.models import NULL_KEYS, SORT_KEYS
 
 CURSOR = "cursor"
 SALT = "crm.pagination.cursor"
+# Parameters matched case-insensitively (crm.filters): ?city=Paris and ?city=PARIS list
+# the same customers.
+FOLDED = ("search", "first_name", "last_name", "city", "country")
 # A real cursor is under 200 characters; anything much longer is not one of ours, and
 # is refused before any decoding work is spent on it.
 MAX_CURSOR_LENGTH = 512
@@ -62,10 +65,22 @@ def invalid(message: str) -> ValidationError:
     return ValidationError([{"loc": ("query", CURSOR), "msg": message, "type": "cursor"}])
 
 
-def binding(params) -> str:
-    """A digest of every parameter that shapes the listing, except the cursor itself."""
+def canonical(params) -> dict:
+    """The listing a request asks for, however it is spelled: defaults filled in, a
+    blank filter as no filter (crm.filters), a case-insensitive filter in lower case."""
     shape = params.model_dump(exclude={CURSOR, "page"}, mode="json")
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+    for name, value in shape.items():
+        if value == "":
+            shape[name] = None
+        elif name in FOLDED and value is not None:
+            shape[name] = value.lower()
+    return shape
+
+
+def binding(params) -> str:
+    """A digest of the listing a cursor belongs to: refused under other parameters,
+    valid under another spelling of the same ones."""
+    return hashlib.sha256(json.dumps(canonical(params), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def encode(position: Position, backwards: bool, bound_to: str) -> str:

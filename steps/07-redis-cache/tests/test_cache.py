@@ -55,14 +55,13 @@ def test_equivalent_requests_share_an_entry(api, make_customer, one, other):
     assert outcome(api.get(f"{LIST}?{other}")) == "hit"
 
 
-def test_a_cursor_keeps_the_spelling_it_is_bound_to(api, make_customer):
+def test_a_cursor_under_another_spelling_shares_its_entry(api, make_customer):
     for _ in range(3):
         make_customer()
     first = api.get(f"{LIST}?page_size=2&city=Berlin").json()
     assert outcome(api.get(first["next"])) == "miss"
-    respelled = first["next"].replace("city=Berlin", "city=BERLIN")
-    # Not a hit of the page above: a miss refuses the cursor, so a hit must too.
-    assert api.get(respelled).status_code == 400
+    # The cursor binding accepts the same listing however it is spelled, so the key does.
+    assert outcome(api.get(first["next"].replace("city=Berlin", "city=BERLIN"))) == "hit"
 
 
 def test_different_answers_never_share_an_entry(api, make_customer):
@@ -86,8 +85,10 @@ def test_the_header_is_documented(api, db):
 
 
 def test_a_missing_customer_is_never_cached(api, db):
-    assert api.get(f"{LIST}999999/").status_code == 404
-    assert api.get(f"{LIST}999999/").status_code == 404
+    for _ in range(2):
+        response = api.get(f"{LIST}999999/")
+        assert response.status_code == 404
+        assert "X-Cache" not in response
 
 
 # --- no stale read after a write -------------------------------------------------------
