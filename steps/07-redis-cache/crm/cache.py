@@ -1,16 +1,18 @@
 """The response cache: rendered response bodies in Redis, never a stale read.
 
 An entry is the JSON body a miss rendered, so a hit skips PostgreSQL and pydantic
-alike. Every entry is stored under a *version*, a counter in Redis that writes bump:
+alike. Every entry records the *version* it was read under, a counter in Redis that
+writes bump, and answers only while that version is current:
 
 - list and search pages: one generation for all of them, since a write can change any
   listing (a new customer is first in the default ordering);
 - a customer's detail: a version of its own, so that writing one customer keeps every
   other customer's entry.
 
-A read takes the version first, then queries, then stores under the version it took.
-A write that commits in between bumps the version, so what the read stores is filed
-under a version no later read asks for: it can never hide the write.
+A hit costs one round trip: MGET of the version and the entry. A miss reads the
+version in that same MGET, then queries, then stores the body with the version it took.
+A write that commits in between bumps the version, so what the read stores is already
+out of date, and no later read accepts it: it can never hide the write.
 
 Writes bump on commit (``transaction.on_commit``): a rolled-back write bumps nothing,
 and no reader can see the bump before the rows. Signals cover the ORM's saves and
@@ -60,9 +62,6 @@ class Key:
     version: str
     name: str
 
-    def entry(self, version: int) -> str:
-        return f"{self.name}:v{version}"
-
 
 def list_key(request, params) -> Key:
     """The same key for every spelling of one listing, a different one for any other.
@@ -91,20 +90,23 @@ def version_key(pk: int) -> str:
 
 async def _flush_pending() -> None:
     for key in list(_pending):
-        # Created at 0 without a TTL if missing: a counter must outlive the entries.
-        await cache.aadd(key, 0, timeout=None)
-        await cache.aincr(key)
+        # INCR creates a missing counter, without a TTL: it must outlive the entries.
+        await cache.aincr(key, ignore_key_check=True)
         _pending.discard(key)
 
 
-async def _version(key: Key) -> int | None:
-    """The current version, or None when Redis cannot answer."""
+async def _lookup(key: Key) -> tuple[int | None, bytes | None]:
+    """The current version and the body stored under it; None, None when Redis cannot answer."""
     try:
         await _flush_pending()
-        return await cache.aget(key.version, 0)
+        found = await cache.aget_many([key.version, key.name])
     except FAILURES as exc:
         log.warning("cache unavailable, reading from PostgreSQL: %s", exc)
-        return None
+        return None, None
+    # A version never bumped is 0; an entry read under another version is a miss.
+    version = found.get(key.version, 0)
+    stored_under, body = found.get(key.name, (None, None))
+    return version, body if stored_under == version else None
 
 
 async def cached(key: Key, render) -> HttpResponse:
@@ -113,15 +115,9 @@ async def cached(key: Key, render) -> HttpResponse:
     ``render`` is an async callable that returns the response body (bytes) from
     PostgreSQL; it runs only on a miss.
     """
-    version = await _version(key)
-    if version is not None:
-        try:
-            body = await cache.aget(key.entry(version))
-        except FAILURES as exc:
-            log.warning("cache read failed: %s", exc)
-            version, body = None, None
-        if body is not None:
-            return respond(body, "hit")
+    version, body = await _lookup(key)
+    if body is not None:
+        return respond(body, "hit")
     body = await render()
     if version is not None:
         await store(key, version, body)
@@ -129,10 +125,10 @@ async def cached(key: Key, render) -> HttpResponse:
 
 
 async def store(key: Key, version: int, body: bytes) -> None:
-    # Under the version read before the query: if a write committed since, that
-    # version is already stale, and no later read will ask for this entry.
+    # With the version read before the query: if a write committed since, that version
+    # is already out of date, and no later read accepts this entry.
     try:
-        await cache.aset(key.entry(version), body)
+        await cache.aset(key.name, (version, body))
     except FAILURES as exc:
         log.warning("cache write failed: %s", exc)
 

@@ -5,8 +5,8 @@ single pool per process, and each cache backend caches its client, so the second
 that uses them fails with "attached to a different loop", then "Event loop is closed"
 (the library's open issue #7). A server runs one loop per worker and never notices;
 Django's test client, ``async_to_sync`` in a script and a management command each start
-loops of their own. Keying both on the running loop gives each loop its own, and they
-go with their loop.
+loops of their own. Keying both on the running loop (and the server's URL) gives each
+loop its own, and they go with their loop.
 """
 
 import asyncio
@@ -27,13 +27,14 @@ class LoopConnectionFactory(ConnectionFactory):
 
 
 class LoopClient(DefaultClient):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._loop_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    # Class-wide, like the pools: Django makes a cache backend, and so a client, for each
+    # request's context; a client per instance would be a new Redis object per request.
+    _loop_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def get_client(self, write=True, tried=None, show_index=False):
         index = self.get_next_client_index(write=write, tried=tried)
         clients = self._loop_clients.setdefault(asyncio.get_running_loop(), {})
-        if index not in clients:
-            clients[index] = await self.connect(index)
-        return (clients[index], index) if show_index else clients[index]
+        if self._server[index] not in clients:
+            clients[self._server[index]] = await self.connect(index)
+        client = clients[self._server[index]]
+        return (client, index) if show_index else client
