@@ -90,8 +90,14 @@ def version_key(pk: int) -> str:
 
 async def _flush_pending() -> None:
     for key in list(_pending):
-        # INCR creates a missing counter, without a TTL: it must outlive the entries.
-        await cache.aincr(key, ignore_key_check=True)
+        try:
+            await cache.aincr(key)
+        except ValueError:
+            # Never bumped yet: created without a TTL, since a counter must outlive the
+            # entries. If another process created it first, add refuses, and this incr
+            # counts the bump.
+            if not await cache.aadd(key, 1, timeout=None):
+                await cache.aincr(key)
         _pending.discard(key)
 
 
