@@ -71,8 +71,12 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
     from django.db import connection, transaction
     from django.db.models import F
 
-    from crm.filters import TypedSearch
-    from crm.selectors import customers
+    try:
+        from crm.filters import TypedSearch
+        from crm.selectors import customers
+    except ImportError:  # 08-optimized: the same code, moved into its layers
+        from crm.infrastructure.filters import TypedSearch
+        from crm.infrastructure.repository import customers
 
     job = json.load(sys.stdin)
     limit = job["page_size"] + 1  # the keyset reads one row more to know of a next page

@@ -158,8 +158,8 @@ def test_06_trigrams_find_the_inside_of_a_word_and_otherwise_the_same():
         assert term["matches"] == 0 < term["trigram_matches"]
     for term in roads("selective") + roads("broad"):
         assert term["trigram_matches"] == term["matches"], term["term"]
-        # "Its first pages are as quick": within a millisecond of each other.
-        assert abs(term["trigram"]["time_ms"] - term["page"]["time_ms"]) < 1, term["term"]
+        # "About as quick": both first pages take a few milliseconds at most.
+        assert max(term["trigram"]["time_ms"], term["page"]["time_ms"]) < 5, term["term"]
     assert found["trigram"]["index_bytes"] > found["index_bytes"]
 
 
@@ -192,3 +192,29 @@ def test_07_the_blend_misses_its_target():
     """07's page: writes keep list entries cold, and mixed stays below 1.5x step 06."""
     assert hits("07-redis-cache", "mixed") < hits("07-redis-cache", "list")
     assert rps_gain("07-redis-cache", "06-fts", "mixed") < 1.5
+
+
+@needs("06-fts", "07-redis-cache", "08-optimized")
+def test_08_sends_step_07s_reads_and_deletes_without_reading_first():
+    """08's page: the same read queries word for word; with no signal receivers, a delete
+    no longer reads the relationship first, as in step 06."""
+    before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
+    for name in ("list", "walk", "filter", "search", "search-broad", "sort", "unique", "detail"):
+        assert after[name]["probe"]["statements"] == before[name]["probe"]["statements"], name
+    writes = [STEPS[slug]["scenarios"]["write"]["probe"]["statements"] for slug in STEPS]
+    reads_first = [any(q.startswith('SELECT "customer_relationship"') for q in w) for w in writes]
+    assert reads_first[-3:] == [False, True, False]
+    assert after["write"]["queries_per_request"] < before["write"]["queries_per_request"]
+
+
+@needs("07-redis-cache", "08-optimized")
+def test_08_controllers_cost_more_per_request_than_the_mapping():
+    """08's page: ninja-extra's per-request work shows on a hit; the mapping costs little."""
+    request = micro("08-optimized", "test_one_detail_request") - micro(
+        "07-redis-cache", "test_one_detail_request"
+    )
+    mapping = micro("08-optimized", "test_serialise_one_page") - micro(
+        "07-redis-cache", "test_serialise_one_page"
+    )
+    assert request > 0
+    assert request > 2 * mapping

@@ -1,0 +1,69 @@
+"""The controllers, tested asynchronously with ninja-extra's TestAsyncClient, through
+the API object so that its error handlers answer as they do in production.
+
+The views' ORM calls run on asgiref's thread, not the test's, so these tests commit
+(transaction=True), and the session's one event loop serves them (pytest.ini).
+"""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from ninja_extra.testing import TestAsyncClient
+
+from crm.api.app import api
+from tests.conftest import ADDRESS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BODY = {"customer_id": "CTRL-1", "first_name": "Ada", "last_name": "Lovelace", "address": ADDRESS}
+# The test client builds a bare HttpRequest: it says what its body is only if told.
+JSON = {"content_type": "application/json"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def connections_closed_afterwards():
+    yield
+    await sync_to_async(connections.close_all)()
+    connections["default"].close_pool()
+
+
+@pytest.fixture
+def client():
+    # The links in a page are absolute: the request needs a host (the client upper-cases
+    # no header name, and Django reads META["HTTP_HOST"]).
+    return TestAsyncClient(api, headers={"HOST": "testserver"})
+
+
+async def test_create_then_read_it_back(client):
+    created = await client.post("/customers/", json=BODY, **JSON)
+    assert created.status_code == 201, created.content
+    id = created.json()["id"]
+    detail = await client.get(f"/customers/{id}/")
+    assert (detail.status_code, detail.json()["customer_id"]) == (200, "CTRL-1")
+    listed = await client.get("/customers/", query_params={"search": "lovelace"})
+    assert [c["id"] for c in listed.json()["results"]] == [id]
+
+
+async def test_a_repeated_read_is_a_hit(client):
+    id = (await client.post("/customers/", json=BODY, **JSON)).json()["id"]
+    first, second = await client.get(f"/customers/{id}/"), await client.get(f"/customers/{id}/")
+    assert (first["X-Cache"], second["X-Cache"]) == ("miss", "hit")
+    assert first.content == second.content
+
+
+async def test_a_patch_and_a_delete_show_at_once(client):
+    id = (await client.post("/customers/", json=BODY, **JSON)).json()["id"]
+    await client.get(f"/customers/{id}/")
+    moved = {"address": {**ADDRESS, "city": "Munich"}}
+    patched = await client.patch(f"/customers/{id}/", json=moved, **JSON)
+    assert patched.json()["address"]["city"] == "Munich"
+    assert (await client.get(f"/customers/{id}/")).json()["address"]["city"] == "Munich"
+    assert (await client.delete(f"/customers/{id}/")).status_code == 204
+    assert (await client.get(f"/customers/{id}/")).status_code == 404
+
+
+async def test_a_taken_customer_id_is_a_400_naming_it(client):
+    await client.post("/customers/", json=BODY, **JSON)
+    again = await client.post("/customers/", json=BODY, **JSON)
+    assert again.status_code == 400
+    assert again.json()["detail"].startswith("customer_id: ")
