@@ -33,7 +33,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## create or refresh the tooling virtualenv
 
-bench: $(STAMP) ## measure every step with k6 (STEPS=1,3 SCENARIOS=list,search DURATION=5 VUS=8 RATE=20 CUSTOMERS=)
+bench: $(STAMP) ## measure every step with k6 (STEPS=1,3 SCENARIOS=list,search DURATION=5 VUS=8 RATE=20 REPEATS=1 CUSTOMERS=)
 	$(PY) -m bench bench
 
 report: $(STAMP) ## redraw the table and media/ charts from docs/results/latest.json (RESULTS=file)

@@ -46,10 +46,42 @@ def number(value: float | None, digits: int = 1, missing: str = "-") -> str:
     return missing if value is None else f"{value:,.{digits}f}"
 
 
+def figure(run: dict, stat: str) -> float | None:
+    """``rps`` or a latency (``p50``, ``p95``…) of a scenario or of one of its repeats."""
+    return run["requests_per_second"] if stat == "rps" else run["latency_ms"][stat]
+
+
+def spread(scenario: dict, stat: str = "rps") -> tuple[float, float]:
+    """The lowest and highest value of ``stat`` over the scenario's repeats."""
+    values = [v for v in (figure(run, stat) for run in scenario["repeats"]) if v is not None]
+    return (min(values), max(values)) if values else (0.0, 0.0)
+
+
+def within_noise(one: dict, other: dict, stat: str = "rps") -> bool:
+    """Whether two scenarios' repeats overlap on ``stat``: then the difference between
+    their medians is no larger than what the same step moves from run to run.
+
+    Never for a single run of either: one run has no spread to compare against.
+    """
+    if len(one["repeats"]) < 2 or len(other["repeats"]) < 2:
+        return False
+    low, high = spread(one, stat)
+    other_low, other_high = spread(other, stat)
+    return low <= other_high and other_low <= high
+
+
+def span(scenario: dict, stat: str = "rps", digits: int = 1) -> str:
+    low, high = spread(scenario, stat)
+    return f"{number(low, digits)}-{number(high, digits)}"
+
+
 def table(result: dict) -> str:
-    """The terminal table: one block per scenario, one row per step."""
-    header = f"{'scenario':<12} {'step':<20} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9}"
-    header += f" {'p99 ms':>9} {'errors':>7} {'q/req':>6}"
+    """The terminal table: one block per scenario, one row per step; with repeats, the
+    medians and the range of req/s over the repeats."""
+    repeated = result["k6"]["repeats"] > 1
+    header = f"{'scenario':<12} {'step':<20} {'req/s':>9}"
+    header += f" {'range':>15}" if repeated else ""
+    header += f" {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'errors':>7} {'q/req':>6}"
     lines = [header, "-" * len(header)]
 
     for name in scenario_names(result):
@@ -60,7 +92,8 @@ def table(result: dict) -> str:
             latency = found["latency_ms"]
             lines.append(
                 f"{name:<12} {step['slug']:<20} {number(found['requests_per_second']):>9}"
-                f" {number(latency['p50']):>9} {number(latency['p95']):>9}"
+                + (f" {span(found):>15}" if repeated else "")
+                + f" {number(latency['p50']):>9} {number(latency['p95']):>9}"
                 f" {number(latency['p99']):>9} {found['error_rate']:>7.2%}"
                 f" {number(found['queries_per_request']):>6}"
             )

@@ -2,8 +2,10 @@
 
 Per step: clone and migrate its database, start it as ``step.toml`` says, warm up, run
 each scenario alone (closed model), then ``mixed`` at a fixed arrival rate (open model),
-stop it. Then, outside any timed run, the probe pass (queries and plans per scenario)
-and the step's pytest-benchmark micro-benchmarks.
+stop it. With ``REPEATS=n`` that round over the steps runs n times, one step after the
+other each time, so that whatever drifts on the machine meets every step alike. Then,
+outside any timed run, the probe pass (queries and plans per scenario) and the step's
+pytest-benchmark micro-benchmarks.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +66,7 @@ class Settings:
     open_rate: float
     max_vus: int
     scenarios: list[str]
+    repeats: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -89,6 +93,7 @@ class Settings:
             open_rate=number("RATE", 20),
             max_vus=number("MAX_VUS", 64, int),
             scenarios=scenarios,
+            repeats=number("REPEATS", 1, int),
         )
 
 
@@ -172,6 +177,45 @@ def measured(summary: dict, duration_s: float) -> dict:
         "queries_per_request": None,
         "main_query": None,
         "probe": None,
+    }
+
+
+# What each repeat of a scenario keeps; the scenario itself shows their medians.
+REPEATED = (
+    "requests",
+    "requests_per_second",
+    "latency_ms",
+    "errors",
+    "dropped_iterations",
+    "cache_hit_ratio",
+)
+
+
+def median(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def combined(runs: list[dict]) -> dict:
+    """One scenario over its repeats: every repeat kept, the median of each figure shown.
+
+    The median, not the mean: a repeat that the machine disturbed moves it least. Errors
+    and dropped iterations are added up, so that one bad repeat is never hidden.
+    """
+    requests = sum(run["requests"] for run in runs)
+    errors = sum(run["errors"] for run in runs)
+    return {
+        **runs[0],
+        "requests": requests,
+        "requests_per_second": median(run["requests_per_second"] for run in runs),
+        "latency_ms": {
+            stat: median(run["latency_ms"][stat] for run in runs) for stat in runs[0]["latency_ms"]
+        },
+        "errors": errors,
+        "error_rate": errors / requests if requests else 0.0,
+        "dropped_iterations": sum(run["dropped_iterations"] for run in runs),
+        "cache_hit_ratio": median(run["cache_hit_ratio"] for run in runs),
+        "repeats": [{key: run[key] for key in REPEATED} for run in runs],
     }
 
 
@@ -433,6 +477,7 @@ def envelope(
             "open_rate": settings.open_rate,
             "max_vus": settings.max_vus,
             "scenarios": settings.scenarios,
+            "repeats": settings.repeats,
         },
         "steps": measured_steps,
     }
@@ -454,23 +499,37 @@ def run(
     # prepare_step seeds the base (and writes its term file) the first time it is needed.
     terms_file = database.terms_path(database.base_fingerprint(customers, seed_value))
     per_step_s = settings.warmup_s + len(settings.scenarios) * settings.duration_s
-    progress = Progress(len(selected) * (per_step_s + STEP_OVERHEAD_S))
+    progress = Progress(len(selected) * (settings.repeats * per_step_s + STEP_OVERHEAD_S))
     log_dir = paths.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    measured_steps = []
+    urls: dict[str, str] = {}
+    facts: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {step.slug: [] for step in selected}
     shape = None
+    for repeat in range(1, settings.repeats + 1):
+        for index, step in enumerate(selected, 1):
+            where = f"{step.slug} ({index}/{len(selected)}"
+            where += f", repeat {repeat}/{settings.repeats})" if settings.repeats > 1 else ")"
+            if step.slug not in urls:
+                url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+                # Every step's clone holds the same rows; read their shape before any write.
+                shape = shape or database.distribution(url)
+                urls[step.slug], facts[step.slug] = url, step_facts(step, url)
+            with (
+                (log_dir / f"bench-{step.slug}.log").open("a" if repeat > 1 else "w") as log,
+                serve.running(step, urls[step.slug], found.redis_url, output=log) as base_url,
+            ):
+                runs[step.slug].append(
+                    scenario_runs(base_url, urls[step.slug], terms_file, settings, progress, where)
+                )
+    measured_steps = []
+    terms = json.loads(terms_file.read_text())
     for index, step in enumerate(selected, 1):
         where = f"{step.slug} ({index}/{len(selected)})"
-        url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
-        # Every step's clone holds the same rows; read their shape before any write.
-        shape = shape or database.distribution(url)
-        terms = json.loads(terms_file.read_text())
-        facts = step_facts(step, url)
-        with (
-            (log_dir / f"bench-{step.slug}.log").open("w") as log,
-            serve.running(step, url, found.redis_url, output=log) as base_url,
-        ):
-            scenarios = scenario_runs(base_url, url, terms_file, settings, progress, where)
+        url = urls[step.slug]
+        scenarios = {
+            name: combined([run[name] for run in runs[step.slug]]) for name in settings.scenarios
+        }
         probed = probe_pass(step, url, terms)
         for name, scenario in scenarios.items():
             scenario.update(probed.get(name.removesuffix("-open"), {}))
@@ -479,7 +538,7 @@ def run(
         roads = fulltext.run(step, url, terms) if step.search == "fulltext" else None
         micro = microbenchmarks(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
-        entry = step_entry(step, facts, scenarios, micro, deep)
+        entry = step_entry(step, facts[step.slug], scenarios, micro, deep)
         measured_steps.append({**entry, "ninja_cursor": ninja, "fulltext": roads})
     result = envelope(
         started_at, started, found, (customers, seed_value), settings, measured_steps, shape
@@ -509,12 +568,18 @@ def measure_running(
         (customers,) = conn.execute("SELECT count(*) FROM app_user").fetchone()
     if not customers:
         raise BenchError(f"{step.database_name()} is empty: seed it first (the seed profile)")
-    progress = Progress(settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+    progress = Progress(
+        settings.repeats * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+    )
     shape = database.distribution(url)
     with tempfile.TemporaryDirectory() as tmp:
         terms_file = Path(tmp) / "terms.json"
         terms_file.write_text(json.dumps(database.sample_terms(url)))
-        scenarios = scenario_runs(base_url, url, terms_file, settings, progress, step.slug)
+        runs = [
+            scenario_runs(base_url, url, terms_file, settings, progress, step.slug)
+            for _ in range(settings.repeats)
+        ]
+    scenarios = {name: combined([run[name] for run in runs]) for name in settings.scenarios}
     unknown = {"packages": {}, "database": {"conn_max_age": None, "pool": None}}
     seed_value = int(os.environ.get("SEED") or database.DEFAULT_SEED)
     result = envelope(

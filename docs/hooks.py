@@ -107,11 +107,13 @@ def fmt_number(value, digits: int = 1) -> str:
     return report.number(value, digits, missing="—")
 
 
-def fmt_change(now, before) -> str:
+def fmt_change(now, before, noise: bool = False) -> str:
+    """``+12%``; ``≈ +4%`` when the two steps' repeats overlap (within noise)."""
     if now is None or not before:
         return "—"
     change = (now - before) / before
-    return f"{change:+.0%}".replace("-", "\N{MINUS SIGN}")
+    shown = f"{change:+.0%}".replace("-", "\N{MINUS SIGN}")
+    return f"\N{ALMOST EQUAL TO} {shown}" if noise else shown
 
 
 def fmt_queries(value) -> str:
@@ -122,6 +124,11 @@ def fmt_ms(value: float) -> str:
     """Milliseconds with the digits a reader can use: 0.042, 2.65, 612."""
     digits = 3 if value < 1 else 2 if value < 10 else 1 if value < 100 else 0
     return f"{value:,.{digits}f} ms"
+
+
+def fmt_span(scenario: dict) -> str:
+    low, high = report.spread(scenario)
+    return f"{fmt_number(low)}\N{EN DASH}{fmt_number(high)}"
 
 
 def fmt_errors(rate: float) -> str:
@@ -136,33 +143,49 @@ def render_numbers(slug: str, src_uri: str) -> str:
     before = previous(slug)
     # A cached step's table says how many of each scenario's reads the cache answered.
     cached = any(s.get("cache_hit_ratio") is not None for s in mine["scenarios"].values())
+    result = _state["result"]
+    repeats = result["k6"]["repeats"]
     rows = [
-        "| scenario | model | req/s | vs previous step | p50 ms | p95 ms | p99 ms"
+        "| scenario | model | req/s |" + (" range |" if repeats > 1 else "")
+        + " vs previous step | p50 ms | p95 ms | p99 ms"
         " | errors | queries/request |" + (" cache hits |" if cached else ""),
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|" + ("--:|" if cached else ""),
-    ]
+        "|---|---|--:|" + ("--:|" if repeats > 1 else "") + "--:|--:|--:|--:|--:|--:|"
+        + ("--:|" if cached else ""),
+    ]  # fmt: skip
     for name, scenario in mine["scenarios"].items():
         earlier = before["scenarios"].get(name) if before else None
         closed = scenario["model"] == "closed"
         change = (
-            fmt_change(scenario["requests_per_second"], earlier["requests_per_second"])
+            fmt_change(
+                scenario["requests_per_second"],
+                earlier["requests_per_second"],
+                report.within_noise(scenario, earlier),
+            )
             if earlier and closed
             else "—"
         )
         latency = scenario["latency_ms"]
         hits = scenario.get("cache_hit_ratio")
+        spread = f" {fmt_span(scenario)} |" if repeats > 1 else ""
         rows.append(
-            f"| {name} | {scenario['model']} | {fmt_number(scenario['requests_per_second'])}"
-            f" | {change} | {fmt_number(latency['p50'])} | {fmt_number(latency['p95'])}"
+            f"| {name} | {scenario['model']} | {fmt_number(scenario['requests_per_second'])} |"
+            f"{spread} {change} | {fmt_number(latency['p50'])} | {fmt_number(latency['p95'])}"
             f" | {fmt_number(latency['p99'])} | {fmt_errors(scenario['error_rate'])}"
             f" | {fmt_queries(scenario['queries_per_request'])} |"
             + ((" — |" if hits is None else f" {hits:.0%} |") if cached else "")
         )
-    result = _state["result"]
+    noise = (
+        f" req/s is the median of {repeats} runs, the steps taking turns; range is their"
+        " lowest and highest; \N{ALMOST EQUAL TO} marks a change inside the ranges of both"
+        " steps (within noise)."
+        if repeats > 1
+        else " One run per scenario, so the run-to-run noise is not measured here"
+        f" ([Methodology]({link(src_uri, 'methodology.md')}))."
+    )
     caption = (
         f"*{result['dataset']['customers']:,} customers, {result['machine']['cores']} cores,"
         f" {result['k6']['vus']} virtual users for {result['k6']['duration_s']:g} s per"
-        f" scenario; mixed-open at {result['k6']['open_rate']:g} arrivals/s."
+        f" scenario; mixed-open at {result['k6']['open_rate']:g} arrivals/s.{noise}"
         f" Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`;"
         f" [every number]({link(src_uri, 'results/index.md')}).*"
     )
@@ -579,13 +602,17 @@ def render_compare(arg: str, src_uri: str) -> str:
         old, new = (micro_of(s, name)["median_s"] * 1000 for s in (before["slug"], slug))
         return f"{fmt_ms(old)} → {fmt_ms(new)}, {verdict(old, new, False)}"
     old_s, new_s = before["scenarios"][kind], measured(slug)["scenarios"][kind]
-    if name == "rps":
-        old, new = old_s["requests_per_second"], new_s["requests_per_second"]
-        return f"{fmt_number(old)} → {fmt_number(new)} req/s, {verdict(old, new, True)}"
-    if name not in LATENCIES:
+    if name != "rps" and name not in LATENCIES:
         raise ValueError(f"compare takes micro, or a scenario with rps or {LATENCIES}")
-    old, new = old_s["latency_ms"][name], new_s["latency_ms"][name]
-    return f"{name} {fmt_ms(old)} → {fmt_ms(new)}, {verdict(old, new, False)}"
+    old, new = report.figure(old_s, name), report.figure(new_s, name)
+    said = (
+        "within noise"
+        if report.within_noise(old_s, new_s, name)
+        else verdict(old, new, name == "rps")
+    )
+    if name == "rps":
+        return f"{fmt_number(old)} → {fmt_number(new)} req/s, {said}"
+    return f"{name} {fmt_ms(old)} → {fmt_ms(new)}, {said}"
 
 
 def render_micro(slug: str, src_uri: str) -> str:
@@ -630,6 +657,11 @@ def render_cores(_: str | None, src_uri: str) -> str:
 
 def render_duration(_: str | None, src_uri: str) -> str:
     return f"{_state['result']['k6']['duration_s']:g} s"
+
+
+def render_repeats(_: str | None, src_uri: str) -> str:
+    repeats = _state["result"]["k6"]["repeats"]
+    return "once" if repeats == 1 else f"{repeats} times"
 
 
 def listing(names: list[str]) -> str:
@@ -709,6 +741,7 @@ RENDERERS = {
     "data": render_data,
     "cores": render_cores,
     "duration": render_duration,
+    "repeats": render_repeats,
     "sort_plan": render_sort_plan,
     "scans": render_scans,
     "deep_pages": render_deep_pages,

@@ -1,11 +1,15 @@
 """The whole `make bench` pipeline, small and short: real PostgreSQL, real servers, real k6.
 
 Two steps (the first and the last present, so both servers run), a tiny data set on its
-own database prefix, one second per scenario. It proves the path and the result file,
-not any number's size.
+own database prefix, one second per scenario, two repeats. It proves the path and the
+result file, not any number's size.
 """
 
 from __future__ import annotations
+
+import contextlib
+import io
+import re
 
 import pytest
 
@@ -14,6 +18,7 @@ from bench import database, probe, report, results, run, serve, steps
 CUSTOMERS = 3_000
 SEED = 5
 PREFIX = "crm_smoke"
+REPEATS = 2
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +32,34 @@ def measured(servers, tmp_path_factory) -> dict:
         open_rate=10,
         max_vus=8,
         scenarios=[*run.SCENARIOS, run.OPEN],
+        repeats=REPEATS,
     )
     directory = tmp_path_factory.mktemp("results")
-    path = run.run(chosen, CUSTOMERS, SEED, settings, prefix=PREFIX, directory=directory)
-    run.finish(path, media=directory / "media")
-    return results.load(path)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        path = run.run(chosen, CUSTOMERS, SEED, settings, prefix=PREFIX, directory=directory)
+        run.finish(path, media=directory / "media")
+    print(printed.getvalue())
+    return {**results.load(path), "printed": printed.getvalue()}
+
+
+def test_the_steps_take_turns_repeat_after_repeat(measured):
+    warmed = re.findall(
+        r"\[bench\] (\S+) \(\d+/\d+, repeat (\d+)/\d+\) warmed up", measured["printed"]
+    )
+    slugs = [step["slug"] for step in measured["steps"]]
+    assert warmed == [(slug, str(n)) for n in range(1, REPEATS + 1) for slug in slugs]
+
+
+def test_every_repeat_is_kept_and_the_medians_shown(measured):
+    assert measured["k6"]["repeats"] == REPEATS
+    for step in measured["steps"]:
+        for name, scenario in step["scenarios"].items():
+            kept = scenario["repeats"]
+            assert len(kept) == REPEATS, (step["slug"], name)
+            assert scenario["requests"] == sum(r["requests"] for r in kept)
+            low, high = report.spread(scenario)
+            assert low <= scenario["requests_per_second"] <= high
 
 
 def test_the_result_file_validates_and_names_its_run(measured):

@@ -12,8 +12,8 @@ from bench import probe, report, results, run
 SCENARIOS = ["list", "search", "mixed-open"]
 
 
-def scenario(rps: float, p95: float, queries: float | None) -> dict:
-    return {
+def scenario(rps: float, p95: float, queries: float | None, repeats: int = 1) -> dict:
+    entry = {
         "model": "open" if queries is None else "closed",
         "duration_s": 5.0,
         "requests": int(rps * 5),
@@ -28,10 +28,13 @@ def scenario(rps: float, p95: float, queries: float | None) -> dict:
         "error_rate": 0.0,
         "errors": 0,
         "dropped_iterations": 0,
+        "cache_hit_ratio": None,
         "queries_per_request": queries,
         "main_query": None,
         "probe": None,
     }
+    entry["repeats"] = [{key: entry[key] for key in run.REPEATED} for _ in range(repeats)]
+    return entry
 
 
 def step(number: int, slug: str, rps: float, queries: float) -> dict:
@@ -90,6 +93,7 @@ def result() -> dict:
             "open_rate": 20.0,
             "max_vus": 64,
             "scenarios": SCENARIOS,
+            "repeats": 1,
         },
         "steps": [step(1, "01-naive", 30.0, 41.0), step(2, "02-asgi", 3000.0, 2.0)],
     }
@@ -108,6 +112,8 @@ def test_a_complete_result_validates(result):
         (lambda r: r.update(schema_version=2), "schema_version"),
         (lambda r: r["dataset"].pop("distribution"), "dataset"),
         (lambda r: r["dataset"].update(customers="many"), "dataset/customers"),
+        (lambda r: r["steps"][0]["scenarios"]["list"].update(repeats=[]), "steps/0/scenarios"),
+        (lambda r: r["k6"].pop("repeats"), "k6"),
     ],
 )
 def test_a_broken_result_is_refused_naming_where(result, damage, where):
@@ -133,6 +139,47 @@ def test_the_table_has_a_row_per_step_and_scenario(result):
     assert list_naive[2] == "30.0"
     assert list_naive[-1] == "41.0"
     assert rows[-1][-1] == "-", "an open-model mix has no probed query count"
+
+
+def repeated(*figures: tuple[float, float]) -> dict:
+    """A scenario run once per (req/s, p95) pair, combined as ``make bench`` does."""
+    return run.combined(
+        [{**scenario(rps, p95, 1.0), "errors": 1, "requests": 100} for rps, p95 in figures]
+    )
+
+
+def test_repeats_are_all_kept_and_the_scenario_shows_their_medians():
+    found = repeated((100.0, 30.0), (300.0, 10.0), (120.0, 20.0))
+    assert [r["requests_per_second"] for r in found["repeats"]] == [100.0, 300.0, 120.0]
+    assert found["requests_per_second"] == 120.0
+    assert found["latency_ms"]["p95"] == 20.0
+    # Errors are added up, never a median that would hide one bad repeat.
+    assert (found["requests"], found["errors"], found["error_rate"]) == (300, 3, 0.01)
+    assert report.spread(found) == (100.0, 300.0)
+    assert report.spread(found, "p95") == (10.0, 30.0)
+
+
+def test_a_difference_inside_the_spread_is_noise_and_one_outside_is_not():
+    before = repeated((100.0, 30.0), (140.0, 25.0), (120.0, 28.0))
+    overlapping = repeated((135.0, 24.0), (150.0, 22.0), (160.0, 21.0))
+    apart = repeated((200.0, 12.0), (210.0, 11.0), (230.0, 10.0))
+    assert report.within_noise(before, overlapping)
+    assert not report.within_noise(before, apart)
+    assert not report.within_noise(before, apart, "p95")
+    # One run each has no spread to judge by: never called noise.
+    assert not report.within_noise(repeated((100.0, 30.0)), repeated((101.0, 30.0)))
+
+
+def test_with_repeats_the_table_shows_the_range_of_each_row(result):
+    result["k6"]["repeats"] = 3
+    list_entry = repeated((25.0, 40.0), (30.0, 41.0), (35.0, 45.0))
+    result["steps"][0]["scenarios"]["list"] = list_entry
+    for found in (s for st in result["steps"] for s in st["scenarios"].values()):
+        found["repeats"] = found["repeats"] * 3 if len(found["repeats"]) == 1 else found["repeats"]
+    results.validate(result)
+    lines = report.table(result).splitlines()
+    assert lines[0].split()[:4] == ["scenario", "step", "req/s", "range"]
+    assert lines[2].split()[:4] == ["list", "01-naive", "30.0", "25.0-35.0"]
 
 
 def test_charts_are_svg_with_titles_units_and_step_labels(result, tmp_path):
@@ -237,6 +284,16 @@ def test_bad_settings_are_explained(monkeypatch, env, message):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match=message):
+        run.Settings.from_env()
+
+
+def test_repeats_default_to_one_and_must_be_a_whole_number(monkeypatch):
+    monkeypatch.delenv("REPEATS", raising=False)
+    assert run.Settings.from_env().repeats == 1
+    monkeypatch.setenv("REPEATS", "3")
+    assert run.Settings.from_env().repeats == 3
+    monkeypatch.setenv("REPEATS", "2.5")
+    with pytest.raises(SystemExit, match="REPEATS"):
         run.Settings.from_env()
 
 

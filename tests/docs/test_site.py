@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import paths, results, steps
+from bench import paths, report, results, steps
 
 CHROMIUM = "/usr/bin/chromium"
 README = (paths.ROOT / "README.md").read_text()
@@ -123,14 +123,27 @@ def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
     header, *rows = parser.rows
     assert header[:3] == ["scenario", "model", "req/s"]
     assert [row[0] for row in rows] == list(mine)
-    # A cached step's table has one more column: the share of cache hits.
+    # With repeats, a range column; on a cached step, the share of cache hits.
+    repeated = "range" in header
+    assert repeated == (results.load()["k6"]["repeats"] > 1)
     cached = header[-1] == "cache hits"
-    for row in rows:
-        name, model, rps, change, p50, p95, p99, errors, queries = row[:9]
+    for cells in rows:
+        row = dict(zip(header, cells, strict=True))
+        name, model, rps, change = (
+            row["scenario"],
+            row["model"],
+            row["req/s"],
+            row["vs previous step"],
+        )
+        p50, p95, p99 = row["p50 ms"], row["p95 ms"], row["p99 ms"]
+        errors, queries = row["errors"], row["queries/request"]
         scenario = mine[name]
         if cached:
             ratio = scenario["cache_hit_ratio"]
-            assert row[9] == ("—" if ratio is None else f"{ratio:.0%}")
+            assert row["cache hits"] == ("—" if ratio is None else f"{ratio:.0%}")
+        if repeated:
+            low, high = (number(part) for part in row["range"].split("\N{EN DASH}"))
+            assert (low, high) == tuple(round(v, 1) for v in report.spread(scenario))
         latency = scenario["latency_ms"]
         assert model == scenario["model"]
         assert number(rps) == round(scenario["requests_per_second"], 1)
@@ -142,7 +155,9 @@ def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
         earlier = before["scenarios"].get(name) if before else None
         if earlier and model == "closed":
             expected = scenario["requests_per_second"] / earlier["requests_per_second"] - 1
-            assert number(change) == round(expected * 100)
+            noise = report.within_noise(scenario, earlier)
+            assert change.startswith("\N{ALMOST EQUAL TO} ") == noise
+            assert number(change.removeprefix("\N{ALMOST EQUAL TO} ")) == round(expected * 100)
         else:
             assert change == "—"
 
