@@ -6,7 +6,7 @@ to read what implements what (tests/test_bootstrap.py fails on a binding made an
 else).
 """
 
-from injector import Binder, CallableProvider, Module
+from injector import Binder, Module, Provider
 from kink import Container, di
 
 from crm.application.customers import CustomerService
@@ -26,6 +26,21 @@ def bind(container: Container = di) -> None:
     )
 
 
+class FromKink(Provider):
+    """What kink holds for ``interface``, handed to injector as it is.
+
+    Not a CallableProvider: injector calls that through its own injection, reading the
+    callable's signature again on every call, and ninja-extra builds two controllers
+    per request.
+    """
+
+    def __init__(self, interface: type):
+        self.interface = interface
+
+    def get(self, injector):
+        return di[self.interface]
+
+
 class KinkModule(Module):
     """Installed into ninja-extra's injector (settings.NINJA_EXTRA): a type injector
     has no binding for is looked up in kink before injector would build one itself."""
@@ -35,7 +50,7 @@ class KinkModule(Module):
 
         def from_kink(interface, to=None, scope=None):
             if to is None and interface in di:
-                to = CallableProvider(lambda: di[interface])
+                to = FromKink(interface)
             return create_binding(interface, to, scope)
 
         binder.create_binding = from_kink

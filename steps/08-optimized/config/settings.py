@@ -127,4 +127,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # ninja-extra logs every request to django.request at INFO. Django itself only
+    # reports 4xx and 5xx there, and a line per request is a write per request.
+    "loggers": {"django.request": {"level": "WARNING"}},
 }

@@ -73,3 +73,9 @@ def test_injector_holds_no_binding_of_ours():
 def test_injector_hands_out_what_kink_built():
     assert get_injector().get(CustomerService) is di[CustomerService]
     assert get_injector().get(ResponseCache) is di[ResponseCache]
+
+
+def test_injector_takes_kinks_objects_without_injecting_into_a_callable():
+    # A CallableProvider would make injector read a signature on every controller built.
+    binding, _ = get_injector().binder.get_binding(CustomerService)
+    assert isinstance(binding.provider, bootstrap.FromKink)

@@ -5,12 +5,17 @@ The views' ORM calls run on asgiref's thread, not the test's, so these tests com
 (transaction=True), and the session's one event loop serves them (pytest.ini).
 """
 
+import logging
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+from ninja_extra.controllers.utils import get_api_controller
+from ninja_extra.permissions import AsyncBasePermission
 from ninja_extra.testing import TestAsyncClient
 
 from crm.api.app import api
+from crm.api.controllers import CustomerController
 from tests.conftest import ADDRESS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,3 +72,17 @@ async def test_a_taken_customer_id_is_a_400_naming_it(client):
     again = await client.post("/customers/", json=BODY, **JSON)
     assert again.status_code == 400
     assert again.json()["detail"].startswith("customer_id: ")
+
+
+def test_the_permission_check_never_leaves_the_event_loop():
+    # ninja-extra runs a sync permission through sync_to_async: a thread hop per request.
+    permissions = get_api_controller(CustomerController).permission_classes
+    assert permissions
+    assert all(issubclass(permission, AsyncBasePermission) for permission in permissions)
+
+
+def test_requests_are_not_logged_one_by_one():
+    # ninja-extra logs every request at INFO on django.request, where Django itself
+    # only reports errors: a formatted line and a write per request.
+    assert not logging.getLogger("django.request").isEnabledFor(logging.INFO)
+    assert logging.getLogger("django.request").isEnabledFor(logging.WARNING)

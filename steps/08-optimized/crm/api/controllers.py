@@ -10,6 +10,7 @@ from ninja import Query, Status
 from ninja_extra import api_controller, http_delete, http_get, http_patch, http_post
 
 from crm.api import cursors
+from crm.api.permissions import Anyone
 from crm.api.renderers import RENDERER
 from crm.api.schemas import CustomerIn, CustomerOut, CustomerPage, CustomerPatch, CustomerQuery
 from crm.application.customers import CustomerService
@@ -36,7 +37,7 @@ def respond(body: bytes, hit: bool) -> HttpResponse:
     return response
 
 
-@api_controller("/customers", tags=["customers"])
+@api_controller("/customers", tags=["customers"], permissions=[Anyone])
 class CustomerController:
     def __init__(self, customers: CustomerService, cache: ResponseCache):
         self.customers = customers
