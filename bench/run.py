@@ -48,6 +48,7 @@ SCENARIOS = [
     "detail",
     "write",
     "mixed",
+    "mixed-reads",
 ]
 OPEN = "mixed-open"
 # Each scenario's k6 summary is trusted only this far past its planned duration.

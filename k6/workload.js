@@ -90,12 +90,25 @@ const MIX = [
 ];
 const MIX_TOTAL = MIX.reduce((sum, [weight]) => sum + weight, 0);
 
-function mixed() {
-  let roll = Math.random() * MIX_TOTAL;
-  for (const [weight, action] of MIX) {
+// The same day without its writes: what a cache can give when nothing invalidates it,
+// so that the cost of the writes' invalidation can be read off against `mixed`.
+const READS = MIX.filter(([, action]) => action !== writeOwn);
+const READS_TOTAL = READS.reduce((sum, [weight]) => sum + weight, 0);
+
+function blend(mix, total) {
+  let roll = Math.random() * total;
+  for (const [weight, action] of mix) {
     roll -= weight;
     if (roll < 0) return action();
   }
+}
+
+function mixed() {
+  blend(MIX, MIX_TOTAL);
+}
+
+function mixedReads() {
+  blend(READS, READS_TOTAL);
 }
 
 const SCENARIOS = {
@@ -109,6 +122,7 @@ const SCENARIOS = {
   detail: showDetail,
   write: writeOwn,
   mixed,
+  "mixed-reads": mixedReads,
 };
 
 if (!(SCENARIO in SCENARIOS)) {

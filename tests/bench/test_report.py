@@ -313,7 +313,7 @@ def test_scenario_requests_are_built_from_terms_alone():
     terms["ids"] = {"hot": [1], "cold": [2]}
     built = probe.scenario_requests(terms)
     assert built == probe.scenario_requests(terms)
-    assert set(built) == set(run.SCENARIOS) - {"mixed"}
+    assert set(built) == set(run.SCENARIOS) - {"mixed", "mixed-reads"}
     assert "/api/customers/1/" in built["detail"]
 
 
