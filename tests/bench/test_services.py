@@ -62,3 +62,10 @@ def test_with_database_replaces_only_the_name():
     assert services.with_database(url, "crm_base") == (
         "postgresql://u:p@db:5433/crm_base?sslmode=require"
     )
+
+
+def test_the_redis_version_is_read_from_the_server_or_none_when_silent(servers):
+    version = services.redis_version(servers.redis_url)
+    assert version
+    assert version.split(".")[0].isdigit()
+    assert services.redis_version("redis://127.0.0.1:1/0") is None
