@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -371,6 +372,45 @@ def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
     ]
 
 
+def test_times(step: steps.Step, url: str) -> list[dict] | None:
+    """Run times of the test files the step names in ``timed_tests``: per file, how many
+    tests passed, their total seconds and the median test's milliseconds (JUnit XML:
+    set-up, call and tear-down of each test)."""
+    if not step.timed_tests:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp) / "junit.xml"
+        done = subprocess.run(
+            [
+                venvs.ensure(step), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                f"--junitxml={report_path}", *step.timed_tests,
+            ],
+            cwd=step.path,
+            env={**serve.environment(step, url, None), "ALLOWED_HOSTS": "testserver"},
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if done.returncode != 0 or not report_path.exists():
+            raise BenchError(f"{step.slug}: timed tests failed:\n{done.stdout[-2000:]}")
+        # JUnit names a test's module dotted (tests.test_api), a class inside it after it.
+        modules = {name.removesuffix(".py").replace("/", "."): name for name in step.timed_tests}
+        seconds: dict[str, list[float]] = {name: [] for name in step.timed_tests}
+        for case in ET.parse(report_path).getroot().iter("testcase"):
+            owner = case.get("classname", "")
+            module = next((m for m in modules if owner == m or owner.startswith(m + ".")), None)
+            if module and case.find("skipped") is None:
+                seconds[modules[module]].append(float(case.get("time", 0)))
+    return [
+        {
+            "file": name,
+            "tests": len(times),
+            "seconds": round(sum(times), 3),
+            "median_ms": round(statistics.median(times) * 1000, 3) if times else None,
+        }
+        for name, times in seconds.items()
+    ]
+
+
 class Progress:
     """One line per finished piece: where the run is, how long it took, how long is left."""
 
@@ -538,9 +578,12 @@ def run(
         ninja = ninja_cursor.run(step, url) if step.pagination == "cursor" else None
         roads = fulltext.run(step, url, terms) if step.search == "fulltext" else None
         micro = microbenchmarks(step, url)
+        timed = test_times(step, url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
         entry = step_entry(step, facts[step.slug], scenarios, micro, deep)
-        measured_steps.append({**entry, "ninja_cursor": ninja, "fulltext": roads})
+        measured_steps.append(
+            {**entry, "ninja_cursor": ninja, "fulltext": roads, "test_times": timed}
+        )
     result = envelope(
         started_at, started, found, (customers, seed_value), settings, measured_steps, shape
     )

@@ -39,6 +39,8 @@ class Step:
     pagination: str
     search: str
     path: Path
+    # Test files whose run times the step's page sets side by side (``make bench``).
+    timed_tests: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -87,6 +89,12 @@ def load(path: Path) -> Step:
         raise StepError(f"{toml}: services must be a list drawn from {', '.join(SERVICES)}")
     if "postgres" not in services:
         raise StepError(f"{toml}: every step needs postgres")
+    timed = data.get("timed_tests", [])
+    if not isinstance(timed, list) or not all(isinstance(t, str) for t in timed):
+        raise StepError(f"{toml}: timed_tests must be a list of test file paths")
+    missing = [name for name in timed if not (path / name).is_file()]
+    if missing:
+        raise StepError(f"{toml}: timed_tests names files that are not there: {missing}")
     return Step(
         number=data["number"],
         slug=data["slug"],
@@ -97,6 +105,7 @@ def load(path: Path) -> Step:
         pagination=data["pagination"],
         search=data["search"],
         path=path,
+        timed_tests=tuple(timed),
     )
 
 

@@ -659,6 +659,28 @@ def render_duration(_: str | None, src_uri: str) -> str:
     return f"{_state['result']['k6']['duration_s']:g} s"
 
 
+def render_test_times(slug: str, src_uri: str) -> str:
+    """The run times of the test files the step's ``timed_tests`` names."""
+    timed = measured(slug).get("test_times")
+    if not timed:
+        return (
+            '!!! note "Not measured in this run"\n\n'
+            f"    The run this site shows predates `timed_tests` in {slug}'s step.toml;"
+            " the next `make bench` records these run times."
+        )
+    rows = ["| test file | tests | total | median test |", "|---|--:|--:|--:|"]
+    for entry in timed:
+        median = "—" if entry["median_ms"] is None else fmt_ms(entry["median_ms"])
+        rows.append(
+            f"| `{entry['file']}` | {entry['tests']} | {entry['seconds']:.2f} s | {median} |"
+        )
+    caption = (
+        "*Timed by `make bench` in the step's own environment (JUnit XML: set-up, call"
+        " and tear-down of each test), from the run the numbers above come from.*"
+    )
+    return "\n".join(rows) + "\n\n" + caption
+
+
 def render_repeats(_: str | None, src_uri: str) -> str:
     repeats = _state["result"]["k6"]["repeats"]
     return "once" if repeats == 1 else f"{repeats} times"
@@ -742,6 +764,7 @@ RENDERERS = {
     "cores": render_cores,
     "duration": render_duration,
     "repeats": render_repeats,
+    "test_times": render_test_times,
     "sort_plan": render_sort_plan,
     "scans": render_scans,
     "deep_pages": render_deep_pages,

@@ -114,6 +114,17 @@ def test_micro_benchmarks_and_server_facts_are_recorded(measured):
         assert servers == {"gunicorn", "uvicorn"}
 
 
+def test_the_test_files_a_step_names_are_timed(measured):
+    for step in measured["steps"]:
+        named = steps.select(step["slug"]).timed_tests
+        timed = step["test_times"]
+        assert (timed is not None) == bool(named), step["slug"]
+        for entry, name in zip(timed or [], named, strict=True):
+            assert entry["file"] == name
+            assert entry["tests"] > 0
+            assert entry["seconds"] > 0
+
+
 def test_charts_come_from_the_result(measured, tmp_path):
     written = report.charts(measured, tmp_path)
     assert all(path.stat().st_size > 1000 for path in written)

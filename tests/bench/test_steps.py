@@ -104,3 +104,22 @@ def test_the_real_steps_load():
     assert found[0].server == "gunicorn"
     assert found[0].database_name() == "crm_step_01"
     assert found[0].database_name("crm_test") == "crm_test_step_01"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"tests/test_a.py"', "must be a list of test file paths"),
+        ('["tests/test_missing.py"]', "not there: \\['tests/test_missing.py'\\]"),
+    ],
+)
+def test_timed_tests_must_name_test_files_that_exist(tmp_path: Path, value: str, message: str):
+    folder = make(tmp_path, "01-naive")
+    (folder / "tests").mkdir()
+    (folder / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+    toml = folder / "step.toml"
+    toml.write_text(toml.read_text() + f"timed_tests = {value}\n")
+    with pytest.raises(steps.StepError, match=message):
+        steps.load(folder)
+    toml.write_text(toml.read_text().replace(value, '["tests/test_a.py"]'))
+    assert steps.load(folder).timed_tests == ("tests/test_a.py",)

@@ -561,3 +561,12 @@ def test_the_data_facts_are_the_result_files(hooks):
 def test_a_change_is_called_what_it_is(hooks, before, now, more_is_better, says):
     said = hooks.verdict(before, now, more_is_better)
     assert said.replace("\N{MULTIPLICATION SIGN}", "x") == says
+
+
+def test_test_times_are_the_result_files_or_said_to_be_missing(hooks):
+    timed = [{"file": "tests/test_fast.py", "tests": 10, "seconds": 0.108, "median_ms": 4.0}]
+    hooks._state["result"] = {"steps": [{"slug": "08-x", "number": 8, "test_times": timed}]}
+    table = hooks.render_test_times("08-x", "steps/08-x.md")
+    assert "| `tests/test_fast.py` | 10 | 0.11 s | 4.00 ms |" in table
+    hooks._state["result"] = {"steps": [{"slug": "08-x", "number": 8}]}
+    assert "Not measured in this run" in hooks.render_test_times("08-x", "steps/08-x.md")
