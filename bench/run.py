@@ -342,14 +342,15 @@ def step_facts(step: steps.Step, url: str) -> dict:
     return json.loads(done.stdout)
 
 
-def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
-    """The step's own pytest-benchmark micro-benchmarks, summarised."""
+def step_pytest(step: steps.Step, url: str, what: str, *args: str, report: str) -> str:
+    """Run the step's own pytest in its environment; return the text of the ``report``
+    file that ``args`` told it to write (``{report}`` in an argument is its path)."""
     with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / "benchmarks.json"
+        report_path = Path(tmp) / report
         done = subprocess.run(
             [
                 venvs.ensure(step), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                "--benchmark-only", f"--benchmark-json={report_path}", "tests",
+                *(arg.format(report=report_path) for arg in args),
             ],
             cwd=step.path,
             env={**serve.environment(step, url, None), "ALLOWED_HOSTS": "testserver"},
@@ -357,8 +358,23 @@ def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
             text=True,
         )  # fmt: skip
         if done.returncode != 0 or not report_path.exists():
-            raise BenchError(f"{step.slug}: micro-benchmarks failed:\n{done.stdout[-2000:]}")
-        data = json.loads(report_path.read_text())
+            raise BenchError(f"{step.slug}: {what} failed:\n{done.stdout[-2000:]}")
+        return report_path.read_text()
+
+
+def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
+    """The step's own pytest-benchmark micro-benchmarks, summarised."""
+    data = json.loads(
+        step_pytest(
+            step,
+            url,
+            "micro-benchmarks",
+            "--benchmark-only",
+            "--benchmark-json={report}",
+            "tests",
+            report="benchmarks.json",
+        )
+    )
     return [
         {
             "name": bench["name"],
@@ -378,28 +394,17 @@ def test_times(step: steps.Step, url: str) -> list[dict] | None:
     set-up, call and tear-down of each test)."""
     if not step.timed_tests:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / "junit.xml"
-        done = subprocess.run(
-            [
-                venvs.ensure(step), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                f"--junitxml={report_path}", *step.timed_tests,
-            ],
-            cwd=step.path,
-            env={**serve.environment(step, url, None), "ALLOWED_HOSTS": "testserver"},
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
-        if done.returncode != 0 or not report_path.exists():
-            raise BenchError(f"{step.slug}: timed tests failed:\n{done.stdout[-2000:]}")
-        # JUnit names a test's module dotted (tests.test_api), a class inside it after it.
-        modules = {name.removesuffix(".py").replace("/", "."): name for name in step.timed_tests}
-        seconds: dict[str, list[float]] = {name: [] for name in step.timed_tests}
-        for case in ET.parse(report_path).getroot().iter("testcase"):
-            owner = case.get("classname", "")
-            module = next((m for m in modules if owner == m or owner.startswith(m + ".")), None)
-            if module and case.find("skipped") is None:
-                seconds[modules[module]].append(float(case.get("time", 0)))
+    junit = step_pytest(
+        step, url, "timed tests", "--junitxml={report}", *step.timed_tests, report="junit.xml"
+    )
+    # JUnit names a test's module dotted (tests.test_api), a class inside it after it.
+    modules = {name.removesuffix(".py").replace("/", "."): name for name in step.timed_tests}
+    seconds: dict[str, list[float]] = {name: [] for name in step.timed_tests}
+    for case in ET.fromstring(junit).iter("testcase"):
+        owner = case.get("classname", "")
+        module = next((m for m in modules if owner == m or owner.startswith(m + ".")), None)
+        if module and case.find("skipped") is None:
+            seconds[modules[module]].append(float(case.get("time", 0)))
     return [
         {
             "file": name,
