@@ -342,9 +342,12 @@ def step_facts(step: steps.Step, url: str) -> dict:
     return json.loads(done.stdout)
 
 
-def step_pytest(step: steps.Step, url: str, what: str, *args: str, report: str) -> str:
-    """Run the step's own pytest in its environment; return the text of the ``report``
-    file that ``args`` told it to write (``{report}`` in an argument is its path)."""
+def step_pytest(
+    step: steps.Step, url: str, redis_url: str | None, what: str, *args: str, report: str
+) -> str:
+    """Run the step's own pytest in its environment, on the harness's PostgreSQL and Redis;
+    return the text of the ``report`` file that ``args`` told it to write (``{report}``
+    in an argument is its path)."""
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / report
         done = subprocess.run(
@@ -353,7 +356,7 @@ def step_pytest(step: steps.Step, url: str, what: str, *args: str, report: str) 
                 *(arg.format(report=report_path) for arg in args),
             ],
             cwd=step.path,
-            env={**serve.environment(step, url, None), "ALLOWED_HOSTS": "testserver"},
+            env={**serve.environment(step, url, redis_url), "ALLOWED_HOSTS": "testserver"},
             capture_output=True,
             text=True,
         )  # fmt: skip
@@ -362,12 +365,13 @@ def step_pytest(step: steps.Step, url: str, what: str, *args: str, report: str) 
         return report_path.read_text()
 
 
-def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
+def microbenchmarks(step: steps.Step, url: str, redis_url: str | None) -> list[dict]:
     """The step's own pytest-benchmark micro-benchmarks, summarised."""
     data = json.loads(
         step_pytest(
             step,
             url,
+            redis_url,
             "micro-benchmarks",
             "--benchmark-only",
             "--benchmark-json={report}",
@@ -388,14 +392,20 @@ def microbenchmarks(step: steps.Step, url: str) -> list[dict]:
     ]
 
 
-def test_times(step: steps.Step, url: str) -> list[dict] | None:
+def test_times(step: steps.Step, url: str, redis_url: str | None) -> list[dict] | None:
     """Run times of the test files the step names in ``timed_tests``: per file, how many
     tests passed, their total seconds and the median test's milliseconds (JUnit XML:
     set-up, call and tear-down of each test)."""
     if not step.timed_tests:
         return None
     junit = step_pytest(
-        step, url, "timed tests", "--junitxml={report}", *step.timed_tests, report="junit.xml"
+        step,
+        url,
+        redis_url,
+        "timed tests",
+        "--junitxml={report}",
+        *step.timed_tests,
+        report="junit.xml",
     )
     # JUnit names a test's module dotted (tests.test_api), a class inside it after it.
     modules = {name.removesuffix(".py").replace("/", "."): name for name in step.timed_tests}
@@ -582,8 +592,8 @@ def run(
         deep = deep_pages(step, url)
         ninja = ninja_cursor.run(step, url) if step.pagination == "cursor" else None
         roads = fulltext.run(step, url, terms) if step.search == "fulltext" else None
-        micro = microbenchmarks(step, url)
-        timed = test_times(step, url)
+        micro = microbenchmarks(step, url, found.redis_url)
+        timed = test_times(step, url, found.redis_url)
         progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
         entry = step_entry(step, facts[step.slug], scenarios, micro, deep)
         measured_steps.append(
