@@ -75,6 +75,15 @@ def span(scenario: dict, stat: str = "rps", digits: int = 1) -> str:
     return f"{number(low, digits)}-{number(high, digits)}"
 
 
+def ceiling_share(result: dict, step: dict, name: str) -> float | None:
+    """A step's req/s on ``name`` over the ceiling's, measured in the same run."""
+    top = (result.get("ceiling") or {}).get("scenarios", {}).get(name)
+    mine = step["scenarios"].get(name)
+    if not top or not mine or not top["requests_per_second"]:
+        return None
+    return mine["requests_per_second"] / top["requests_per_second"]
+
+
 def table(result: dict) -> str:
     """The terminal table: one block per scenario, one row per step; with repeats, the
     medians and the range of req/s over the repeats."""
@@ -84,20 +93,35 @@ def table(result: dict) -> str:
     header += f" {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'errors':>7} {'q/req':>6}"
     lines = [header, "-" * len(header)]
 
+    ceiling = result.get("ceiling") or {"scenarios": {}}
     for name in scenario_names(result):
-        for step in result["steps"]:
-            found = step["scenarios"].get(name)
+        rows = [(step["slug"], step["scenarios"].get(name)) for step in result["steps"]]
+        rows.append(("ceiling (raw SQL)", ceiling["scenarios"].get(name)))
+        for slug, found in rows:
             if found is None:
                 continue
             latency = found["latency_ms"]
             lines.append(
-                f"{name:<12} {step['slug']:<20} {number(found['requests_per_second']):>9}"
+                f"{name:<12} {slug:<20} {number(found['requests_per_second']):>9}"
                 + (f" {span(found):>15}" if repeated else "")
                 + f" {number(latency['p50']):>9} {number(latency['p95']):>9}"
                 f" {number(latency['p99']):>9} {found['error_rate']:>7.2%}"
                 f" {number(found['queries_per_request']):>6}"
             )
         lines.append("")
+    shares = [
+        f"{name:<12} " + " ".join(f"{step['number']:02d} {share:>4.0%}" for step, share in found)
+        for name in ceiling["scenarios"]
+        if (
+            found := [
+                (step, share)
+                for step in result["steps"]
+                if (share := ceiling_share(result, step, name)) is not None
+            ]
+        )
+    ]
+    if shares:
+        lines += ["req/s as a share of the ceiling (raw SQL, same run):", *shares]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -16,7 +16,7 @@ from bench import paths
 RESULTS_DIR = paths.ROOT / "docs" / "results"
 SCHEMA_PATH = RESULTS_DIR / "schema.json"
 LATEST = RESULTS_DIR / "latest.json"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 PAIR = re.compile(r"\[\s+(\d+),\s+(-?[\d.e+-]+)\s+\]")
 
 

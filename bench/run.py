@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import (
+    ceiling,
     database,
     fulltext,
     ninja_cursor,
@@ -69,6 +70,7 @@ class Settings:
     max_vus: int
     scenarios: list[str]
     repeats: int = 1
+    ceiling: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -96,6 +98,13 @@ class Settings:
             max_vus=number("MAX_VUS", 64, int),
             scenarios=scenarios,
             repeats=number("REPEATS", 1, int),
+            ceiling=os.environ.get("CEILING", "1").strip().lower() not in {"0", "false", "no"},
+        )
+
+    def ceiling_scenarios(self) -> list[str]:
+        """The scenarios both the steps and the ceiling run in this run."""
+        return (
+            [name for name in self.scenarios if name in ceiling.SCENARIOS] if self.ceiling else []
         )
 
 
@@ -453,21 +462,29 @@ STEP_OVERHEAD_S = 20
 
 
 def scenario_runs(
-    base_url: str, url: str, terms_file: Path, settings: Settings, progress: Progress, where: str
+    base_url: str,
+    url: str,
+    terms_file: Path,
+    settings: Settings,
+    progress: Progress,
+    where: str,
+    names: list[str] | None = None,
+    warmup: str = "mixed",
 ) -> dict[str, dict]:
-    """Warm the running step up, then run each scenario, letting the database settle."""
+    """Warm the running server up, then run each scenario, letting the database settle."""
+    names = settings.scenarios if names is None else names
     # Warm-up: connections opened, pools filled, caches and the ORM warmed.
-    k6(base_url, terms_file, "mixed", settings, settings.warmup_s)
+    k6(base_url, terms_file, warmup, settings, settings.warmup_s)
     settle(url)
     progress.advance(settings.warmup_s, f"{where} warmed up")
     scenarios = {}
-    for n, name in enumerate(settings.scenarios, 1):
+    for n, name in enumerate(names, 1):
         summary = k6(base_url, terms_file, name, settings, settings.duration_s)
         settle(url)
         scenarios[name] = measured(summary, settings.duration_s)
         progress.advance(
             settings.duration_s,
-            f"{where} {name} ({n}/{len(settings.scenarios)}):"
+            f"{where} {name} ({n}/{len(names)}):"
             f" {summary['requests_per_second']:.1f} req/s,"
             f" p95 {summary['latency_ms']['p95'] or 0:.1f} ms,"
             f" errors {summary['errors']}",
@@ -503,6 +520,7 @@ def envelope(
     settings: Settings,
     measured_steps: list[dict],
     shape: dict | None,
+    ceiling_entry: dict | None = None,
 ) -> dict:
     """The result file around the steps: the run, the machine, versions and settings."""
     revision, dirty = results.git_revision()
@@ -536,6 +554,7 @@ def envelope(
             "repeats": settings.repeats,
         },
         "steps": measured_steps,
+        "ceiling": ceiling_entry,
     }
 
 
@@ -555,12 +574,19 @@ def run(
     # prepare_step seeds the base (and writes its term file) the first time it is needed.
     terms_file = database.terms_path(database.base_fingerprint(customers, seed_value))
     per_step_s = settings.warmup_s + len(settings.scenarios) * settings.duration_s
-    progress = Progress(len(selected) * (settings.repeats * per_step_s + STEP_OVERHEAD_S))
+    top = ceiling.step_of(selected)
+    ceiling_names = settings.ceiling_scenarios() if top else []
+    per_ceiling_s = settings.warmup_s + len(ceiling_names) * settings.duration_s
+    progress = Progress(
+        len(selected) * (settings.repeats * per_step_s + STEP_OVERHEAD_S)
+        + (settings.repeats * per_ceiling_s if ceiling_names else 0)
+    )
     log_dir = paths.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     urls: dict[str, str] = {}
     facts: dict[str, dict] = {}
     runs: dict[str, list[dict]] = {step.slug: [] for step in selected}
+    ceiling_runs: list[dict] = []
     shape = None
     for repeat in range(1, settings.repeats + 1):
         for index, step in enumerate(selected, 1):
@@ -578,6 +604,22 @@ def run(
                 runs[step.slug].append(
                     scenario_runs(base_url, urls[step.slug], terms_file, settings, progress, where)
                 )
+        if ceiling_names:
+            # The ceiling takes its turn in every round, after the steps, on the last
+            # step's database: the same drift meets it.
+            where = "ceiling" + (
+                f" (repeat {repeat}/{settings.repeats})" if settings.repeats > 1 else ""
+            )
+            with (
+                (log_dir / "bench-ceiling.log").open("a" if repeat > 1 else "w") as log,
+                ceiling.running(top, urls[top.slug], output=log) as base_url,
+            ):
+                ceiling_runs.append(
+                    scenario_runs(
+                        base_url, urls[top.slug], terms_file, settings, progress, where,
+                        names=ceiling_names, warmup=ceiling.WARMUP,
+                    )
+                )  # fmt: skip
     measured_steps = []
     terms = json.loads(terms_file.read_text())
     for index, step in enumerate(selected, 1):
@@ -599,8 +641,25 @@ def run(
         measured_steps.append(
             {**entry, "ninja_cursor": ninja, "fulltext": roads, "test_times": timed}
         )
+    ceiling_entry = None
+    if ceiling_runs:
+        ceiling_entry = {
+            "step": top.slug,
+            "workers": steps.workers(top.server),
+            "command": ceiling.command(top, "python", "<port>")[1:],
+            "scenarios": {
+                name: combined([run[name] for run in ceiling_runs]) for name in ceiling_names
+            },
+        }
     result = envelope(
-        started_at, started, found, (customers, seed_value), settings, measured_steps, shape
+        started_at,
+        started,
+        found,
+        (customers, seed_value),
+        settings,
+        measured_steps,
+        shape,
+        ceiling_entry,
     )
     return results.write(result, directory)
 

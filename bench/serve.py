@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 from bench import venvs
@@ -102,13 +103,30 @@ def running(
     With ``healthy=False`` any answer will do (a server whose database is down).
     """
     port = port or free_port()
+    command = server_command(step, venvs.ensure(step), HOST, port)
+    env = environment(step, database_url, redis_url)
+    with serving(step.slug, command, step.path, env, port, output, timeout, healthy) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def serving(
+    name: str,
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    output: IO | None = None,
+    timeout: float = 90,
+    healthy: bool = True,
+) -> Iterator[str]:
+    """Run ``command`` in its own process group until ``/api/health/`` on ``port``
+    answers; stop the whole group on the way out."""
     base_url = f"http://{HOST}:{port}"
-    python = venvs.ensure(step)
-    command = server_command(step, python, HOST, port)
     process = subprocess.Popen(
         command,
-        cwd=step.path,
-        env=environment(step, database_url, redis_url),
+        cwd=cwd,
+        env=env,
         stdout=output,
         stderr=subprocess.STDOUT if output is not None else None,
         start_new_session=True,
@@ -119,11 +137,9 @@ def running(
             if status is not None and not healthy:
                 break
             if process.poll() is not None:
-                raise ServerError(
-                    f"{step.slug}: `{' '.join(command)}` exited with {process.returncode}"
-                )
+                raise ServerError(f"{name}: `{' '.join(command)}` exited with {process.returncode}")
             if time.monotonic() > deadline:
-                raise ServerError(f"{step.slug}: no healthy answer on {base_url} in {timeout:.0f}s")
+                raise ServerError(f"{name}: no healthy answer on {base_url} in {timeout:.0f}s")
             time.sleep(0.2)
         yield base_url
     finally:

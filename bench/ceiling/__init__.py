@@ -1,0 +1,49 @@
+"""The raw-SQL ceiling (``app.py``), served the way the last step is served.
+
+It runs in the last step's own environment, so uvicorn, uvloop, httptools, psycopg and
+its pool are the very versions that step runs on, with as many workers, against that
+step's database. Only Django, django-ninja(-extra) and the step's code are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import IO
+
+from bench import paths, serve, steps, venvs
+
+# The scenarios the ceiling answers: the default listing and its next pages, search
+# (selective and broad) and detail. The others need filters, orderings or writes.
+SCENARIOS = ("list", "walk", "search", "search-broad", "detail")
+APP_DIR = paths.ROOT / "bench" / "ceiling"
+# Warm-up: a listing and its next pages, the ceiling's widest scenario.
+WARMUP = "walk"
+
+
+def step_of(selected: list[steps.Step]) -> steps.Step | None:
+    """The step whose SQL the ceiling sends, if it is being measured: the last one."""
+    last = steps.discover()[-1]
+    return last if any(step.slug == last.slug for step in selected) else None
+
+
+def command(step: steps.Step, python: str, port: int) -> list[str]:
+    return [
+        # --app-dir: app.py alone is imported, not the harness around it.
+        python, "-m", "uvicorn", "app:app", "--app-dir", str(APP_DIR.relative_to(paths.ROOT)),
+        "--host", serve.HOST,
+        "--port", str(port),
+        "--workers", str(steps.workers(step.server)),
+        "--no-access-log",
+    ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def running(step: steps.Step, database_url: str, output: IO | None = None) -> Iterator[str]:
+    """Serve the ceiling on ``step``'s database; yield its base URL once healthy."""
+    port = serve.free_port()
+    env = serve.environment(step, database_url, None)
+    with serve.serving(
+        "ceiling", command(step, venvs.ensure(step), port), paths.ROOT, env, port, output
+    ) as base_url:
+        yield base_url
