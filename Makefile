@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv bench report docs docs-build test seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench bench-full report docs docs-build test seed serve services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,10 +33,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## create or refresh the tooling virtualenv
 
-bench: $(STAMP) ## measure every step with k6 (STEPS=1,3 SCENARIOS=list,search DURATION=5 VUS=8 RATE=20 REPEATS=1 CUSTOMERS=)
-	$(PY) -m bench bench
+bench: $(STAMP) ## the quick run: every step, 100k customers, 3 s per scenario (STEPS=1,3 SCENARIOS=list,search DURATION= REPEATS= CUSTOMERS=)
+	$(PY) -m bench bench --preset quick
 
-report: $(STAMP) ## redraw the table and media/ charts from docs/results/latest.json (RESULTS=file)
+bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s per scenario, 3 repeats; resumable
+	$(PY) -m bench bench --preset publication
+
+report: $(STAMP) ## print the table and draw the charts of docs/results/latest.json (RESULTS=file)
 	$(PY) -m bench report
 
 docs: $(STAMP) ## serve the documentation site on http://127.0.0.1:8001/ (rebuilds on change)

@@ -147,16 +147,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from bench import run
 
     selected = steps.select_many(os.environ.get("STEPS"))
-    settings = run.Settings.from_env()
+    env = run.preset_env(args.preset)
+    settings = run.Settings.from_env(env)
+    if args.customers is None:
+        args.customers = int(env["CUSTOMERS"])
     found = services.ensure(redis=any("redis" in s.services for s in selected))
     _resolve_dataset(args, database.current_dataset(found.database_url))
+    publish = args.preset == "publication"
     print(
-        f"[bench] {len(selected)} step(s), {args.customers:,} customers (seed {args.seed}),"
-        f" scenarios {', '.join(settings.scenarios)}; {settings.vus} VUs x"
-        f" {settings.duration_s:g}s each, mixed-open at {settings.open_rate:g}/s",
+        f"[bench] {args.preset}: {len(selected)} step(s), {args.customers:,} customers"
+        f" (seed {args.seed}), scenarios {', '.join(settings.scenarios)}; {settings.vus} VUs"
+        f" x {settings.duration_s:g}s each, {settings.repeats} repeat(s), mixed-open at"
+        f" {settings.open_rate:g}/s" + ("; writes docs/results/published.json" if publish else ""),
         flush=True,
     )
-    path = run.run(selected, args.customers, args.seed, settings)
+    fresh = run.flag(env, "FRESH", False)
+    path = run.run(selected, args.customers, args.seed, settings, publish=publish, fresh=fresh)
     run.finish(path)
     return 0
 
@@ -228,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("bench", help="seed and run every step (STEPS=1,3 selects)")
     _dataset(p, reuse=True)
+    p.add_argument(
+        "--preset",
+        default="quick",
+        help="quick (make bench) or publication (make bench-full): the defaults of every"
+        " setting the environment leaves unset",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("measure", help="run the k6 scenarios against a step already running")

@@ -16,6 +16,8 @@ from bench import paths
 RESULTS_DIR = paths.ROOT / "docs" / "results"
 SCHEMA_PATH = RESULTS_DIR / "schema.json"
 LATEST = RESULTS_DIR / "latest.json"
+# The run the site renders: the last publication run (`make bench-full`).
+PUBLISHED = RESULTS_DIR / "published.json"
 SCHEMA_VERSION = 6
 PAIR = re.compile(r"\[\s+(\d+),\s+(-?[\d.e+-]+)\s+\]")
 
@@ -41,8 +43,11 @@ def load(path: Path = LATEST) -> dict:
     return result
 
 
-def write(result: dict, directory: Path = RESULTS_DIR, latest: bool = True) -> Path:
-    """Write ``<run id>.json`` and, unless told not to, refresh ``latest.json``."""
+def write(
+    result: dict, directory: Path = RESULTS_DIR, latest: bool = True, publish: bool = False
+) -> Path:
+    """Write ``<run id>.json`` and, unless told not to, refresh ``latest.json``; with
+    ``publish``, ``published.json`` too."""
     validate(result)
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
@@ -52,6 +57,8 @@ def write(result: dict, directory: Path = RESULTS_DIR, latest: bool = True) -> P
     path.write_text(text)
     if latest:
         (directory / LATEST.name).write_text(text)
+    if publish:
+        (directory / PUBLISHED.name).write_text(text)
     return path
 
 

@@ -27,6 +27,7 @@ from bench import (
     ceiling,
     database,
     fulltext,
+    journal,
     ninja_cursor,
     paths,
     probe,
@@ -61,6 +62,40 @@ class BenchError(RuntimeError):
     """A run that cannot go on; the message says which step and scenario."""
 
 
+# What `make bench` (quick) and `make bench-full` (the run the site shows) measure;
+# any of these set in the environment wins over the preset.
+PRESETS = {
+    # Every step and scenario in under 10 minutes on 2 cores: the ladder's shape, once.
+    "quick": {
+        "CUSTOMERS": "100000",
+        "DURATION": "3",
+        "WARMUP": "2",
+        "REPEATS": "1",
+        "DETAILS": "0",
+    },
+    # The published numbers: 1M customers, 10 s per scenario, 3 interleaved repeats.
+    "publication": {
+        "CUSTOMERS": "1000000",
+        "DURATION": "10",
+        "WARMUP": "5",
+        "REPEATS": "3",
+        "DETAILS": "1",
+    },
+}
+
+
+def preset_env(name: str) -> dict[str, str]:
+    """The environment with ``name``'s values filled in where nothing is set."""
+    if name not in PRESETS:
+        raise SystemExit(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return {**PRESETS[name], **{k: v for k, v in os.environ.items() if v.strip()}}
+
+
+def flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    return default if not raw else raw not in {"0", "false", "no", "off"}
+
+
 @dataclass(frozen=True)
 class Settings:
     vus: int
@@ -71,11 +106,16 @@ class Settings:
     scenarios: list[str]
     repeats: int = 1
     ceiling: bool = True
+    # The untimed extras: micro-benchmarks, test times, full text's roads not taken and
+    # django-ninja's cursor. The probe pass and the deep pages always run.
+    details: bool = True
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
         def number(name: str, default: float, kind=float):
-            raw = os.environ.get(name, "").strip().removesuffix("s") or str(default)
+            raw = env.get(name, "").strip().removesuffix("s") or str(default)
             try:
                 value = kind(raw)
             except ValueError:
@@ -84,7 +124,7 @@ class Settings:
                 raise SystemExit(f"{name} must be more than 0, got {raw!r}")
             return value
 
-        wanted = os.environ.get("SCENARIOS", "").strip()
+        wanted = env.get("SCENARIOS", "").strip()
         scenarios = [s.strip() for s in wanted.split(",") if s.strip()] or [*SCENARIOS, OPEN]
         unknown = sorted(set(scenarios) - {*SCENARIOS, OPEN})
         if unknown:
@@ -98,7 +138,8 @@ class Settings:
             max_vus=number("MAX_VUS", 64, int),
             scenarios=scenarios,
             repeats=number("REPEATS", 1, int),
-            ceiling=os.environ.get("CEILING", "1").strip().lower() not in {"0", "false", "no"},
+            ceiling=flag(env, "CEILING", True),
+            details=flag(env, "DETAILS", True),
         )
 
     def ceiling_scenarios(self) -> list[str]:
@@ -470,8 +511,10 @@ def scenario_runs(
     where: str,
     names: list[str] | None = None,
     warmup: str = "mixed",
+    keep=None,
 ) -> dict[str, dict]:
-    """Warm the running server up, then run each scenario, letting the database settle."""
+    """Warm the running server up, then run each scenario, letting the database settle;
+    ``keep(name, measured)`` is told of each scenario as soon as it is measured."""
     names = settings.scenarios if names is None else names
     # Warm-up: connections opened, pools filled, caches and the ORM warmed.
     k6(base_url, terms_file, warmup, settings, settings.warmup_s)
@@ -482,6 +525,8 @@ def scenario_runs(
         summary = k6(base_url, terms_file, name, settings, settings.duration_s)
         settle(url)
         scenarios[name] = measured(summary, settings.duration_s)
+        if keep:
+            keep(name, scenarios[name])
         progress.advance(
             settings.duration_s,
             f"{where} {name} ({n}/{len(names)}):"
@@ -514,13 +559,14 @@ def step_entry(
 
 def envelope(
     started_at: dt.datetime,
-    started: float,
+    wall_time_s: float,
     found: services.Services,
     dataset: tuple[int, int],
     settings: Settings,
     measured_steps: list[dict],
     shape: dict | None,
     ceiling_entry: dict | None = None,
+    sittings: int = 1,
 ) -> dict:
     """The result file around the steps: the run, the machine, versions and settings."""
     revision, dirty = results.git_revision()
@@ -531,7 +577,8 @@ def envelope(
             "id": started_at.strftime("%Y%m%dT%H%M%SZ"),
             "started": started_at.isoformat(),
             "finished": dt.datetime.now(dt.UTC).isoformat(),
-            "wall_time_s": round(time.perf_counter() - started, 1),
+            "wall_time_s": round(wall_time_s, 1),
+            "sittings": sittings,
             "git_revision": revision,
             "git_dirty": dirty,
         },
@@ -565,103 +612,151 @@ def run(
     settings: Settings,
     prefix: str = "crm",
     directory: Path = results.RESULTS_DIR,
+    publish: bool = False,
+    fresh: bool = False,
 ) -> Path:
-    """Measure ``selected`` on databases named ``prefix``_*; write the result file there."""
-    started_at = dt.datetime.now(dt.UTC)
-    started = time.perf_counter()
+    """Measure ``selected`` on databases named ``prefix``_*; write the result file there
+    (and ``published.json`` with ``publish``). A run stopped half-way goes on where it
+    stopped when the same command runs again (bench/journal.py), unless ``fresh``."""
     needs_redis = any("redis" in step.services for step in selected)
     found = services.ensure(redis=needs_redis)
+    identity = {
+        "steps": [step.slug for step in selected],
+        "customers": customers,
+        "seed": seed_value,
+        "prefix": prefix,
+        "settings": {**settings.__dict__},
+    }
+    kept = journal.Journal.open(identity, fresh)
+    if done := kept.begin_sitting():
+        print(
+            f"[bench] going on with the run started {kept.state['started']}: {done} measured"
+            " cell(s) of earlier sittings kept (FRESH=1 starts over)",
+            flush=True,
+        )
+    started_at = dt.datetime.fromisoformat(kept.state["started"])
     # prepare_step seeds the base (and writes its term file) the first time it is needed.
     terms_file = database.terms_path(database.base_fingerprint(customers, seed_value))
-    per_step_s = settings.warmup_s + len(settings.scenarios) * settings.duration_s
     top = ceiling.step_of(selected)
     ceiling_names = settings.ceiling_scenarios() if top else []
-    per_ceiling_s = settings.warmup_s + len(ceiling_names) * settings.duration_s
-    progress = Progress(
-        len(selected) * (settings.repeats * per_step_s + STEP_OVERHEAD_S)
-        + (settings.repeats * per_ceiling_s if ceiling_names else 0)
-    )
+    rounds = range(1, settings.repeats + 1)
+    owners = [(step.slug, settings.scenarios) for step in selected]
+    owners += [("ceiling", ceiling_names)] if ceiling_names else []
+    todo = {
+        (owner, repeat): [n for n in names if kept.cell(owner, n, repeat) is None]
+        for owner, names in owners
+        for repeat in rounds
+    }
+    planned = sum(settings.warmup_s + len(n) * settings.duration_s for n in todo.values() if n)
+    progress = Progress(planned + STEP_OVERHEAD_S * sum(not kept.step(s.slug) for s in selected))
     log_dir = paths.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     urls: dict[str, str] = {}
-    facts: dict[str, dict] = {}
-    runs: dict[str, list[dict]] = {step.slug: [] for step in selected}
-    ceiling_runs: list[dict] = []
-    shape = None
-    for repeat in range(1, settings.repeats + 1):
+
+    def url_of(step: steps.Step) -> str:
+        if step.slug not in urls:
+            urls[step.slug] = database.prepare_step(
+                found.database_url, step, customers, seed_value, prefix
+            )
+            # Every step's clone holds the same rows; read their shape before any write.
+            if "shape" not in kept.state:
+                kept.remember("shape", database.distribution(urls[step.slug]))
+        return urls[step.slug]
+
+    for repeat in rounds:
         for index, step in enumerate(selected, 1):
+            names = todo[step.slug, repeat]
+            if not names:
+                continue
             where = f"{step.slug} ({index}/{len(selected)}"
             where += f", repeat {repeat}/{settings.repeats})" if settings.repeats > 1 else ")"
-            if step.slug not in urls:
-                url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
-                # Every step's clone holds the same rows; read their shape before any write.
-                shape = shape or database.distribution(url)
-                urls[step.slug], facts[step.slug] = url, step_facts(step, url)
+            url = url_of(step)
             with (
-                (log_dir / f"bench-{step.slug}.log").open("a" if repeat > 1 else "w") as log,
-                serve.running(step, urls[step.slug], found.redis_url, output=log) as base_url,
+                (log_dir / f"bench-{step.slug}.log").open("a") as log,
+                serve.running(step, url, found.redis_url, output=log) as base_url,
             ):
-                runs[step.slug].append(
-                    scenario_runs(base_url, urls[step.slug], terms_file, settings, progress, where)
-                )
-        if ceiling_names:
+                scenario_runs(
+                    base_url, url, terms_file, settings, progress, where, names,
+                    keep=lambda name, m, slug=step.slug, r=repeat: kept.keep_cell(slug, name, r, m),
+                )  # fmt: skip
+        if names := todo.get(("ceiling", repeat)):
             # The ceiling takes its turn in every round, after the steps, on the last
             # step's database: the same drift meets it.
             where = "ceiling" + (
                 f" (repeat {repeat}/{settings.repeats})" if settings.repeats > 1 else ""
             )
+            url = url_of(top)
             with (
-                (log_dir / "bench-ceiling.log").open("a" if repeat > 1 else "w") as log,
-                ceiling.running(top, urls[top.slug], output=log) as base_url,
+                (log_dir / "bench-ceiling.log").open("a") as log,
+                ceiling.running(top, url, output=log) as base_url,
             ):
-                ceiling_runs.append(
-                    scenario_runs(
-                        base_url, urls[top.slug], terms_file, settings, progress, where,
-                        names=ceiling_names, warmup=ceiling.WARMUP,
-                    )
+                scenario_runs(
+                    base_url, url, terms_file, settings, progress, where, names,
+                    warmup=ceiling.WARMUP,
+                    keep=lambda name, m, r=repeat: kept.keep_cell("ceiling", name, r, m),
                 )  # fmt: skip
-    measured_steps = []
+
+    def scenarios_of(owner: str, names: list[str]) -> dict[str, dict]:
+        return {n: combined([kept.cell(owner, n, repeat) for repeat in rounds]) for n in names}
+
     terms = json.loads(terms_file.read_text())
+    measured_steps = []
     for index, step in enumerate(selected, 1):
-        where = f"{step.slug} ({index}/{len(selected)})"
-        url = urls[step.slug]
-        scenarios = {
-            name: combined([run[name] for run in runs[step.slug]]) for name in settings.scenarios
-        }
-        probed = probe_pass(step, url, terms)
+        entry = kept.step(step.slug)
+        if entry is None:
+            entry = untimed_pass(step, url_of(step), found.redis_url, terms, settings.details)
+            kept.keep_step(step.slug, entry)
+            progress.advance(STEP_OVERHEAD_S, f"{step.slug} ({index}/{len(selected)}) probed")
+        scenarios = scenarios_of(step.slug, settings.scenarios)
         for name, scenario in scenarios.items():
-            scenario.update(probed.get(name.removesuffix("-open"), {}))
-        deep = deep_pages(step, url)
-        ninja = ninja_cursor.run(step, url) if step.pagination == "cursor" else None
-        roads = fulltext.run(step, url, terms) if step.search == "fulltext" else None
-        micro = microbenchmarks(step, url, found.redis_url)
-        timed = test_times(step, url, found.redis_url)
-        progress.advance(STEP_OVERHEAD_S, f"{where} probed and micro-benchmarked")
-        entry = step_entry(step, facts[step.slug], scenarios, micro, deep)
+            scenario.update(entry["probed"].get(name.removesuffix("-open"), {}))
         measured_steps.append(
-            {**entry, "ninja_cursor": ninja, "fulltext": roads, "test_times": timed}
+            {
+                **step_entry(step, entry["facts"], scenarios, entry["micro"], entry["deep"]),
+                "ninja_cursor": entry["ninja"],
+                "fulltext": entry["roads"],
+                "test_times": entry["timed"],
+            }
         )
     ceiling_entry = None
-    if ceiling_runs:
+    if ceiling_names:
         ceiling_entry = {
             "step": top.slug,
             "workers": steps.workers(top.server),
             "command": ceiling.command(top, "python", "<port>")[1:],
-            "scenarios": {
-                name: combined([run[name] for run in ceiling_runs]) for name in ceiling_names
-            },
+            "scenarios": scenarios_of("ceiling", ceiling_names),
         }
     result = envelope(
         started_at,
-        started,
+        kept.elapsed_s(),
         found,
         (customers, seed_value),
         settings,
         measured_steps,
-        shape,
+        kept.state.get("shape"),
         ceiling_entry,
+        kept.state["sittings"],
     )
-    return results.write(result, directory)
+    path = results.write(result, directory, publish=publish)
+    kept.discard()
+    return path
+
+
+def untimed_pass(
+    step: steps.Step, url: str, redis_url: str | None, terms: dict, details: bool
+) -> dict:
+    """Everything measured outside the timed runs: the probe pass (queries and plans),
+    deep pages, the server's facts and, with ``details``, the extras."""
+    cursor, fulltext_search = step.pagination == "cursor", step.search == "fulltext"
+    return {
+        "facts": step_facts(step, url),
+        "probed": probe_pass(step, url, terms),
+        "deep": deep_pages(step, url),
+        "ninja": ninja_cursor.run(step, url) if details and cursor else None,
+        "roads": fulltext.run(step, url, terms) if details and fulltext_search else None,
+        "micro": microbenchmarks(step, url, redis_url) if details else [],
+        "timed": test_times(step, url, redis_url) if details else None,
+    }
 
 
 def measure_running(
@@ -702,7 +797,7 @@ def measure_running(
     seed_value = int(os.environ.get("SEED") or database.DEFAULT_SEED)
     result = envelope(
         started_at,
-        started,
+        time.perf_counter() - started,
         found,
         (customers, seed_value),
         settings,
@@ -724,11 +819,15 @@ def k6_version() -> str:
     return done.stdout.split()[1] if done.stdout.split()[1:] else done.stdout.strip()
 
 
-def finish(path: Path, media: Path = report.MEDIA_DIR, charts: bool = True) -> None:
-    """Print the table of a result file and, unless told not to, draw its charts."""
+def finish(path: Path, media: Path | None = None, charts: bool = True) -> None:
+    """Print the table of a result file and, unless told not to, draw its charts: into
+    media/ (the site's) for the published run, into .cache/charts/<run id>/ otherwise."""
     result = results.load(path)
     print("\n" + report.table(result))
     if charts:
+        if media is None:
+            published = results.PUBLISHED.is_file() and results.load(results.PUBLISHED) == result
+            media = report.MEDIA_DIR if published else paths.CACHE_DIR / "charts" / path.stem
         for chart in report.charts(result, media):
             print(f"[bench] chart: {chart}")
     print(f"[bench] results: {path}")

@@ -1,9 +1,10 @@
 """MkDocs hooks: every number, diff and plan on the site is rendered at build time.
 
 Pages hold placeholders such as ``{{ numbers 04-indexes }}``; this module replaces them
-from ``docs/results/latest.json`` and the step folders themselves, so nothing on the
-site is typed by hand or can go stale. An unknown placeholder, a step without a page or
-a step missing from the result file fails the build.
+from ``docs/results/published.json`` (the publication run, ``make bench-full``) and the
+step folders themselves, so nothing on the site is typed by hand or can go stale. An
+unknown placeholder, a step without a page or a step missing from the result file fails
+the build.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _state: dict = {}
 
 
 def on_config(config):
-    _state["result"] = results.load()
+    _state["result"] = results.load(results.PUBLISHED)
     _state["steps"] = steps.discover()
     measured = {step["slug"] for step in _state["result"]["steps"]}
     for step in _state["steps"]:
@@ -43,7 +44,7 @@ def on_config(config):
         if not page.is_file():
             raise PluginError(f"step {step.slug} has no page: write {page}")
         if step.slug not in measured:
-            raise PluginError(f"step {step.slug} is not in latest.json: run `make bench`")
+            raise PluginError(f"step {step.slug} is not in published.json: run `make bench-full`")
     return config
 
 
@@ -86,7 +87,7 @@ def measured(slug: str) -> dict:
     for step in _state["result"]["steps"]:
         if step["slug"] == slug:
             return step
-    raise KeyError(f"{slug} is not in latest.json")
+    raise KeyError(f"{slug} is not in published.json")
 
 
 def previous(slug: str) -> dict | None:
@@ -360,7 +361,7 @@ def render_quick_start(_: str | None, src_uri: str) -> str:
     native = (
         '=== "Native"\n\n'
         "    ```sh\n"
-        "    make bench          # seed once, measure every step, write docs/results/latest.json\n"
+        "    make bench          # the quick run: every step, under 10 minutes (latest.json)\n"
         "    make serve STEP=3   # one step on http://127.0.0.1:8000/api/docs/\n"
         "    make test           # every step's tests and the contract suite\n"
         "    make docs           # this site on http://127.0.0.1:8001/\n"
@@ -642,7 +643,7 @@ def render_data(name: str, src_uri: str) -> str:
     """A fact about the seeded rows, from the result file's ``dataset.distribution``."""
     shape = _state["result"]["dataset"]["distribution"]
     if shape is None:
-        raise ValueError("latest.json has no dataset distribution: run `make bench`")
+        raise ValueError("published.json has no dataset distribution: run `make bench-full`")
     value = shape[name]
     if isinstance(value, dict):
         return ", ".join(f"`{key}` {share(part)}" for key, part in value.items())

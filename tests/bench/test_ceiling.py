@@ -70,7 +70,7 @@ def statements(database_url: str, action) -> set[int]:
         action()
         rows = conn.execute(
             "SELECT queryid FROM pg_stat_statements WHERE dbid = %s"
-            " AND query LIKE 'SELECT \"app_user\".\"id\"%%'",
+            ' AND query LIKE \'SELECT "app_user"."id"%%\'',
             [dbid],
         ).fetchall()
     return {queryid for (queryid,) in rows}
@@ -89,9 +89,7 @@ def test_the_ceiling_sends_the_last_steps_statements(served, customer_id):
         assert get(served["ceiling"] + detail)[0] == 200
 
     ceilings = statements(served["database"], ask_the_ceiling)
-    steps_own = statements(
-        served["database"], lambda: probe.run(LAST, served["database"], wanted)
-    )
+    steps_own = statements(served["database"], lambda: probe.run(LAST, served["database"], wanted))
     # First pages, next pages (keyset), search and its next page, detail.
     assert len(steps_own) == 5
     assert ceilings == steps_own

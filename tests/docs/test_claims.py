@@ -10,13 +10,13 @@ import pytest
 
 from bench import probe, report, results
 
-RESULT = results.load()
+RESULT = results.load(results.PUBLISHED)
 STEPS = {step["slug"]: step for step in RESULT["steps"]}
 
 
 def needs(*slugs: str):
     return pytest.mark.skipif(
-        not set(slugs) <= set(STEPS), reason=f"latest.json lacks {', '.join(slugs)}"
+        not set(slugs) <= set(STEPS), reason=f"published.json lacks {', '.join(slugs)}"
     )
 
 

@@ -115,7 +115,7 @@ def test_every_step_has_a_page(site):
 
 @pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
 def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
-    measured = {s["slug"]: s for s in results.load()["steps"]}
+    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
     mine = measured[step.slug]["scenarios"]
     before = next((s for s in measured.values() if s["number"] == step.number - 1), None)
     parser = Tables()
@@ -125,7 +125,7 @@ def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
     assert [row[0] for row in rows] == list(mine)
     # With repeats, a range column; on a cached step, the share of cache hits.
     repeated = "range" in header
-    assert repeated == (results.load()["k6"]["repeats"] > 1)
+    assert repeated == (results.load(results.PUBLISHED)["k6"]["repeats"] > 1)
     cached = header[-1] == "cache hits"
     for cells in rows:
         row = dict(zip(header, cells, strict=True))
@@ -413,7 +413,7 @@ def test_a_step_without_a_page_fails_the_build(tmp_path):
     ("text", "message"),
     [
         ("{{ nonsense }}", "unknown placeholder"),
-        ("{{ numbers 99-nothing }}", "not in latest.json"),
+        ("{{ numbers 99-nothing }}", "not in published.json"),
         ("{{ diff 99-nothing }}", "no step"),
     ],
 )
@@ -443,7 +443,7 @@ def test_the_readme_states_hypotheses_for_steps_not_built():
 
 @pytest.mark.parametrize("step", steps.discover()[1:], ids=lambda s: s.slug)
 def test_the_micro_benchmark_table_is_the_result_file(hooks, step):
-    measured = {s["slug"]: s for s in results.load()["steps"]}
+    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
     before = next(s for s in measured.values() if s["number"] == step.number - 1)
     rendered = hooks.render_micro(step.slug, f"steps/{step.slug}.md")
     for bench in measured[step.slug]["microbenchmarks"]:
@@ -538,7 +538,7 @@ def test_a_sort_is_described_from_its_plan(hooks, plan, says):
 
 
 def test_the_data_facts_are_the_result_files(hooks):
-    shape = results.load()["dataset"]["distribution"]
+    shape = results.load(results.PUBLISHED)["dataset"]["distribution"]
     genders = hooks.render_data("gender", "methodology.md")
     for name, part in shape["gender"].items():
         assert f"`{name}` {part:.0%}".replace("%", "\N{NARROW NO-BREAK SPACE}%") in genders
