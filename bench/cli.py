@@ -167,6 +167,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from bench import profile, run
+
+    # Long enough for a few thousand samples; on the data set already seeded.
+    settings = run.Settings.from_env({"DURATION": "10", **os.environ})
+    found = services.ensure()
+    _resolve_dataset(args, database.current_dataset(found.database_url))
+    scenario = os.environ.get("SCENARIO", "search").strip()
+    print(
+        f"[profile] {scenario}: the last step, then the ceiling, {settings.duration_s:g} s"
+        f" each under {settings.vus} VUs, sampled by py-spy",
+        flush=True,
+    )
+    path = profile.write(profile.profile(args.customers, args.seed, scenario, settings))
+    print(f"[profile] written: {path}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -241,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         " setting the environment leaves unset",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("profile", help="where the last step's and the ceiling's time goes")
+    _dataset(p, reuse=True)
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("measure", help="run the k6 scenarios against a step already running")
     p.add_argument("step", help="3, 03 or 03-select-related")

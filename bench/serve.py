@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -97,15 +97,19 @@ def running(
     output: IO | None = None,
     timeout: float = 90,
     healthy: bool = True,
+    started: Callable[[subprocess.Popen], None] | None = None,
 ) -> Iterator[str]:
     """Run the step's server; yield its base URL once ``/api/health/`` answers 200.
 
-    With ``healthy=False`` any answer will do (a server whose database is down).
+    With ``healthy=False`` any answer will do (a server whose database is down);
+    ``started`` is handed the server's process (a profiler attaches to it).
     """
     port = port or free_port()
     command = server_command(step, venvs.ensure(step), HOST, port)
     env = environment(step, database_url, redis_url)
-    with serving(step.slug, command, step.path, env, port, output, timeout, healthy) as base_url:
+    with serving(
+        step.slug, command, step.path, env, port, output, timeout, healthy, started
+    ) as base_url:
         yield base_url
 
 
@@ -119,6 +123,7 @@ def serving(
     output: IO | None = None,
     timeout: float = 90,
     healthy: bool = True,
+    started: Callable[[subprocess.Popen], None] | None = None,
 ) -> Iterator[str]:
     """Run ``command`` in its own process group until ``/api/health/`` on ``port``
     answers; stop the whole group on the way out."""
@@ -131,6 +136,8 @@ def serving(
         stderr=subprocess.STDOUT if output is not None else None,
         start_new_session=True,
     )
+    if started:
+        started(process)
     try:
         deadline = time.monotonic() + timeout
         while (status := health_status(base_url)) != 200:

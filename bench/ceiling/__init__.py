@@ -39,11 +39,14 @@ def command(step: steps.Step, python: str, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(step: steps.Step, database_url: str, output: IO | None = None) -> Iterator[str]:
+def running(
+    step: steps.Step, database_url: str, output: IO | None = None, started=None
+) -> Iterator[str]:
     """Serve the ceiling on ``step``'s database; yield its base URL once healthy."""
     port = serve.free_port()
     env = serve.environment(step, database_url, None)
+    python = venvs.ensure(step)
     with serve.serving(
-        "ceiling", command(step, venvs.ensure(step), port), paths.ROOT, env, port, output
+        "ceiling", command(step, python, port), paths.ROOT, env, port, output, started=started
     ) as base_url:
         yield base_url

@@ -1,0 +1,155 @@
+"""``make profile``: where a request's time goes, sampled under load.
+
+py-spy samples the last step's uvicorn workers while k6 runs one scenario against
+them, then the ceiling's under the same scenario. Each sample is put in the package of
+its innermost Python frame (a C extension's time shows in the Python code that called
+it), and idle samples, a worker waiting for work, are left out. The file it writes,
+``docs/results/profile.json``, is what the ceiling page renders.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import ceiling, database, results, run, serve, services, steps
+
+PROFILE = results.RESULTS_DIR / "profile.json"
+RATE_HZ = 250
+FRAME = re.compile(r"\((?P<file>[^()]*?):\d+\)$")
+SITE = re.compile(r"/site-packages/(?P<package>[A-Za-z0-9_]+)")
+STDLIB = re.compile(r"/lib/python3\.\d+/(?P<module>[A-Za-z0-9_]+)")
+# Packages shown under one name, whatever module of theirs the sample was in.
+NAMES = {
+    "django": "Django",
+    "ninja": "django-ninja",
+    "ninja_extra": "django-ninja-extra",
+    "pydantic": "pydantic",
+    "pydantic_core": "pydantic",
+    "psycopg": "psycopg",
+    "psycopg_pool": "psycopg",
+    "redis": "redis-py",
+    "django_async_redis": "django-async-redis",
+    "uvicorn": "uvicorn",
+    "httptools": "uvicorn",
+    "uvloop": "uvicorn",
+    "asgiref": "asgiref",
+    "injector": "injector",
+    "kink": "kink",
+}
+
+
+def group_of(stack: str, own: dict[str, str]) -> str:
+    """The group of one sampled stack: its innermost frame's package or code."""
+    leaf = stack.rsplit(";", 1)[-1]
+    match = FRAME.search(leaf)
+    where = match.group("file") if match else ""
+    for prefix, name in own.items():
+        if where.startswith(prefix):
+            return name
+    if found := SITE.search(where):
+        return NAMES.get(found.group("package"), found.group("package"))
+    if found := STDLIB.search(where):
+        return f"Python: {found.group('module')}"
+    return "other"
+
+
+def breakdown(raw: str, own: dict[str, str]) -> list[dict]:
+    """py-spy's raw (collapsed) output as groups, the largest first."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            counts[group_of(stack, own)] += int(count)
+    total = sum(counts.values())
+    return [
+        {"name": name, "samples": samples, "share": round(samples / total, 4)}
+        for name, samples in counts.most_common()
+    ]
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if not found:
+        raise run.BenchError("py-spy not found: `make venv` installs it from PyPI")
+    return found
+
+
+def sampled(base_url: str, url: str, terms: Path, scenario: str, settings, server_pid: int):
+    """Run ``scenario`` with k6 while py-spy samples the server's processes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "samples.txt"
+        spy = subprocess.Popen(
+            [
+                py_spy(), "record", "--pid", str(server_pid), "--subprocesses",
+                "--rate", str(RATE_HZ), "--format", "raw", "--nonblocking",
+                "--duration", str(int(settings.duration_s)), "--output", str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        summary = run.k6(base_url, terms, scenario, settings, settings.duration_s)
+        _, errors = spy.communicate(timeout=run.K6_GRACE_S)
+        run.settle(url)
+        if spy.returncode != 0 or not raw.exists():
+            raise run.BenchError(f"py-spy failed ({spy.returncode}): {errors[-1000:]}")
+        return summary, raw.read_text()
+
+
+def profile(customers: int, seed_value: int, scenario: str, settings, prefix: str = "crm") -> dict:
+    found = services.ensure(redis=True)
+    step = steps.discover()[-1]
+    url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+    terms = database.terms_path(database.base_fingerprint(customers, seed_value))
+    targets = {}
+    own = {str(step.path) + "/": "the step's code", str(ceiling.APP_DIR) + "/": "the ceiling"}
+    for name in (step.slug, "ceiling"):
+        server: list[subprocess.Popen] = []
+        runner = (
+            serve.running(step, url, found.redis_url, started=server.append)
+            if name == step.slug
+            else ceiling.running(step, url, started=server.append)
+        )
+        with runner as base_url:
+            # Warm: pools filled, caches holding what the scenario repeats.
+            run.k6(base_url, terms, scenario, settings, settings.warmup_s)
+            run.settle(url)
+            summary, raw = sampled(base_url, url, terms, scenario, settings, server[0].pid)
+        groups = breakdown(raw, own)
+        targets[name] = {
+            "requests_per_second": summary["requests_per_second"],
+            "errors": int(summary["errors"]),
+            "samples": sum(group["samples"] for group in groups),
+            "groups": groups,
+        }
+        print(f"[profile] {name}: {summary['requests_per_second']:.1f} req/s, groups:", flush=True)
+        for group in groups[:8]:
+            print(f"[profile]   {group['share']:6.1%}  {group['name']}", flush=True)
+    revision, dirty = results.git_revision()
+    return {
+        "made": dt.datetime.now(dt.UTC).isoformat(),
+        "command": f"make profile SCENARIO={scenario}",
+        "git_revision": revision,
+        "git_dirty": dirty,
+        "machine": results.machine(),
+        "customers": customers,
+        "scenario": scenario,
+        "vus": settings.vus,
+        "duration_s": settings.duration_s,
+        "rate_hz": RATE_HZ,
+        "step": step.slug,
+        "targets": targets,
+    }
+
+
+def write(found: dict, path: Path = PROFILE) -> Path:
+    path.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,47 @@
+"""`make profile`: py-spy's samples of the last step and of the ceiling, by package."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import profile, run
+from tests.bench.test_ceiling import DATA
+
+OWN = {"/repo/steps/08-optimized/": "the step's code"}
+RAW = "\n".join(
+    [
+        "<module> (/repo/steps/08-optimized/manage.py:1);handle (/repo/steps/08-optimized/crm/api/controllers.py:40) 7",
+        "run (/v/lib/python3.13/asyncio/base_events.py:9);get (/v/lib/python3.13/site-packages/django/core/handlers/base.py:3) 2",
+        "a (/v/lib/python3.13/site-packages/pydantic_core/core.py:2) 1",
+        "b (/v/lib/python3.13/asyncio/events.py:1) 1",
+        "c (/v/lib/python3.13/site-packages/uvloop/loop.py:1);d (<frozen importlib>:1) 1",
+        "not a sample line",
+    ]
+)
+
+
+def test_each_sample_counts_for_its_innermost_frames_package():
+    groups = {g["name"]: g for g in profile.breakdown(RAW, OWN)}
+    assert {name: g["samples"] for name, g in groups.items()} == {
+        "the step's code": 7,
+        "Django": 2,
+        "pydantic": 1,
+        "Python: asyncio": 1,
+        "other": 1,
+    }
+    assert list(groups)[0] == "the step's code"
+    assert sum(g["share"] for g in groups.values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_the_last_step_and_the_ceiling_are_sampled_under_load(servers):
+    settings = run.Settings(
+        vus=2, duration_s=2, warmup_s=1, open_rate=10, max_vus=4, scenarios=["search"]
+    )
+    found = profile.profile(DATA.customers, DATA.seed, "search", settings, prefix=DATA.prefix)
+    step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
+    for target in (step, top):
+        assert target["errors"] == 0
+        assert target["samples"] == sum(g["samples"] for g in target["groups"]) > 0
+    assert "the ceiling" in {g["name"] for g in top["groups"]}
+    assert "Django" in {g["name"] for g in step["groups"]}
+    assert "Django" not in {g["name"] for g in top["groups"]}
