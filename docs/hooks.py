@@ -10,6 +10,7 @@ the build.
 from __future__ import annotations
 
 import difflib
+import json
 import posixpath
 import re
 import sys
@@ -560,6 +561,33 @@ def render_default_customers(_: str | None, src_uri: str) -> str:
     return f"{database.DEFAULT_CUSTOMERS:,}"
 
 
+PRESET_TARGETS = {"quick": "make bench", "publication": "make bench-full"}
+
+
+def render_presets(_: str | None, src_uri: str) -> str:
+    """The two presets of bench/run.py, as the Makefile runs them."""
+    from bench import run
+
+    rows = [
+        "| command | data | per scenario | repeats | extras | writes |",
+        "|---|--:|--:|--:|---|---|",
+    ]
+    for name, target in PRESET_TARGETS.items():
+        preset = run.PRESETS[name]
+        extras = (
+            "micro-benchmarks, test times, full text's roads not taken, django-ninja's cursor"
+            if run.flag(preset, "DETAILS", True)
+            else "—"
+        )
+        writes = "`latest.json`" + (" and `published.json`" if name == "publication" else "")
+        rows.append(
+            f"| `{target}` | {int(preset['CUSTOMERS']):,} customers"
+            f" | {preset['DURATION']} s after a {preset['WARMUP']} s warm-up"
+            f" | {preset['REPEATS']} | {extras} | {writes} |"
+        )
+    return "\n".join(rows)
+
+
 def render_wall_time(_: str | None, src_uri: str) -> str:
     minutes, seconds = divmod(round(_state["result"]["run"]["wall_time_s"]), 60)
     return f"{minutes} min {seconds:02d} s"
@@ -746,7 +774,107 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
     )
 
 
+def ceiling_of() -> dict | None:
+    return _state["result"].get("ceiling")
+
+
+NO_CEILING = (
+    '!!! note "Not measured in this run"\n\n'
+    "    The published run has no ceiling: `make bench-full` measures it whenever the last"
+    " step is among the steps it runs."
+)
+
+
+def render_ceiling(_: str | None, src_uri: str) -> str:
+    """Every step's req/s as a share of the ceiling's, per ceiling scenario."""
+    found = ceiling_of()
+    if not found:
+        return NO_CEILING
+    result = _state["result"]
+    repeats = result["k6"]["repeats"]
+    names = list(found["scenarios"])
+    rows = [
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "--:|" * len(names),
+        "| **ceiling**, req/s | "
+        + " | ".join(
+            fmt_number(found["scenarios"][n]["requests_per_second"])
+            + (f" ({fmt_span(found['scenarios'][n])})" if repeats > 1 else "")
+            for n in names
+        )
+        + " |",
+    ]
+    for step in result["steps"]:
+        shares = [report.ceiling_share(result, step, n) for n in names]
+        target = link(src_uri, f"steps/{step['slug']}.md")
+        rows.append(
+            f"| [{step['slug']}]({target}) | "
+            + " | ".join("—" if share is None else f"{share:.0%}" for share in shares)
+            + " |"
+        )
+    medians = f"medians of {repeats} runs (range)" if repeats > 1 else "one run each"
+    caption = (
+        f"*req/s as a share of the ceiling's, {medians}; the ceiling took its turn after"
+        f" the steps in every round, with {found['workers']} uvicorn workers on"
+        f" {found['step']}'s database. {result['dataset']['customers']:,} customers,"
+        f" {result['k6']['vus']} virtual users for {result['k6']['duration_s']:g} s per"
+        f" scenario. Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
+def render_ceiling_share(arg: str, src_uri: str) -> str:
+    """``{{ ceiling_share 08-optimized search }}``: ``36 %`` of the ceiling's req/s."""
+    slug, name = arg.split()
+    if not ceiling_of():
+        return "(not measured in this run)"
+    share = report.ceiling_share(_state["result"], measured(slug), name)
+    if share is None:
+        raise ValueError(f"no ceiling figure for {name} in the published run")
+    return f"{share:.0%}"
+
+
+def render_profile(_: str | None, src_uri: str) -> str:
+    """Where the last step's and the ceiling's CPU time went (``make profile``)."""
+    from bench import profile
+
+    if not profile.PROFILE.is_file():
+        return (
+            '!!! note "Not profiled yet"\n\n'
+            "    `make profile` samples the last step and the ceiling and writes"
+            " `docs/results/profile.json`."
+        )
+    found = json.loads(profile.PROFILE.read_text())
+    step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
+    shares = {name: [0.0, 0.0] for name in [g["name"] for g in step["groups"] + top["groups"]]}
+    for column, target in enumerate((step, top)):
+        for group in target["groups"]:
+            shares[group["name"]][column] = group["share"]
+    rows = [
+        f"| where the CPU time went | {found['step']} | ceiling |",
+        "|---|--:|--:|",
+        *(
+            f"| {name} | {mine:.1%} | {theirs:.1%} |"
+            for name, (mine, theirs) in sorted(shares.items(), key=lambda item: -item[1][0])
+            if max(mine, theirs) >= 0.005
+        ),
+        f"| **req/s while sampled** | {fmt_number(step['requests_per_second'])}"
+        f" | {fmt_number(top['requests_per_second'])} |",
+    ]
+    caption = (
+        f"*Shares of the busy samples py-spy took at {found['rate_hz']} Hz of every worker,"
+        f" {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']} virtual"
+        f" users each, on {found['customers']:,} customers; idle samples left out, rows"
+        f" under 0.5 % too. Made by `{found['command']}` at `{found['git_revision'][:7]}`.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
 RENDERERS = {
+    "presets": render_presets,
+    "profile": render_profile,
+    "ceiling": render_ceiling,
+    "ceiling_share": render_ceiling_share,
     "default_customers": render_default_customers,
     "wall_time": render_wall_time,
     "numbers": render_numbers,

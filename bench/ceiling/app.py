@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlencode
 from psycopg import AsyncClientCursor
 from psycopg_pool import AsyncConnectionPool
 
+# --8<-- [start:sql]
 # The last step's ORM query, column for column: a customer with its address and
 # relationship joined, in the default ordering (-created, then -id).
 SELECT = (
@@ -49,6 +50,7 @@ DETAIL = SELECT + ' WHERE "app_user"."id" = %s LIMIT %s'
 # Django's .get() reads up to this many rows to report "more than one".
 GET_LIMIT = 21
 SEARCH_CONFIG = "crm_search"
+# --8<-- [end:sql]
 
 ORDERING = "-created"
 DEFAULT_PAGE_SIZE = 20
@@ -201,6 +203,7 @@ def listing(query: dict[str, list[str]]) -> tuple[str | None, int, tuple | None]
     return search, page_size, start
 
 
+# --8<-- [start:list]
 async def customer_list(pool, scope, query: dict[str, list[str]]) -> bytes:
     search, page_size, start = listing(query)
     where, params = [], []
@@ -221,8 +224,13 @@ async def customer_list(pool, scope, query: dict[str, list[str]]) -> bytes:
             {"k": last[7].isoformat(), "i": last[0], "b": 0, "q": binding(search, page_size)}
         )
         next_link = link(scope, query, token)
-    previous = link(scope, query, sign_previous(rows[0], search, page_size)) if start else None
+    previous = (
+        link(scope, query, sign_previous(rows[0], search, page_size)) if start and rows else None
+    )
     return render({"next": next_link, "previous": previous, "results": results})
+
+
+# --8<-- [end:list]
 
 
 def sign_previous(first: tuple, search: str | None, page_size: int) -> str:
