@@ -46,10 +46,17 @@ NAMES = {
 }
 
 
+NATIVE = "compiled code, no Python frame (uvloop, httptools)"
+
+
 def group_of(stack: str, own: dict[str, str]) -> str:
     """The group of one sampled stack: its innermost frame's package or code."""
     leaf = stack.rsplit(";", 1)[-1]
     match = FRAME.search(leaf)
+    if not match and ";" not in stack:
+        # The process holds the GIL with no Python frame on its stack: compiled code
+        # running on its own, such as uvloop's event loop and httptools' parser.
+        return NATIVE
     where = match.group("file") if match else ""
     for prefix, name in own.items():
         if where.startswith(prefix):
@@ -90,6 +97,9 @@ def sampled(base_url: str, url: str, terms: Path, scenario: str, settings, serve
             [
                 py_spy(), "record", "--pid", str(server_pid), "--subprocesses",
                 "--rate", str(RATE_HZ), "--format", "raw", "--nonblocking",
+                # Whole paths, to tell packages apart; only samples holding the GIL,
+                # since a thread waiting in a pool's queue is not spending CPU.
+                "--full-filenames", "--gil",
                 "--duration", str(int(settings.duration_s)), "--output", str(raw),
             ],
             stdout=subprocess.DEVNULL,
