@@ -362,7 +362,7 @@ def render_quick_start(_: str | None, src_uri: str) -> str:
     native = (
         '=== "Native"\n\n'
         "    ```sh\n"
-        "    make bench          # the quick run: every step, under 10 minutes (latest.json)\n"
+        "    make bench          # the quick run: every step, then a table (latest.json)\n"
         "    make serve STEP=3   # one step on http://127.0.0.1:8000/api/docs/\n"
         "    make test           # every step's tests and the contract suite\n"
         "    make docs           # this site on http://127.0.0.1:8001/\n"
@@ -834,6 +834,10 @@ def render_ceiling_share(arg: str, src_uri: str) -> str:
     return f"{share:.0%}"
 
 
+# A profile row smaller than this is noise of the sampling, not a place to look.
+SMALLEST_SHARE = 0.005
+
+
 def render_profile(_: str | None, src_uri: str) -> str:
     """Where the last step's and the ceiling's CPU time went (``make profile``)."""
     from bench import profile
@@ -856,7 +860,7 @@ def render_profile(_: str | None, src_uri: str) -> str:
         *(
             f"| {name} | {mine:.1%} | {theirs:.1%} |"
             for name, (mine, theirs) in sorted(shares.items(), key=lambda item: -item[1][0])
-            if max(mine, theirs) >= 0.005
+            if max(mine, theirs) >= SMALLEST_SHARE
         ),
         f"| **req/s while sampled** | {fmt_number(step['requests_per_second'])}"
         f" | {fmt_number(top['requests_per_second'])} |",
@@ -865,7 +869,8 @@ def render_profile(_: str | None, src_uri: str) -> str:
         f"*Shares of the busy samples py-spy took at {found['rate_hz']} Hz of every worker,"
         f" {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']} virtual"
         f" users each, on {found['customers']:,} customers; idle samples left out, rows"
-        f" under 0.5 % too. Made by `{found['command']}` at `{found['git_revision'][:7]}`.*"
+        f" under {SMALLEST_SHARE:.1%} too. Made by `{found['command']}`"
+        f" at `{found['git_revision'][:7]}`.*"
     )
     return "\n".join(rows) + f"\n\n{caption}"
 
