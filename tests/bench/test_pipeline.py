@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from bench import database, probe, report, results, run, serve, steps
+from bench import ceiling, database, journal, probe, report, results, run, serve, steps
 
 CUSTOMERS = 3_000
 SEED = 5
@@ -180,3 +180,21 @@ def test_the_full_text_roads_not_taken_are_measured(measured):
             for way in ("page", "ranked", "trigram"):
                 assert entry[way]["time_ms"] > 0, (entry["term"], way)
                 assert entry[way]["outline"], (entry["term"], way)
+
+
+def test_the_ceiling_took_its_turn_in_every_round(measured):
+    found = measured["ceiling"]
+    assert found["step"] == measured["steps"][-1]["slug"]
+    assert list(found["scenarios"]) == [n for n in run.SCENARIOS if n in ceiling.SCENARIOS]
+    for name, scenario in found["scenarios"].items():
+        assert len(scenario["repeats"]) == REPEATS, name
+        assert scenario["errors"] == 0, name
+        assert scenario["requests"] > 0, name
+    turns = re.findall(r"\[bench\] ceiling \(repeat (\d+)/\d+\) warmed up", measured["printed"])
+    assert turns == [str(n) for n in range(1, REPEATS + 1)]
+    assert "share of the ceiling" in measured["printed"]
+
+
+def test_a_finished_run_leaves_no_journal_and_counts_one_sitting(measured):
+    assert measured["run"]["sittings"] == 1
+    assert not list(journal.DIRECTORY.glob("run-*.json"))
