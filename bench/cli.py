@@ -171,7 +171,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from bench import profile, run
 
     # Long enough for a few thousand samples; on the data set already seeded.
-    settings = run.Settings.from_env({"DURATION": "10", **os.environ})
+    settings = run.Settings.from_env({**os.environ, "DURATION": os.environ.get("DURATION") or "10"})
     found = services.ensure()
     _resolve_dataset(args, database.current_dataset(found.database_url))
     scenario = os.environ.get("SCENARIO", "search").strip()

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import paths
+from bench import paths, results
 
 DIRECTORY = paths.CACHE_DIR / "bench"
 # What the numbers depend on besides the settings: the harness, the workload, the steps.
@@ -52,9 +52,14 @@ class Journal:
         path = DIRECTORY / f"run-{key}.json"
         if path.exists() and not fresh:
             return cls(path, json.loads(path.read_text()))
+        revision, dirty = results.git_revision()
         state = {
             "identity": identity,
             "started": dt.datetime.now(dt.UTC).isoformat(),
+            # The code measured is the code at the start: later edits (docs written while
+            # a long run goes on) must not be credited with its numbers.
+            "git_revision": revision,
+            "git_dirty": dirty,
             "sittings": 0,
             "elapsed_s": 0.0,
             "cells": {},

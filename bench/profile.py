@@ -116,7 +116,7 @@ def sampled(base_url: str, url: str, terms: Path, scenario: str, settings, serve
 
 def profile(customers: int, seed_value: int, scenario: str, settings, prefix: str = "crm") -> dict:
     found = services.ensure(redis=True)
-    step = steps.discover()[-1]
+    step = ceiling.step_of(steps.discover())
     url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
     terms = database.terms_path(database.base_fingerprint(customers, seed_value))
     targets = {}

@@ -65,7 +65,7 @@ class BenchError(RuntimeError):
 # What `make bench` (quick) and `make bench-full` (the run the site shows) measure;
 # any of these set in the environment wins over the preset.
 PRESETS = {
-    # Every step and scenario in under 10 minutes on 2 cores: the ladder's shape, once.
+    # The ladder's shape, once: every step and scenario, as short as stays readable.
     "quick": {
         "CUSTOMERS": "100000",
         "DURATION": "3",
@@ -567,9 +567,11 @@ def envelope(
     shape: dict | None,
     ceiling_entry: dict | None = None,
     sittings: int = 1,
+    revision: tuple[str, bool] | None = None,
 ) -> dict:
-    """The result file around the steps: the run, the machine, versions and settings."""
-    revision, dirty = results.git_revision()
+    """The result file around the steps: the run, the machine, versions and settings;
+    ``revision`` is the (commit, dirty) measured, read now when not given."""
+    revision, dirty = revision or results.git_revision()
     server = services.server_settings(found.database_url)
     return {
         "schema_version": results.SCHEMA_VERSION,
@@ -736,6 +738,7 @@ def run(
         kept.state.get("shape"),
         ceiling_entry,
         kept.state["sittings"],
+        (kept.state["git_revision"], kept.state["git_dirty"]),
     )
     path = results.write(result, directory, publish=publish)
     kept.discard()

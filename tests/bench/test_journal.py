@@ -63,3 +63,12 @@ def test_presets_fill_only_what_the_environment_leaves_unset(monkeypatch):
     assert run.preset_env("publication")["CUSTOMERS"] == "1000000"
     with pytest.raises(SystemExit, match="unknown preset"):
         run.preset_env("fast")
+
+
+def test_a_resumed_run_credits_the_code_it_started_with(monkeypatch):
+    monkeypatch.setattr(journal.results, "git_revision", lambda: ("aaa", False))
+    journal.Journal.open(IDENTITY).keep_cell("01-naive", "list", 1, {})
+    # Docs were edited and committed while the run was stopped; bench/ did not change.
+    monkeypatch.setattr(journal.results, "git_revision", lambda: ("bbb", True))
+    resumed = journal.Journal.open(IDENTITY)
+    assert (resumed.state["git_revision"], resumed.state["git_dirty"]) == ("aaa", False)

@@ -570,3 +570,17 @@ def test_test_times_are_the_result_files_or_said_to_be_missing(hooks):
     assert "| `tests/test_fast.py` | 10 | 0.11 s | 4.00 ms |" in table
     hooks._state["result"] = {"steps": [{"slug": "08-x", "number": 8}]}
     assert "Not measured in this run" in hooks.render_test_times("08-x", "steps/08-x.md")
+
+
+@pytest.mark.parametrize(("preset", "target"), [("quick", "bench"), ("publication", "bench-full")])
+def test_the_readme_describes_each_preset_as_bench_run_defines_it(preset, target):
+    from bench import run
+
+    values = run.PRESETS[preset]
+    repeats = int(values["REPEATS"])
+    row = next(line for line in README.splitlines() if line.startswith(f"| `make {target}` |"))
+    described = (
+        f"{int(values['CUSTOMERS']):,} customers, {values['DURATION']} s per scenario,"
+        f" {repeats} repeat{'s' if repeats > 1 else ''}"
+    )
+    assert described in row, row
