@@ -25,6 +25,7 @@ PROFILE = results.RESULTS_DIR / "profile.json"
 RATE_HZ = 250
 FRAME = re.compile(r"\((?P<file>[^()]*?):\d+\)$")
 SITE = re.compile(r"/site-packages/(?P<package>[A-Za-z0-9_]+)")
+PROCESS = re.compile(r'process \d+:"[^"]*";?')
 STDLIB = re.compile(r"/lib/python3\.\d+/(?P<module>[A-Za-z0-9_]+)")
 # Packages shown under one name, whatever module of theirs the sample was in.
 NAMES = {
@@ -51,12 +52,14 @@ NATIVE = "compiled code, no Python frame (uvloop, httptools)"
 
 def group_of(stack: str, own: dict[str, str]) -> str:
     """The group of one sampled stack: its innermost frame's package or code."""
-    leaf = stack.rsplit(";", 1)[-1]
-    match = FRAME.search(leaf)
-    if not match and ";" not in stack:
+    # With --subprocesses, each stack starts with its processes' command lines, which
+    # may hold a ";" of their own (multiprocessing's "-c …; spawn_main(…)").
+    frames = [f for f in PROCESS.sub("", stack).split(";") if f]
+    if not frames:
         # The process holds the GIL with no Python frame on its stack: compiled code
         # running on its own, such as uvloop's event loop and httptools' parser.
         return NATIVE
+    match = FRAME.search(frames[-1])
     where = match.group("file") if match else ""
     for prefix, name in own.items():
         if where.startswith(prefix):

@@ -17,7 +17,8 @@ RAW = "\n".join(
         "a (/v/lib/python3.13/site-packages/pydantic_core/core.py:2) 1",
         "b (/v/lib/python3.13/asyncio/events.py:1) 1",
         "c (/v/lib/python3.13/site-packages/uvloop/loop.py:1);d (<frozen importlib>:1) 1",
-        'process 12:"python -m uvicorn" 4',
+        'process 12:"python -m uvicorn";process 14:"python -c import x; spawn_main(7)" 4',
+        'process 12:"python -m uvicorn";e (/v/lib/python3.13/site-packages/redis/x.py:3) 2',
         "not a sample line",
     ]
 )
@@ -28,6 +29,7 @@ def test_each_sample_counts_for_its_innermost_frames_package():
     assert {name: g["samples"] for name, g in groups.items()} == {
         "the step's code": 7,
         "Django": 2,
+        "redis-py": 2,
         "pydantic": 1,
         "Python: asyncio": 1,
         "other": 1,
