@@ -47,7 +47,7 @@ NAMES = {
 }
 
 
-NATIVE = "compiled code, no Python frame (uvloop, httptools)"
+NATIVE = "no Python frame on the stack"
 
 
 def group_of(stack: str, own: dict[str, str]) -> str:
@@ -56,8 +56,9 @@ def group_of(stack: str, own: dict[str, str]) -> str:
     # may hold a ";" of their own (multiprocessing's "-c …; spawn_main(…)").
     frames = [f for f in PROCESS.sub("", stack).split(";") if f]
     if not frames:
-        # The process holds the GIL with no Python frame on its stack: compiled code
-        # running on its own, such as uvloop's event loop and httptools' parser.
+        # A thread holds the GIL with no Python frame on its stack: compiled code
+        # running on its own, or a thread starting or handing over. Named as seen, not
+        # guessed at.
         return NATIVE
     match = FRAME.search(frames[-1])
     where = match.group("file") if match else ""
