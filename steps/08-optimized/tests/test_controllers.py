@@ -8,7 +8,7 @@ The views' ORM calls run on asgiref's thread, not the test's, so these tests com
 import logging
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 from ninja_extra.controllers.utils import get_api_controller
 from ninja_extra.permissions import AsyncBasePermission
@@ -79,6 +79,24 @@ def test_the_permission_check_never_leaves_the_event_loop():
     permissions = get_api_controller(CustomerController).permission_classes
     assert permissions
     assert all(issubclass(permission, AsyncBasePermission) for permission in permissions)
+
+
+async def test_ninja_extra_sends_no_step_of_a_request_to_a_thread(client, monkeypatch):
+    """Reading parameters and rendering wait on nothing (crm/api/operations.py); only
+    the ORM's calls, which do, may leave the event loop."""
+    hops = []
+    hop = SyncToAsync.__init__
+
+    def counted(self, func, *args, **kwargs):
+        hops.append(getattr(func, "__module__", None) or "")
+        hop(self, func, *args, **kwargs)
+
+    id = (await client.post("/customers/", json=BODY, **JSON)).json()["id"]
+    monkeypatch.setattr(SyncToAsync, "__init__", counted)
+    for path in ("/customers/", f"/customers/{id}/", "/customers/?page_size=0"):
+        await client.get(path)
+    assert hops, "the reads' misses query PostgreSQL through the ORM's own hops"
+    assert not [module for module in hops if module.startswith(("ninja", "crm"))], hops
 
 
 def test_requests_are_not_logged_one_by_one():

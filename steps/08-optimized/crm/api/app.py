@@ -4,6 +4,7 @@ from ninja_extra import NinjaExtraAPI
 
 from crm.api import errors
 from crm.api.controllers import CustomerController
+from crm.api.operations import on_the_loop
 from crm.api.parsers import JSONParser
 from crm.api.renderers import RENDERER
 
@@ -17,4 +18,4 @@ api = NinjaExtraAPI(
     docs_url="/docs/",
 )
 errors.register(api)
-api.register_controllers(CustomerController)
+api.register_controllers(on_the_loop(CustomerController))
