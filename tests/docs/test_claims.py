@@ -60,6 +60,16 @@ def test_01_each_lookup_of_the_n_plus_one_is_cheap():
     assert times[-3] < times[-1] / 10  # all but the COUNT and the page query
 
 
+@needs("02-asgi", "03-select-related")
+def test_03_the_list_pays_for_joining_before_it_sorts():
+    """03's page: the unfiltered list loses to 02's N+1 at this size, because the one
+    query joins every customer before it sorts for a page."""
+    assert rps_gain("03-select-related", "02-asgi", "list") < 1
+    plan = STEPS["03-select-related"]["scenarios"]["list"]["main_query"]["plan"]
+    sort = next(n for n in probe.nodes(plan) if n["Node Type"] == "Sort")
+    assert {n["Node Type"] for n in probe.nodes(sort)} & {"Hash Join", "Merge Join", "Nested Loop"}
+
+
 @needs("03-select-related")
 def test_03_sorted_pages_read_every_customer():
     plan = STEPS["03-select-related"]["scenarios"]["sort"]["main_query"]["plan"]
@@ -158,8 +168,13 @@ def test_06_trigrams_find_the_inside_of_a_word_and_otherwise_the_same():
         assert term["matches"] == 0 < term["trigram_matches"]
     for term in roads("selective") + roads("broad"):
         assert term["trigram_matches"] == term["matches"], term["term"]
-        # "About as quick": both first pages take a few milliseconds at most.
-        assert max(term["trigram"]["time_ms"], term["page"]["time_ms"]) < 5, term["term"]
+        # The vector answers every first page in a few milliseconds at most.
+        assert term["page"]["time_ms"] < 5, term["term"]
+    # "As quick for the selective terms":
+    for term in roads("selective"):
+        assert term["trigram"]["time_ms"] < 5, term["term"]
+    # "but not for every broad one": many times the vector's cost for one at least.
+    assert any(t["trigram"]["time_ms"] > 5 * t["page"]["time_ms"] for t in roads("broad"))
     assert found["trigram"]["index_bytes"] > found["index_bytes"]
 
 
@@ -215,29 +230,30 @@ def test_08_sends_step_07s_reads_and_deletes_without_reading_first():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_controllers_cost_more_per_request_than_the_mapping():
-    """08's page: ninja-extra's per-request work shows on a hit; the mapping costs little."""
-    request = micro("08-optimized", "test_one_detail_request") - micro(
-        "07-redis-cache", "test_one_detail_request"
-    )
-    mapping = micro("08-optimized", "test_serialise_one_page") - micro(
+def test_08_costs_no_more_than_07_in_process():
+    """08's page: in process, a request of step 08 costs no more than step 07's, and
+    the mapping costs little."""
+    for name in ("test_one_detail_request", "test_one_list_request"):
+        assert micro("08-optimized", name) < 1.1 * micro("07-redis-cache", name), name
+    assert micro("08-optimized", "test_serialise_one_page") < 1.1 * micro(
         "07-redis-cache", "test_serialise_one_page"
     )
-    assert request > 0
-    assert request > 2 * mapping
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_hits_show_the_controllers_cost_most():
-    """08's page: the scenarios that are nearly all hits show the per-request cost."""
-    for name in ("sort", "walk"):
-        assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
-        assert hits("08-optimized", name) > 0.7, name
+def test_08_under_load_hits_less_where_it_is_slower():
+    """08's page: under load the gap to 07 is largest on walk, where 08 also hit the
+    cache less often."""
+    assert rps_gain("08-optimized", "07-redis-cache", "walk") < 1
+    assert hits("08-optimized", "walk") < hits("07-redis-cache", "walk")
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_keeps_step_07s_blend_and_list_latency_within_noise():
-    """08's page: its goal, the blend and list latency of step 07 within noise."""
+def test_08_misses_its_goal_of_step_07s_blend_and_list_latency():
+    """08's page: its goal was the blend and list latency of step 07 within noise; this
+    run misses it, and the page says so."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
-    assert report.within_noise(before["mixed"], after["mixed"])
-    assert report.within_noise(before["list"], after["list"], "p95")
+    assert not (
+        report.within_noise(before["mixed"], after["mixed"])
+        and report.within_noise(before["list"], after["list"], "p95")
+    )

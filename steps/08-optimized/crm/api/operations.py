@@ -3,10 +3,10 @@
 ninja-extra 0.31 runs two steps of every async request through ``sync_to_async``:
 reading the parameters (pydantic validation) and turning the view's result into a
 response. Neither waits on anything, so a thread buys them nothing, and each trip is a
-hand-over to asgiref's one shared thread and back, under the GIL. Measured here, on a
-cached page (one Redis GET), the two trips cost about 0.7 ms of CPU per request, a fifth
-of the request: the gap between step 08 and step 07 (docs/steps/08-optimized.md).
-django-ninja, which steps 02 to 07 use, runs both on the event loop; so does this.
+hand-over to asgiref's request thread and back, under the GIL. On a cached page, one
+Redis GET, little else happens, so the two trips were much of step 08's gap to step 07
+(docs/steps/08-optimized.md, `make profile`). django-ninja, which steps 02 to 07 use,
+runs both on the event loop; so does this.
 """
 
 from ninja_extra.controllers.utils import get_api_controller
