@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv bench bench-full profile report docs docs-build test seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench bench-full bench-scale profile report docs docs-build test seed serve services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ bench: $(STAMP) ## the quick run: every step, 100k customers, 3 s per scenario (
 
 bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s per scenario, 3 repeats; resumable
 	$(PY) -m bench bench --preset publication
+
+bench-scale: $(STAMP) ## one client's latency at 10k, 100k, 1M and 3M customers, every step (SIZES=10k,1M STEPS=); resumable
+	$(PY) -m bench scale
 
 profile: $(STAMP) ## sample the last step and the ceiling with py-spy under one scenario (SCENARIO=search DURATION=)
 	$(PY) -m bench profile

@@ -167,6 +167,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    from bench import scale
+
+    return scale.main()
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     from bench import profile, run
 
@@ -259,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         " setting the environment leaves unset",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "scale", help="one client's latency per step at several sizes (SIZES=10k,1M; STEPS=)"
+    )
+    p.set_defaults(func=cmd_scale)
 
     p = sub.add_parser("profile", help="where the last step's and the ceiling's time goes")
     _dataset(p, reuse=True)

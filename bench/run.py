@@ -109,6 +109,8 @@ class Settings:
     # The untimed extras: micro-benchmarks, test times, full text's roads not taken and
     # django-ninja's cursor. The probe pass and the deep pages always run.
     details: bool = True
+    # The page the `deep` scenario asks for (make bench-scale finds it per step).
+    deep_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -173,6 +175,7 @@ def k6(base_url: str, terms: Path, scenario: str, settings: Settings, duration_s
             "DURATION": f"{duration_s:g}s",
             "SUMMARY": str(summary),
             "WALK_PAGES": str(probe.WALK_PAGES),
+            "DEEP_URL": settings.deep_url or "",
             "K6_NO_USAGE_REPORT": "true",
         }
         try:

@@ -51,10 +51,10 @@ def on_config(config):
 
 def on_files(files, config):
     # The charts live in media/ at the repository root; publish them with the site.
-    for chart in sorted((ROOT / "media").glob("*.svg")):
+    for chart in sorted((ROOT / "media").glob("**/*.svg")):
         files.append(
             File(
-                f"media/{chart.name}",
+                chart.relative_to(ROOT).as_posix(),
                 src_dir=str(ROOT),
                 dest_dir=config["site_dir"],
                 use_directory_urls=config["use_directory_urls"],
@@ -120,6 +120,11 @@ def fmt_change(now, before, noise: bool = False) -> str:
 
 def fmt_queries(value) -> str:
     return "—" if value is None else f"{value:g}"
+
+
+def note(title: str, text: str) -> str:
+    """A Material admonition: what a page shows where a figure is not measured yet."""
+    return f'!!! note "{title}"\n\n    {text}'
 
 
 def fmt_ms(value: float) -> str:
@@ -692,10 +697,10 @@ def render_test_times(slug: str, src_uri: str) -> str:
     """The run times of the test files the step's ``timed_tests`` names."""
     timed = measured(slug).get("test_times")
     if not timed:
-        return (
-            '!!! note "Not measured in this run"\n\n'
-            f"    The run this site shows predates `timed_tests` in {slug}'s step.toml;"
-            " the next `make bench` records these run times."
+        return note(
+            "Not measured in this run",
+            f"The run this site shows predates `timed_tests` in {slug}'s step.toml;"
+            " the next `make bench` records these run times.",
         )
     rows = ["| test file | tests | total | median test |", "|---|--:|--:|--:|"]
     for entry in timed:
@@ -778,10 +783,10 @@ def ceiling_of() -> dict | None:
     return _state["result"].get("ceiling")
 
 
-NO_CEILING = (
-    '!!! note "Not measured in this run"\n\n'
-    "    The published run has no ceiling: `make bench-full` measures it whenever the last"
-    " step is among the steps it runs."
+NO_CEILING = note(
+    "Not measured in this run",
+    "The published run has no ceiling: `make bench-full` measures it whenever the last"
+    " step is among the steps it runs.",
 )
 
 
@@ -843,10 +848,10 @@ def render_profile(_: str | None, src_uri: str) -> str:
     from bench import profile
 
     if not profile.PROFILE.is_file():
-        return (
-            '!!! note "Not profiled yet"\n\n'
-            "    `make profile` samples the last step and the ceiling and writes"
-            " `docs/results/profile.json`."
+        return note(
+            "Not profiled yet",
+            "`make profile` samples the last step and the ceiling and writes"
+            " `docs/results/profile.json`.",
         )
     found = json.loads(profile.PROFILE.read_text())
     step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
@@ -875,7 +880,74 @@ def render_profile(_: str | None, src_uri: str) -> str:
     return "\n".join(rows) + f"\n\n{caption}"
 
 
+def scale_result() -> dict | None:
+    from bench import scale
+
+    return json.loads(scale.RESULT.read_text()) if scale.RESULT.is_file() else None
+
+
+NOT_SCALED = note(
+    "Not measured yet",
+    "`make bench-scale` measures every step at each size and writes `docs/results/scale.json`.",
+)
+
+
+def render_scale_costs(_: str | None, src_uri: str) -> str:
+    """What each size of the scaling run cost here, from its own clock."""
+    from bench import run
+
+    found = scale_result()
+    if found is None:
+        return NOT_SCALED
+    ident = found["identity"]
+    rows = ["| customers | seeding the base | the size in all |", "|---|--:|--:|"]
+    for entry in found["sizes"]:
+        rows.append(
+            f"| {entry['customers']:,} | {entry['prepare_s']:.0f} s"
+            f" | {run.clock(entry['wall_time_s'])} |"
+        )
+    caption = (
+        f"*{len(ident['steps'])} steps, {len(ident['scenarios'])} scenarios of"
+        f" {ident['duration_s']:g} s each at {ident['vus']} virtual user, on"
+        f" {found['machine']['cores']} cores; made by `make bench-scale` at"
+        f" `{found['git_revision'][:7]}`.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
+def render_scale(scenario: str, src_uri: str) -> str:
+    """One scenario of the scaling run: its log-log chart and its p50 / p95 table."""
+    found = scale_result()
+    if found is None:
+        return NOT_SCALED
+    if scenario not in found["identity"]["scenarios"]:
+        raise KeyError(f"the scaling run has no scenario {scenario}")
+    sizes = found["sizes"]
+    chart = link(src_uri, f"media/scale/{scenario}.svg")
+    rows = [
+        "| step | " + " | ".join(entry["label"] for entry in sizes) + " |",
+        "|---|" + "--:|" * len(sizes),
+    ]
+    for slug in found["identity"]["steps"]:
+        cells = []
+        for entry in sizes:
+            figure = entry["steps"].get(slug, {}).get(scenario)
+            cells.append(
+                "—"
+                if not figure or figure["p50_ms"] is None
+                else f"{fmt_ms(figure['p50_ms'])} / {fmt_ms(figure['p95_ms'])}"
+            )
+        rows.append(f"| {slug} | " + " | ".join(cells) + " |")
+    caption = "*p50 / p95 latency of one client's requests at each size (`make bench-scale`).*"
+    return (
+        f"![{scenario}: p50 latency against customers, one line per step]({chart}){{ .chart }}"
+        "\n\n" + "\n".join(rows) + f"\n\n{caption}"
+    )
+
+
 RENDERERS = {
+    "scale": render_scale,
+    "scale_costs": render_scale_costs,
     "presets": render_presets,
     "profile": render_profile,
     "ceiling": render_ceiling,

@@ -65,6 +65,12 @@ function unique() {
   list(BASE, params, "unique");
 }
 
+// One deep page, asked again and again. make bench-scale reaches page 50 once, as a
+// client would, and passes its URL in: a cursor cannot be made up.
+function deepPage() {
+  follow(__ENV.DEEP_URL, "deep");
+}
+
 function showDetail() {
   detail(BASE, skewed(terms.ids), "detail");
 }
@@ -119,6 +125,7 @@ const SCENARIOS = {
   "search-broad": searchBroad,
   sort,
   unique,
+  deep: deepPage,
   detail: showDetail,
   write: writeOwn,
   mixed,
@@ -127,6 +134,10 @@ const SCENARIOS = {
 
 if (!(SCENARIO in SCENARIOS)) {
   throw new Error(`unknown SCENARIO ${SCENARIO}; one of ${Object.keys(SCENARIOS).join(", ")}`);
+}
+
+if (SCENARIO === "deep" && !__ENV.DEEP_URL) {
+  throw new Error("the deep scenario needs DEEP_URL, the page to ask for (make bench-scale sets it)");
 }
 
 const executor =

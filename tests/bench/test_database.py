@@ -59,7 +59,36 @@ def test_a_current_database_is_reused_and_a_stale_one_rebuilt(servers):
         assert any("cloned" in m for m in messages)
     finally:
         dropped = database.drop_all(servers.database_url, PREFIX)
-    assert set(dropped) == {f"{PREFIX}_base", step.database_name(PREFIX)}
+    assert set(dropped) == {
+        f"{PREFIX}_base",
+        database.template_name(step, PREFIX),
+        step.database_name(PREFIX),
+    }
+
+
+def test_steps_with_the_same_migrations_are_migrated_once(servers):
+    """01 to 03 share their migrations, as 06 to 08 do: one migrated template each."""
+    first, second = steps.discover()[:2]
+    assert database.migrations_digest(first) == database.migrations_digest(second)
+    messages: list[str] = []
+    database.drop_all(servers.database_url, PREFIX)
+    try:
+        urls = [
+            database.prepare_step(
+                servers.database_url, step, 100, 1, prefix=PREFIX, log=messages.append
+            )
+            for step in (first, second)
+        ]
+        template = database.template_name(first, PREFIX)
+        assert [m for m in messages if "migrating with" in m and template in m] == [
+            f"[db] {template}: migrating with {first.slug}"
+        ]
+        assert sum("cloned from " + template in m for m in messages) == 2
+        for url in urls:
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT count(*) FROM app_user").fetchone()[0] == 100
+    finally:
+        database.drop_all(servers.database_url, PREFIX)
 
 
 def test_fingerprints_change_with_what_changes_the_data():

@@ -584,3 +584,13 @@ def test_the_readme_describes_each_preset_as_bench_run_defines_it(preset, target
         f" {repeats} repeat{'s' if repeats > 1 else ''}"
     )
     assert described in row, row
+
+
+def test_the_readme_describes_the_scaling_run_as_bench_scale_defines_it():
+    from bench import scale
+
+    row = next(line for line in README.splitlines() if line.startswith("| `make bench-scale` |"))
+    labels = [scale.label(size) for size in scale.SIZES]
+    described = f"{', '.join(labels[:-1])} and {labels[-1]} customers, 1 client,"
+    assert described in row, row
+    assert f"{scale.DEFAULTS['DURATION']} s per scenario" in row, row
