@@ -161,6 +161,12 @@ def current_dataset(admin_url: str, prefix: str = "crm") -> tuple[int, int] | No
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
+def step_mark(step: Step, customers: int, seed_value: int) -> str:
+    """The comment a database migrated with ``step``'s migrations carries: a step's
+    copy and the template it is copied from carry the same one."""
+    return f"{MARK}:{step_fingerprint(base_fingerprint(customers, seed_value), step)}"
+
+
 def template_name(step: Step, prefix: str = "crm") -> str:
     return f"{prefix}_migrated_{migrations_digest(step)[:12]}"
 
@@ -180,7 +186,7 @@ def prepare_template(
     of a million rows. It is never served, so no connection blocks a copy.
     """
     name = template_name(step, prefix)
-    wanted = f"{MARK}:{step_fingerprint(base_fingerprint(customers, seed_value), step)}"
+    wanted = step_mark(step, customers, seed_value)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if _comment(conn, name) == wanted:
             return name
@@ -217,7 +223,7 @@ def prepare_step(
     """
     prepare_base(admin_url, customers, seed_value, prefix, log)
     name = step.database_name(prefix)
-    wanted = f"{MARK}:{step_fingerprint(base_fingerprint(customers, seed_value), step)}"
+    wanted = step_mark(step, customers, seed_value)
     url = with_database(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if not fresh and _comment(conn, name) == wanted:
