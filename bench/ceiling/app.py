@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import json
 import os
-import time
 from urllib.parse import parse_qs, urlencode
 
 from psycopg import AsyncClientCursor
@@ -76,7 +75,7 @@ class BadRequest(Exception):
         }
 
 
-# --- the cursor: django.core.signing.dumps/loads, as the step signs it ------------------
+# --- the cursor: django.core.signing.Signer.sign_object, as the step signs it -----------
 
 
 def b64(data: bytes) -> str:
@@ -89,18 +88,8 @@ def signature(value: str) -> str:
     return b64(hmac.new(key, value.encode(), hashlib.sha256).digest())
 
 
-def base62(number: int) -> str:
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while number:
-        number, rest = divmod(number, 62)
-        text = digits[rest] + text
-    return text or "0"
-
-
 def sign(payload: dict) -> str:
     value = b64(json.dumps(payload, separators=(",", ":")).encode("latin-1"))
-    value = f"{value}:{base62(int(time.time()))}"
     return f"{value}:{signature(value)}"
 
 
@@ -108,8 +97,7 @@ def unsign(token: str) -> dict:
     value, _, given = token.rpartition(":")
     if not hmac.compare_digest(given.encode(), signature(value).encode()):
         raise BadRequest("cursor", "Invalid cursor: follow the next or previous link as given.")
-    data = value.rpartition(":")[0]
-    return json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    return json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
 
 
 def binding(search: str | None, page_size: int) -> str:

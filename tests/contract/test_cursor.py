@@ -5,6 +5,7 @@ Page-number steps skip these; what both styles promise is in test_reading.py.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -73,6 +74,19 @@ def test_previous_from_page_k_is_page_k_minus_1(cursors: Target, ordering: str):
     for k in range(1, len(pages)):
         back = cursors.http.get(pages[k]["previous"]).json()
         assert [c["id"] for c in back["results"]] == [c["id"] for c in pages[k - 1]["results"]]
+
+
+def test_a_page_links_to_its_neighbours_the_same_way_every_time(cursors: Target):
+    """A page's links name positions, not moments: asked for again a second later, the
+    same page gives the same URLs, so whatever caches by URL (step 07, a CDN, the
+    browser) keeps hitting on the pages after it."""
+    params = {"ordering": "last_name", "page_size": 4}
+    second = cursors.http.get(cursors.http.get(LIST, params=params).json()["next"]).url
+    before = cursors.http.get(second).json()
+    # Past the next whole second: a timestamped signature would change with it.
+    time.sleep(1.05 - time.time() % 1)
+    again = cursors.http.get(second).json()
+    assert (again["next"], again["previous"]) == (before["next"], before["previous"])
 
 
 @pytest.mark.parametrize(

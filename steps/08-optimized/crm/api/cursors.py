@@ -30,6 +30,14 @@ PARSE = {
 }
 
 
+def signer() -> signing.Signer:
+    # A plain Signer, not signing.dumps: dumps adds a timestamp, so a page re-rendered a
+    # second later would link to its neighbours by new URLs, and every cache keyed on
+    # the URL (step 07's, a CDN's, the browser's) would miss from there on. A cursor
+    # names a position, not a permission; it has nothing to expire.
+    return signing.Signer(salt=SALT)
+
+
 def invalid(message: str) -> ValidationError:
     return ValidationError([{"loc": ("query", CURSOR), "msg": message, "type": "cursor"}])
 
@@ -44,7 +52,7 @@ def binding(listing: Listing) -> str:
 def encode(position: Position, backwards: bool, bound_to: str) -> str:
     key = position.key.isoformat() if hasattr(position.key, "isoformat") else position.key
     payload = {"k": key, "i": position.id, "b": int(backwards), "q": bound_to}
-    return signing.dumps(payload, salt=SALT, compress=False)
+    return signer().sign_object(payload)
 
 
 def decode(token: str, listing: Listing) -> tuple[Position, bool]:
@@ -52,7 +60,7 @@ def decode(token: str, listing: Listing) -> tuple[Position, bool]:
     if len(token) > MAX_CURSOR_LENGTH:
         raise invalid("Invalid cursor: too long.")
     try:
-        payload = signing.loads(token, salt=SALT)
+        payload = signer().unsign_object(token)
     except signing.BadSignature:
         raise invalid("Invalid cursor: follow the next or previous link as given.") from None
     if not isinstance(payload, dict) or set(payload) != {"k", "i", "b", "q"}:
