@@ -170,11 +170,9 @@ def test_06_trigrams_find_the_inside_of_a_word_and_otherwise_the_same():
         assert term["trigram_matches"] == term["matches"], term["term"]
         # The vector answers every first page in a few milliseconds at most.
         assert term["page"]["time_ms"] < 5, term["term"]
-    # "As quick for the selective terms":
-    for term in roads("selective"):
+    # "About as quick as the vector's for every term":
+    for term in roads("selective") + roads("broad"):
         assert term["trigram"]["time_ms"] < 5, term["term"]
-    # "but not for every broad one": many times the vector's cost for one at least.
-    assert any(t["trigram"]["time_ms"] > 5 * t["page"]["time_ms"] for t in roads("broad"))
     assert found["trigram"]["index_bytes"] > found["index_bytes"]
 
 
@@ -230,30 +228,33 @@ def test_08_sends_step_07s_reads_and_deletes_without_reading_first():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_costs_no_more_than_07_in_process():
-    """08's page: in process, a request of step 08 costs no more than step 07's, and
-    the mapping costs little."""
-    for name in ("test_one_detail_request", "test_one_list_request"):
-        assert micro("08-optimized", name) < 1.1 * micro("07-redis-cache", name), name
-    assert micro("08-optimized", "test_serialise_one_page") < 1.1 * micro(
-        "07-redis-cache", "test_serialise_one_page"
-    )
+def test_08_is_within_a_standard_deviation_of_07_in_process():
+    """08's page: in process, each gap is smaller than either step's standard deviation."""
+    for name in ("test_one_detail_request", "test_one_list_request", "test_serialise_one_page"):
+        ours, theirs = (
+            next(b for b in STEPS[slug]["microbenchmarks"] if b["name"] == name)
+            for slug in ("08-optimized", "07-redis-cache")
+        )
+        gap = abs(ours["mean_s"] - theirs["mean_s"])
+        assert gap < min(ours["stddev_s"], theirs["stddev_s"]), name
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_under_load_hits_less_where_it_is_slower():
-    """08's page: under load the gap to 07 is largest on walk, where 08 also hit the
-    cache less often."""
-    assert rps_gain("08-optimized", "07-redis-cache", "walk") < 1
-    assert hits("08-optimized", "walk") < hits("07-redis-cache", "walk")
+def test_08_hits_the_cache_as_often_as_07():
+    """08's page: with cursors that do not change with the clock, both steps answer as
+    many of the walk's reads from Redis."""
+    for name in ("list", "walk", "detail"):
+        assert abs(hits("08-optimized", name) - hits("07-redis-cache", name)) < 0.05, name
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_misses_its_goal_of_step_07s_blend_and_list_latency():
-    """08's page: its goal was the blend and list latency of step 07 within noise; this
-    run misses it, and the page says so."""
+def test_08_meets_its_blend_goal_and_misses_its_list_latency_goal():
+    """08's page: the blend is within noise of step 07's; list p95 overlaps in its
+    repeats, but its medians are more than 5 % apart, and list, walk and search carry
+    less."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
-    assert not (
-        report.within_noise(before["mixed"], after["mixed"])
-        and report.within_noise(before["list"], after["list"], "p95")
-    )
+    assert report.within_noise(before["mixed"], after["mixed"])
+    assert report.within_noise(before["list"], after["list"], "p95")
+    assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
+    for name in ("list", "walk", "search"):
+        assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
