@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv bench bench-full bench-scale profile report docs docs-build test seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench bench-full bench-scale profile report docs docs-build test test-faults seed serve services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ docs-build: $(STAMP) ## build the documentation site into site/ (strict: any bro
 
 test: $(STAMP) ## every step's own tests, the contract suite on every step, the harness's tests
 	$(PY) -m bench test
+
+test-faults: $(STAMP) ## PostgreSQL and Redis fail under load, every step (STEPS=2,7 FAULTS=outage,killed,redis-down,redis-paused,overload OUTAGE=10)
+	$(PY) -m bench faults
 
 seed: $(STAMP) ## seed the base database: make seed CUSTOMERS=3000000 [SEED=42]
 	$(PY) -m bench seed

@@ -173,6 +173,12 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return scale.main()
 
 
+def cmd_faults(args: argparse.Namespace) -> int:
+    from bench import faults
+
+    return faults.main()
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     from bench import profile, run
 
@@ -270,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         "scale", help="one client's latency per step at several sizes (SIZES=10k,1M; STEPS=)"
     )
     p.set_defaults(func=cmd_scale)
+
+    p = sub.add_parser(
+        "faults", help="PostgreSQL and Redis fail under load (STEPS=, FAULTS=, OUTAGE=)"
+    )
+    p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("profile", help="where the last step's and the ceiling's time goes")
     _dataset(p, reuse=True)

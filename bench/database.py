@@ -27,7 +27,7 @@ from psycopg import sql
 
 from bench import paths, seed, venvs
 from bench.services import with_database
-from bench.steps import Step, discover
+from bench.steps import LOCAL_MODE, Step, discover
 
 MARK = "crm-bench"
 BUILDING = f"{MARK}:building"
@@ -112,7 +112,7 @@ def _create(conn: psycopg.Connection, name: str, template: str | None = None) ->
 
 def migrate(step: Step, url: str) -> None:
     python = venvs.ensure(step)
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, **LOCAL_MODE, "DATABASE_URL": url}
     result = subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v", "1"],
         cwd=step.path,

@@ -381,6 +381,9 @@ for name in names:
     except md.PackageNotFoundError:
         pass
 pool = db.get("OPTIONS", {}).get("pool")
+if pool:
+    # A callable (the pool's connection check) is recorded by its name.
+    pool = {k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v for k, v in pool.items()}
 print(json.dumps({
     "packages": packages,
     "database": {"conn_max_age": db.get("CONN_MAX_AGE"), "pool": pool if pool else None},

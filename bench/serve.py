@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from bench import venvs
-from bench.steps import Step, server_command
+import psycopg
+
+from bench import services, venvs
+from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -39,6 +41,7 @@ def free_port() -> int:
 def environment(step: Step, database_url: str, redis_url: str | None) -> dict[str, str]:
     env = {
         **os.environ,
+        **LOCAL_MODE,
         "DATABASE_URL": database_url,
         "DEBUG": os.environ.get("DEBUG", "false"),
         "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
@@ -107,6 +110,15 @@ def running(
     port = port or free_port()
     command = server_command(step, venvs.ensure(step), HOST, port)
     env = environment(step, database_url, redis_url)
+    if "DB_POOL_MAX_SIZE" not in os.environ:
+        try:
+            allowed = int(services.server_settings(database_url)["max_connections"])
+        except psycopg.Error:
+            # A server started on a database that is down (the health test, the faults)
+            # keeps its default pool; it cannot take a connection anyway.
+            allowed = None
+        if allowed:
+            env["DB_POOL_MAX_SIZE"] = str(pool_size(workers(step.server), allowed))
     with serving(
         step.slug, command, step.path, env, port, output, timeout, healthy, started
     ) as base_url:

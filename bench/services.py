@@ -104,9 +104,47 @@ def stop() -> list[str]:
                 os.kill(pid, 15)
             _wait(lambda: not _pid_alive(pid), 10, "Redis did not stop")
             stopped.append("redis")
+        # Forget the processes, keep the addresses: started again, each server comes back
+        # where running step servers and the user's shell expect it, as a real one does.
+        kept = {name: {"port": state[name]["port"]} for name in state if "port" in state[name]}
         state.clear()
+        state.update(kept)
         _write_state(state)
     return stopped
+
+
+@contextlib.contextmanager
+def postgres_down() -> Iterator[None]:
+    """Stop the embedded PostgreSQL, and start it again on the way out at its address.
+
+    An outage as a client sees a real server restart: the address stays, so a running
+    step server can reconnect (`make test-faults`).
+    """
+    if os.environ.get("DATABASE_URL"):
+        raise ServiceError("an outage needs the embedded PostgreSQL: unset DATABASE_URL")
+    data = paths.PG_DIR / "data"
+    with _lock():
+        _pg_ctl(["stop", "-m", "fast", "-w"], data)
+    try:
+        yield
+    finally:
+        ensure(redis=False)
+
+
+@contextlib.contextmanager
+def redis_down() -> Iterator[None]:
+    """Kill the embedded Redis, as a crash does, and start it again (empty) at its address."""
+    if os.environ.get("REDIS_URL"):
+        raise ServiceError("killing Redis needs the embedded one: unset REDIS_URL")
+    with _lock():
+        pid = _redis_pid()
+        if pid:
+            os.kill(pid, 9)
+            _wait(lambda: not _pid_alive(pid), 10, "Redis did not die")
+    try:
+        yield
+    finally:
+        ensure()
 
 
 def status() -> dict[str, str]:
@@ -347,7 +385,7 @@ def _ensure_redis(state: dict) -> str:
     port = known.get("port")
     if port and _redis_pid() and _redis_ping(port):
         return known["url"]
-    port = _free_port(REDIS_PORT)
+    port = port if port and _port_free(port) else _free_port(REDIS_PORT)
     paths.REDIS_DIR.mkdir(parents=True, exist_ok=True)
     print(f"[services] starting embedded Redis on 127.0.0.1:{port}", flush=True)
     subprocess.run(

@@ -22,6 +22,9 @@ PAGINATIONS = ("page", "cursor")
 # How a step answers ?search=: substring matches over the joins, or a full-text vector.
 SEARCHES = ("substring", "fulltext")
 SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Every step refuses its development SECRET_KEY with DEBUG off unless told it runs on a
+# developer's machine (config/settings.py); the harness is such a machine.
+LOCAL_MODE = {"CRM_LOCAL": "1"}
 
 
 class StepError(ValueError):
@@ -143,6 +146,24 @@ def workers(server: str, cores: int | None = None) -> int:
         return 2 * cores + 1
     # uvicorn's docs: one worker process per core; concurrency comes from the event loop.
     return cores
+
+
+# A step's pool per worker process (config/settings.py's default), and the connections
+# kept free beside the steps' pools: the harness's own, psql, the probe pass.
+POOL_MAX_SIZE = 20
+RESERVED_CONNECTIONS = 20
+
+
+def pool_size(worker_count: int, max_connections: int) -> int:
+    """Each worker's pool, so that PostgreSQL never says "too many clients": two servers
+    (make serve beside a test run) with every pool full stay within max_connections."""
+    room = (max_connections - RESERVED_CONNECTIONS) // (2 * worker_count)
+    if room < 1:
+        raise StepError(
+            f"PostgreSQL allows {max_connections} connections: too few for {worker_count}"
+            " workers; raise max_connections or set DB_POOL_MAX_SIZE yourself"
+        )
+    return min(POOL_MAX_SIZE, room)
 
 
 def server_command(

@@ -68,8 +68,9 @@ def export(selector: str, destination: Path) -> Path:
     return target
 
 
-def create_database(url: str) -> None:
-    """Create the step's database on first start; never touch one that exists."""
+def create_database(url: str) -> int:
+    """Create the step's database on first start, never touching one that exists; return
+    the server's max_connections."""
     import psycopg
     from psycopg import sql
 
@@ -81,13 +82,17 @@ def create_database(url: str) -> None:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             print(f"[entrypoint] created database {name}", flush=True)
+        return int(conn.execute("SHOW max_connections").fetchone()[0])
 
 
 def serve() -> None:
     step = installed_step()
     url = database_url(step)
     os.environ["DATABASE_URL"] = url
-    create_database(url)
+    allowed = create_database(url)
+    # Every worker's pool full at once stays within the server's connections.
+    workers = steps.workers(step.server)
+    os.environ.setdefault("DB_POOL_MAX_SIZE", str(steps.pool_size(workers, allowed)))
     os.chdir(step.path)
     manage = [sys.executable, "manage.py", "migrate", "--noinput"]
     if os.spawnv(os.P_WAIT, sys.executable, manage) != 0:

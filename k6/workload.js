@@ -187,6 +187,9 @@ export function handleSummary(data) {
     error_rate: value(data, "errors", "rate") || 0,
     errors: value(data, "errors", "passes") || 0,
     checks_failed: value(data, "checks", "fails") || 0,
+    unavailable: value(data, "unavailable", "count") || 0,
+    server_errors: value(data, "server_errors", "count") || 0,
+    unanswered: value(data, "unanswered", "count") || 0,
     cache_hit_ratio: value(data, "cache_hits", "rate"),
   };
   const out = { stdout: "" };

@@ -241,14 +241,16 @@ async def customer_detail(pool, id_: int) -> bytes | None:
 
 
 def make_pool() -> AsyncConnectionPool:
-    # The last step's pool: 2 to DB_POOL_MAX_SIZE connections, 5 s to get one. Django's
-    # psycopg backend binds parameters client-side (AsyncClientCursor), so the server
-    # receives the same statement text; it also runs every session in UTC.
+    # The last step's pool: 2 to DB_POOL_MAX_SIZE connections, 5 s to get one, each
+    # checked as it is handed out. Django's psycopg backend binds parameters client-side
+    # (AsyncClientCursor), so the server receives the same statement text; it also runs
+    # every session in UTC.
     return AsyncConnectionPool(
         os.environ["DATABASE_URL"],
         min_size=2,
         max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "20")),
         timeout=5,
+        check=AsyncConnectionPool.check_connection,
         kwargs={"cursor_factory": AsyncClientCursor, "options": "-c TimeZone=UTC"},
         open=False,
     )

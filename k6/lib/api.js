@@ -3,9 +3,15 @@
 
 import http from "k6/http";
 import { check } from "k6";
-import { Rate } from "k6/metrics";
+import { Counter, Rate } from "k6/metrics";
 
 export const errors = new Rate("errors");
+// Answers a client may retry (503: the database is out of reach or out of connections)
+// apart from every other 5xx, which make test-faults allows under no load.
+export const unavailable = new Counter("unavailable");
+export const serverErrors = new Counter("server_errors");
+// Status 0: no answer at all (refused, reset, or past k6's 60 s timeout).
+export const unanswered = new Counter("unanswered");
 // Cached steps (07-08) answer reads with X-Cache: hit or miss; the share of hits per
 // scenario goes into the result file. Steps without a cache send no header: no samples.
 export const cacheHits = new Rate("cache_hits");
@@ -18,6 +24,9 @@ function countCache(response) {
 const JSON_HEADERS = { headers: { "Content-Type": "application/json" } };
 
 function verify(response, name, expected, shape) {
+  if (response.status === 503) unavailable.add(1);
+  else if (response.status >= 500) serverErrors.add(1);
+  else if (response.status === 0) unanswered.add(1);
   const ok = check(response, {
     [`${name}: status ${expected}`]: (r) => r.status === expected,
     [`${name}: shape`]: (r) => r.status !== expected || shape(r),

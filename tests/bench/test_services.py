@@ -38,6 +38,39 @@ def test_ensure_is_idempotent(servers):
     assert again.redis_url == servers.redis_url
 
 
+def embedded_only(servers: services.Services) -> None:
+    if not (servers.embedded_postgres and servers.embedded_redis):
+        pytest.skip("DATABASE_URL or REDIS_URL points at an external server")
+
+
+def test_stopped_and_started_again_the_servers_keep_their_addresses(servers, monkeypatch):
+    embedded_only(servers)
+    # Ports other than the ones they run on are now the preferred ones: started again,
+    # a server that forgot its address would move there.
+    for name in ("PG_PORT", "REDIS_PORT"):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            monkeypatch.setattr(services, name, sock.getsockname()[1])
+    assert set(services.stop()) == {"postgres", "redis"}
+    again = services.ensure()
+    assert (again.database_url, again.redis_url) == (servers.database_url, servers.redis_url)
+
+
+def test_an_outage_brings_postgres_back_at_its_address_with_its_data(servers):
+    embedded_only(servers)
+    with psycopg.connect(servers.database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS outage_witness (n int)")
+        conn.execute("INSERT INTO outage_witness VALUES (1)")
+    try:
+        with services.postgres_down(), pytest.raises(psycopg.OperationalError):
+            psycopg.connect(servers.database_url, connect_timeout=2)
+        with psycopg.connect(servers.database_url) as conn:
+            assert conn.execute("SELECT count(*) FROM outage_witness").fetchone()[0] >= 1
+    finally:
+        with psycopg.connect(servers.database_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE outage_witness")
+
+
 def test_given_urls_are_used_as_they_are(servers, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", servers.database_url)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
@@ -50,6 +83,7 @@ def test_given_urls_are_used_as_they_are(servers, monkeypatch):
 
 
 def test_an_unreachable_database_url_is_a_clear_error(monkeypatch):
+    # pragma: allowlist nextline secret
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:9/none")
     with pytest.raises(services.ServiceError) as error:
         services.ensure(redis=False)

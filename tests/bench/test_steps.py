@@ -123,3 +123,20 @@ def test_timed_tests_must_name_test_files_that_exist(tmp_path: Path, value: str,
         steps.load(folder)
     toml.write_text(toml.read_text().replace(value, '["tests/test_a.py"]'))
     assert steps.load(folder).timed_tests == ("tests/test_a.py",)
+
+
+@pytest.mark.parametrize(
+    ("cores", "max_connections"), [(1, 100), (2, 100), (8, 100), (2, 200), (64, 200)]
+)
+def test_two_servers_with_every_pool_full_stay_within_max_connections(cores, max_connections):
+    """PostgreSQL's "too many clients" never reaches a client: the harness sizes each
+    worker's pool (DB_POOL_MAX_SIZE) from the server's max_connections."""
+    count = steps.workers("uvicorn", cores)
+    size = steps.pool_size(count, max_connections)
+    assert 1 <= size <= steps.POOL_MAX_SIZE
+    assert 2 * count * size + steps.RESERVED_CONNECTIONS <= max_connections
+
+
+def test_a_server_too_small_for_the_workers_is_a_clear_error():
+    with pytest.raises(steps.StepError, match="raise max_connections or set DB_POOL_MAX_SIZE"):
+        steps.pool_size(64, 100)

@@ -125,6 +125,8 @@ def test_malformed_patch_is_400_and_changes_nothing(target: Target, change: dict
         b"\xff\xfe\x00",
         b"{" * 10_000,
         b"[" * 100_000,
+        # Well-formed, but nested deeper than any parser should follow.
+        b'{"first_name": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
     ],
 )
 def test_unparsable_body_is_400(target: Target, payload: bytes):

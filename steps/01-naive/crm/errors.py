@@ -6,8 +6,9 @@ this API get a ``detail`` string that names the field and a flat ``errors`` list
 
 from collections.abc import Iterator
 
+from django.db import OperationalError
 from django.http import JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 BODY = "body"
@@ -32,7 +33,32 @@ def error_body(errors: list[tuple[str, str]]) -> dict:
     }
 
 
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error's body: ``detail`` says what is wrong, ``errors`` which field is to blame."""
+
+    detail = serializers.CharField()
+    errors = FieldErrorSerializer(many=True, required=False)
+
+
+# What each kind of operation answers when it fails, in the OpenAPI document, so that a
+# client knows every status it can get. A method a path does not serve is a 405 from
+# the router before any operation runs; OpenAPI lists the methods a path serves.
+READING = dict.fromkeys((400, 503), ErrorSerializer)
+CREATING = dict.fromkeys((400, 415, 503), ErrorSerializer)
+ONE = dict.fromkeys((404, 503), ErrorSerializer)
+CHANGING = dict.fromkeys((400, 404, 415, 503), ErrorSerializer)
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError):
+        # The database is down, or refused another connection: a 503 tells the client
+        # to try again later, where a 500 would say the request itself broke something.
+        return JsonResponse({"detail": "Database unavailable."}, status=503)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -39,7 +39,8 @@ class CustomerSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     # Nested serializers read customer.address and customer.relationship per row:
     # without select_related that is two extra queries for every customer on a page.
     address = AddressSerializer(allow_null=True, required=False)
-    relationship = RelationshipSerializer(read_only=True)
+    # Null for a customer without one (the contract); documented so in the OpenAPI.
+    relationship = RelationshipSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Customer

@@ -2,10 +2,12 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import SearchFilter
 
+from crm import errors
 from crm.filters import CustomerFilter
 from crm.models import Customer
 from crm.pagination import CustomerPagination
@@ -28,6 +30,13 @@ class CustomerSearchFilter(SearchFilter):
         return super().get_search_terms(request)
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: CustomerSerializer, **errors.READING}),
+    create=extend_schema(responses={201: CustomerSerializer, **errors.CREATING}),
+    retrieve=extend_schema(responses={200: CustomerSerializer, **errors.ONE}),
+    partial_update=extend_schema(responses={200: CustomerSerializer, **errors.CHANGING}),
+    destroy=extend_schema(responses={204: None, **errors.ONE}),
+)
 class CustomerViewSet(viewsets.ModelViewSet):
     queryset = Customer.objects.order_by("-created", "-id")
     serializer_class = CustomerSerializer

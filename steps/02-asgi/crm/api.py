@@ -26,20 +26,20 @@ api = NinjaAPI(
 errors.register(api)
 
 
-@api.get("/customers/", response=CustomerPage)
+@api.get("/customers/", response={200: CustomerPage, **errors.READING})
 async def customer_list(request, params: Query[CustomerQuery]):
     page = await paginate(request, selectors.customer_list(params), params.page, params.page_size)
     page["results"] = [await selectors.customer_out(customer) for customer in page["results"]]
     return page
 
 
-@api.post("/customers/", response={201: CustomerOut})
+@api.post("/customers/", response={201: CustomerOut, **errors.CREATING})
 async def customer_create(request, payload: CustomerIn):
     customer = await sync_to_async(services.customer_create)(payload)
     return Status(201, await selectors.customer_out(customer))
 
 
-@api.get("/customers/{int:id}/", response=CustomerOut)
+@api.get("/customers/{int:id}/", response={200: CustomerOut, **errors.ONE})
 async def customer_detail(request, id: int):
     try:
         customer = await Customer.objects.aget(pk=id)
@@ -48,13 +48,13 @@ async def customer_detail(request, id: int):
     return await selectors.customer_out(customer)
 
 
-@api.patch("/customers/{int:id}/", response=CustomerOut)
+@api.patch("/customers/{int:id}/", response={200: CustomerOut, **errors.CHANGING})
 async def customer_update(request, id: int, payload: CustomerPatch):
     customer = await sync_to_async(services.customer_update)(id, payload)
     return await selectors.customer_out(customer)
 
 
-@api.delete("/customers/{int:id}/", response={204: None})
+@api.delete("/customers/{int:id}/", response={204: None, **errors.ONE})
 async def customer_delete(request, id: int):
     deleted, _ = await Customer.objects.filter(pk=id).adelete()
     if not deleted:

@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from psycopg_pool import ConnectionPool
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -16,11 +18,44 @@ def env_list(name: str, default: str) -> list[str]:
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# The default only exists so that a local checkout runs without set-up; any real
-# deployment sets SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-local-only-key-set-SECRET_KEY-in-production")
+# The default key only exists so that a checkout runs without set-up. With DEBUG off a
+# server takes itself for a deployment and refuses that key, unless CRM_LOCAL=1 says it
+# runs on a developer's own machine: the harness, the tests and the compose file set it.
+# pragma: allowlist nextline secret
+LOCAL_SECRET_KEY = "insecure-local-only-key-set-SECRET_KEY-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", LOCAL_SECRET_KEY)
 DEBUG = env_bool("DEBUG")
+LOCAL = env_bool("CRM_LOCAL")
+if SECRET_KEY == LOCAL_SECRET_KEY and not (DEBUG or LOCAL):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development key and DEBUG is off: set SECRET_KEY to a secret of"
+        " your own, or CRM_LOCAL=1 to run on your own machine."
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+
+# A deployment sits behind a proxy that ends TLS and says so in X-Forwarded-Proto (the
+# proxy must set that header itself, never pass on a client's). There plain HTTP is sent
+# to HTTPS and browsers are told to stay on it, so `manage.py check --deploy` passes.
+# Health stays on plain HTTP for an orchestrator's probes, which skip the proxy.
+DEPLOYED = not (DEBUG or LOCAL)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = DEPLOYED
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if DEPLOYED else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = DEPLOYED
+# The API sets no cookie (no sessions, no CSRF, no users): no cookie flag applies.
+SILENCED_SYSTEM_CHECKS = [
+    # No CsrfViewMiddleware: a forged cross-site request rides on the browser's cookies,
+    # and no request here is allowed by a cookie, so it can do nothing a direct one can't.
+    "security.W003",
+    # No XFrameOptionsMiddleware: the one HTML page is the Swagger UI, and with no users
+    # and no cookies a framed page can do nothing a visitor could not do by hand. Under
+    # ASGI the middleware would also cost a trip to a thread per request (it is sync).
+    "security.W002",
+    # HSTS preload binds every subdomain to HTTPS for months, in browsers' built-in
+    # lists: the domain owner's decision, not this app's.
+    "security.W021",
+]
 
 INSTALLED_APPS = [
     # Renders OpClass() in index expressions (the text_pattern_ops indexes in crm.models).
@@ -77,6 +112,11 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": POOL_MIN_SIZE,
     "max_size": POOL_MAX_SIZE,
     "timeout": POOL_TIMEOUT,
+    # A connection the server has ended (a restart, a failover, pg_terminate_backend)
+    # waits in the pool looking idle until a request takes it and fails: one 503 per dead
+    # connection after the database is back. Checking each connection as it is handed out
+    # costs one round trip of an empty query per request, and no client sees a dead one.
+    "check": ConnectionPool.check_connection,
 }
 
 LANGUAGE_CODE = "en-us"

@@ -7,7 +7,7 @@ this API get a 400 whose ``detail`` names the field, as in every other step.
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
 
 BODY = "body"
@@ -19,6 +19,27 @@ SOURCES = {"query": 1, "path": 1, "body": 2}
 
 class UnsupportedMediaType(Exception):
     pass
+
+
+class FieldError(Schema):
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
+    """Every error's body: ``detail`` says what is wrong, ``errors`` which field is to blame."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+# What each kind of operation answers when it fails, in the OpenAPI document, so that a
+# client knows every status it can get. A method a path does not serve is a 405 from
+# the router before any operation runs; OpenAPI lists the methods a path serves.
+READING = dict.fromkeys((400, 503), ErrorOut)
+CREATING = dict.fromkeys((400, 415, 503), ErrorOut)
+ONE = dict.fromkeys((404, 503), ErrorOut)
+CHANGING = dict.fromkeys((400, 404, 415, 503), ErrorOut)
 
 
 def error_body(errors: list[tuple[str, str]]) -> dict:

@@ -47,7 +47,7 @@ X_CACHE = {
 }
 
 
-@api.get("/customers/", response=CustomerPage, openapi_extra=X_CACHE)
+@api.get("/customers/", response={200: CustomerPage, **errors.READING}, openapi_extra=X_CACHE)
 async def customer_list(request, params: Query[CustomerQuery]):
     async def render() -> bytes:
         page = await paginate(request, selectors.customer_list(params), params)
@@ -57,13 +57,13 @@ async def customer_list(request, params: Query[CustomerQuery]):
     return await cache.cached(cache.list_key(request, params), render)
 
 
-@api.post("/customers/", response={201: CustomerOut})
+@api.post("/customers/", response={201: CustomerOut, **errors.CREATING})
 async def customer_create(request, payload: CustomerIn):
     customer = await sync_to_async(services.customer_create)(payload)
     return Status(201, selectors.customer_out(customer))
 
 
-@api.get("/customers/{int:id}/", response=CustomerOut, openapi_extra=X_CACHE)
+@api.get("/customers/{int:id}/", response={200: CustomerOut, **errors.ONE}, openapi_extra=X_CACHE)
 async def customer_detail(request, id: int):
     async def render() -> bytes:
         try:
@@ -75,13 +75,13 @@ async def customer_detail(request, id: int):
     return await cache.cached(cache.detail_key(id), render)
 
 
-@api.patch("/customers/{int:id}/", response=CustomerOut)
+@api.patch("/customers/{int:id}/", response={200: CustomerOut, **errors.CHANGING})
 async def customer_update(request, id: int, payload: CustomerPatch):
     customer = await sync_to_async(services.customer_update)(id, payload)
     return selectors.customer_out(customer)
 
 
-@api.delete("/customers/{int:id}/", response={204: None})
+@api.delete("/customers/{int:id}/", response={204: None, **errors.ONE})
 async def customer_delete(request, id: int):
     deleted, _ = await Customer.objects.filter(pk=id).adelete()
     if not deleted:

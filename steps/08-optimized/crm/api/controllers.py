@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from ninja import Query, Status
 from ninja_extra import api_controller, http_delete, http_get, http_patch, http_post
 
-from crm.api import cursors
+from crm.api import cursors, errors
 from crm.api.permissions import Anyone
 from crm.api.renderers import RENDERER
 from crm.api.schemas import CustomerIn, CustomerOut, CustomerPage, CustomerPatch, CustomerQuery
@@ -49,7 +49,7 @@ class CustomerController:
         shown = schema.model_validate(data, from_attributes=True).model_dump(mode="json")
         return RENDERER.render(self.context.request, shown, response_status=200)
 
-    @http_get("/", response=CustomerPage, openapi_extra=X_CACHE)
+    @http_get("/", response={200: CustomerPage, **errors.READING}, openapi_extra=X_CACHE)
     async def customer_list(self, params: Query[CustomerQuery]):
         request = self.context.request
         listing = params.listing()
@@ -70,23 +70,23 @@ class CustomerController:
         }
         return respond(*await self.cache.listing(shape, render))
 
-    @http_post("/", response={201: CustomerOut})
+    @http_post("/", response={201: CustomerOut, **errors.CREATING})
     async def customer_create(self, payload: CustomerIn):
         customer = await sync_to_async(self.customers.customer_create)(payload.customer())
         return Status(201, customer)
 
-    @http_get("/{int:id}/", response=CustomerOut, openapi_extra=X_CACHE)
+    @http_get("/{int:id}/", response={200: CustomerOut, **errors.ONE}, openapi_extra=X_CACHE)
     async def customer_detail(self, id: int):
         async def render() -> bytes:
             return self.body(CustomerOut, await self.customers.customer_get(id))
 
         return respond(*await self.cache.customer(id, render))
 
-    @http_patch("/{int:id}/", response=CustomerOut)
+    @http_patch("/{int:id}/", response={200: CustomerOut, **errors.CHANGING})
     async def customer_update(self, id: int, payload: CustomerPatch):
         return await sync_to_async(self.customers.customer_update)(id, payload.changes())
 
-    @http_delete("/{int:id}/", response={204: None})
+    @http_delete("/{int:id}/", response={204: None, **errors.ONE})
     async def customer_delete(self, id: int):
         await sync_to_async(self.customers.customer_delete)(id)
         return Status(204, None)

@@ -1,0 +1,453 @@
+"""``make test-faults``: a server fails under load; what did the clients see?
+
+While a few clients list, read, create, change and delete customers, one of these
+happens to the step's servers:
+
+- ``outage``: PostgreSQL stops for OUTAGE seconds and starts again at the same address,
+  as a real server restarts;
+- ``killed``: every connection of the step is ended with ``pg_terminate_backend``, as a
+  failover or an idle-connection killer does, while the server stays up;
+- ``redis-down`` (cached steps): Redis is killed and started again, empty;
+- ``redis-paused`` (cached steps): Redis stops answering (``CLIENT PAUSE``);
+- ``overload``: three times the step's capacity for 30 s (bench/overload.py, which has
+  rules of its own).
+
+Every request is recorded: when it started and ended, what it did, what it got. The
+rules a step keeps (``broken_rules`` says which are broken, in plain words):
+
+1. no answer is a 5xx, except a 503 while PostgreSQL is unreachable; Redis is only a
+   cache, so its faults allow none;
+2. every request gets an answer, and while the fault lasts within the pool's timeout:
+   no hang;
+3. health answers 503 while PostgreSQL is down;
+4. no request fails that starts after the fault ends: RECOVERY_S seconds after an
+   outage, at once after the others (a pool hands out no dead connection);
+5. every write the API acknowledged (201, 200, 204) is in the database afterwards, and
+   the API reads it back so: checked customer by customer.
+
+The load comes from Python rather than k6 because rule 5 needs every acknowledged write
+by name. The figures go to ``docs/results/reliability.json``; the Reliability page is
+drawn from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import os
+import random
+import time
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import redis
+
+from bench import database, overload, paths, results, serve, services, steps
+
+RESULT = results.RESULTS_DIR / "reliability.json"
+DATABASE_FAULTS = ("outage", "killed")
+REDIS_FAULTS = ("redis-down", "redis-paused")
+# Three times the step's capacity for 30 s: bench/overload.py, with rules of its own.
+OVERLOAD = "overload"
+FAULTS = (*DATABASE_FAULTS, *REDIS_FAULTS, OVERLOAD)
+CUSTOMERS, SEED, PREFIX = 20_000, 13, "crm_faults"
+CLIENTS = 4
+# The steps' POOL_TIMEOUT (config/settings.py), and what a busy 2-core machine may add.
+POOL_TIMEOUT_S = 5
+SLACK_S = 2
+RECOVERY_S = 5
+CLIENT_TIMEOUT_S = 30
+BODY = json.loads((paths.ROOT / "k6" / "customer.json").read_text())
+ACKNOWLEDGED = {"create": 201, "patch": 200, "delete": 204}
+LIST = "/api/customers/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    steady_s: float = 5
+    outage_s: float = 10
+    after_s: float = 15
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Settings:
+        """OUTAGE (seconds) sets how long a fault lasts; the load runs around it."""
+        raw = env.get("OUTAGE", "").strip()
+        try:
+            outage = float(raw) if raw else cls.outage_s
+        except ValueError:
+            raise SystemExit(f"OUTAGE: {raw!r} is not a number of seconds") from None
+        if not 1 <= outage <= 120:
+            raise SystemExit(f"OUTAGE: {raw} s is outside 1-120 s")
+        return cls(outage_s=outage, after_s=max(RECOVERY_S + 5, outage))
+
+
+@dataclasses.dataclass
+class Call:
+    started: float
+    ended: float
+    action: str
+    status: int | None  # None: no answer (a timeout, a refused connection)
+
+
+@dataclasses.dataclass
+class Written:
+    """One customer a client wrote, and which of its writes the API acknowledged."""
+
+    customer_id: str
+    id: int | None = None
+    last_name: str | None = None
+    deleted: bool = False
+    # A write that got no answer, or a 5xx, may have happened all the same (the
+    # connection can die between the commit and the answer): what follows is unknown.
+    unsure: bool = False
+
+
+class Load:
+    """CLIENTS clients, each doing one thing after another until told to stop."""
+
+    def __init__(self, base_url: str, ids: list[int]):
+        self.base_url = base_url
+        self.ids = ids
+        self.calls: list[Call] = []
+        self.written: list[Written] = []
+        self.running = True
+        self.numbers = itertools.count(1)
+        self.random = random.Random(SEED)
+
+    async def call(self, client: httpx.AsyncClient, action: str, method: str, path: str, **kw):
+        started = time.monotonic()
+        try:
+            response = await client.request(method, self.base_url + path, **kw)
+        except httpx.HTTPError:
+            response = None
+        status = response.status_code if response is not None else None
+        self.calls.append(Call(started, time.monotonic(), action, status))
+        return response
+
+    async def acknowledged(self, client, mine: Written, action: str, method: str, path: str, **kw):
+        """The answer if the API acknowledged the write; an unclear one leaves ``mine``
+        unsure."""
+        response = await self.call(client, action, method, path, **kw)
+        if response is None or response.status_code >= 500:
+            mine.unsure = True
+        if response is not None and response.status_code == ACKNOWLEDGED[action]:
+            return response
+        return None
+
+    async def write(self, client: httpx.AsyncClient) -> None:
+        mine = Written(f"FAULT-{next(self.numbers):06d}")
+        self.written.append(mine)
+        body = {**BODY, "customer_id": mine.customer_id}
+        created = await self.acknowledged(client, mine, "create", "POST", LIST, json=body)
+        if created is None:
+            return
+        mine.id = created.json()["id"]
+        path = f"{LIST}{mine.id}/"
+        name = f"Changed {mine.id}"
+        changed = {"last_name": name}
+        if await self.acknowledged(client, mine, "patch", "PATCH", path, json=changed) is None:
+            return
+        mine.last_name = name
+        if self.random.random() < 0.5:
+            deleted = await self.acknowledged(client, mine, "delete", "DELETE", path)
+            mine.deleted = deleted is not None
+
+    async def client(self) -> None:
+        async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
+            while self.running:
+                roll = self.random.random()
+                if roll < 0.4:
+                    await self.call(client, "list", "GET", LIST)
+                elif roll < 0.8:
+                    customer = self.random.choice(self.ids)
+                    await self.call(client, "detail", "GET", f"{LIST}{customer}/")
+                else:
+                    await self.write(client)
+
+
+@dataclasses.dataclass
+class Window:
+    """When the fault began and ended (monotonic seconds), and health meanwhile."""
+
+    down: float
+    back: float
+    health: int | None = None
+
+
+async def health_status(base_url: str) -> int | None:
+    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
+        try:
+            return (await client.get(f"{base_url}/api/health/")).status_code
+        except httpx.HTTPError:
+            return None
+
+
+def terminate(url: str) -> int:
+    """End every connection to the step's database but this one; how many were ended."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        query = (
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return conn.execute(query).fetchone()[0]
+
+
+@contextlib.contextmanager
+def redis_paused(redis_url: str, seconds: float) -> Iterator[None]:
+    """Every Redis client waits, as behind a stalled network, for ``seconds``.
+
+    The pause ends by itself: a paused server may hold back an UNPAUSE too.
+    """
+    client = redis.Redis.from_url(redis_url)
+    ends = time.monotonic() + seconds
+    client.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+    client.close()
+    try:
+        yield
+    finally:
+        time.sleep(max(0.0, ends - time.monotonic()))
+
+
+def fault_context(fault: str, redis_url: str | None, settings: Settings):
+    if fault == "outage":
+        return services.postgres_down()
+    if fault == "redis-down":
+        return services.redis_down()
+    return redis_paused(redis_url, settings.outage_s)
+
+
+async def inflict(fault: str, base_url: str, url: str, redis_url: str | None, settings) -> Window:
+    """Cause ``fault`` and undo it; when it lasted, and what health said meanwhile."""
+    if fault == "killed":
+        down = time.monotonic()
+        await asyncio.to_thread(terminate, url)
+        return Window(down, time.monotonic())
+    context = fault_context(fault, redis_url, settings)
+    await asyncio.to_thread(context.__enter__)
+    window = Window(time.monotonic(), 0.0)
+    try:
+        await asyncio.sleep(settings.outage_s / 2)
+        window.health = await health_status(base_url)
+        await asyncio.sleep(settings.outage_s / 2)
+    finally:
+        await asyncio.to_thread(context.__exit__, None, None, None)
+    window.back = time.monotonic()
+    return window
+
+
+async def under_load(
+    base_url: str, url: str, redis_url: str | None, ids: list[int], fault: str, settings
+) -> tuple[Load, Window]:
+    load = Load(base_url, ids)
+    clients = [asyncio.create_task(load.client()) for _ in range(CLIENTS)]
+    try:
+        await asyncio.sleep(settings.steady_s)
+        window = await inflict(fault, base_url, url, redis_url, settings)
+        await asyncio.sleep(settings.after_s)
+    finally:
+        load.running = False
+        await asyncio.gather(*clients)
+    return load, window
+
+
+def grace(fault: str) -> float:
+    """How long after the fault ends a request may still fail: a restarted server needs
+    a moment to take connections; a killed connection or a Redis fault needs none."""
+    return RECOVERY_S if fault == "outage" else 0.0
+
+
+def failed(call: Call) -> bool:
+    return call.status is None or call.status >= 500
+
+
+def judge(fault: str, load: Load, window: Window, reads: list[str], lost: list[str]) -> dict:
+    during = [c for c in load.calls if window.down <= c.started < window.back]
+    failing_after = [c for c in load.calls if c.started >= window.back and failed(c)]
+    # Redis is a cache: with PostgreSQL up, even a 503 is a failure.
+    allowed = {503} if fault in DATABASE_FAULTS else set()
+    return {
+        "requests": len(load.calls),
+        "during_fault": len(during),
+        "unavailable": sum(c.status == 503 for c in load.calls),
+        "server_errors": sum(
+            c.status is not None and c.status >= 500 and c.status not in allowed for c in load.calls
+        ),
+        "unanswered": sum(c.status is None for c in load.calls),
+        "slowest_during_s": round(max((c.ended - c.started for c in during), default=0.0), 2),
+        "failed_after_recovery": sum(
+            failed(c) for c in load.calls if c.started >= window.back + grace(fault)
+        ),
+        "recovery_s": round(
+            max((c.ended for c in failing_after), default=window.back) - window.back, 2
+        ),
+        "health_during": window.health,
+        "writes_acknowledged": sum(w.id is not None for w in load.written),
+        "writes_lost": lost,
+        "reads_wrong": reads,
+    }
+
+
+def lost_writes(written: list[Written], url: str) -> list[str]:
+    """The acknowledged writes the database does not hold, in plain words."""
+    lost = []
+    with psycopg.connect(url) as conn:
+        for w in written:
+            if w.id is None or w.unsure:
+                continue
+            row = conn.execute("SELECT last_name FROM app_user WHERE id = %s", [w.id]).fetchone()
+            if w.deleted and row is not None:
+                lost.append(f"{w.customer_id}: deleted, still there")
+            elif not w.deleted and row is None:
+                lost.append(f"{w.customer_id}: created, not there")
+            elif not w.deleted and w.last_name is not None and row[0] != w.last_name:
+                lost.append(f"{w.customer_id}: changed to {w.last_name!r}, reads {row[0]!r}")
+    return lost
+
+
+def wrong_reads(written: list[Written], base_url: str) -> list[str]:
+    """Acknowledged writes the API does not show once all is well: a stale cache."""
+    wrong = []
+    with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT_S) as client:
+        for w in written:
+            if w.id is None or w.unsure:
+                continue
+            response = client.get(f"{LIST}{w.id}/")
+            if w.deleted:
+                if response.status_code != 404:
+                    wrong.append(f"{w.customer_id}: deleted, API answers {response.status_code}")
+            elif response.status_code != 200:
+                wrong.append(f"{w.customer_id}: created, API answers {response.status_code}")
+            elif w.last_name and response.json()["last_name"] != w.last_name:
+                wrong.append(f"{w.customer_id}: changed, API reads {response.text[:80]!r}")
+    return wrong
+
+
+def broken_rules(fault: str, found: dict) -> list[str]:
+    """The rules of the module's docstring that ``found`` breaks, in plain words."""
+    broken = []
+    if found["server_errors"]:
+        kind = "5xx" if fault in REDIS_FAULTS else "5xx other than 503"
+        broken.append(f"{found['server_errors']} answer(s) were {kind}")
+    if found["unanswered"]:
+        broken.append(f"{found['unanswered']} request(s) got no answer in {CLIENT_TIMEOUT_S} s")
+    if found["slowest_during_s"] > POOL_TIMEOUT_S + SLACK_S:
+        broken.append(
+            f"a request took {found['slowest_during_s']} s during the fault,"
+            f" more than the pool's {POOL_TIMEOUT_S} s timeout"
+        )
+    if fault == "outage" and found["health_during"] != 503:
+        broken.append(f"health answered {found['health_during']} with the database down")
+    if found["failed_after_recovery"]:
+        broken.append(
+            f"{found['failed_after_recovery']} request(s) failed that started"
+            f" {grace(fault):g} s or more after the fault ended"
+        )
+    if found["writes_lost"]:
+        broken.append(f"acknowledged writes lost: {'; '.join(found['writes_lost'][:3])}")
+    if found["reads_wrong"]:
+        broken.append(f"acknowledged writes read wrong: {'; '.join(found['reads_wrong'][:3])}")
+    return broken
+
+
+def faults_for(step: steps.Step, wanted: list[str]) -> list[str]:
+    return [f for f in wanted if f not in REDIS_FAULTS or "redis" in step.services]
+
+
+def run_fault(step: steps.Step, fault: str, found: services.Services, settings) -> dict:
+    url = database.prepare_step(found.database_url, step, CUSTOMERS, SEED, PREFIX, fresh=True)
+    with psycopg.connect(url) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM app_user ORDER BY id LIMIT 500")]
+    with serve.running(step, url, found.redis_url) as base_url:
+        load, window = asyncio.run(under_load(base_url, url, found.redis_url, ids, fault, settings))
+        reads = wrong_reads(load.written, base_url)
+    entry = judge(fault, load, window, reads, lost_writes(load.written, url))
+    entry["broken"] = broken_rules(fault, entry)
+    return entry
+
+
+def describe(slug: str, fault: str, entry: dict) -> str:
+    verdict = "; ".join(entry["broken"]) if entry["broken"] else "every rule kept"
+    if fault == OVERLOAD:
+        return (
+            f"[faults] {slug} overload: {entry['offered_rps']:g} req/s offered against a"
+            f" capacity of {entry['capacity_rps']:g}, {entry['unavailable']} 503,"
+            f" p95 back to normal after {entry['recovery_s']:g} s: {verdict}"
+        )
+    return (
+        f"[faults] {slug} {fault}: {entry['requests']} requests, {entry['unavailable']} 503,"
+        f" {entry['writes_acknowledged']} writes acknowledged, recovered in"
+        f" {entry['recovery_s']:.1f} s: {verdict}"
+    )
+
+
+def check_embedded(found: services.Services, wanted: list[str]) -> None:
+    if not found.embedded_postgres and set(wanted) & {"outage"}:
+        raise SystemExit("test-faults stops PostgreSQL: unset DATABASE_URL to use the embedded one")
+    if not found.embedded_redis and set(wanted) & {"redis-down"}:
+        raise SystemExit("test-faults kills Redis: unset REDIS_URL to use the embedded one")
+
+
+def measure(selected: list[steps.Step], wanted: list[str], settings: Settings) -> dict:
+    found = services.ensure()
+    check_embedded(found, wanted)
+    measured = {}
+    try:
+        for step in selected:
+            measured[step.slug] = {}
+            for fault in faults_for(step, wanted):
+                lasting = (
+                    f"{overload.LOAD_S} s" if fault == OVERLOAD else f"{settings.outage_s:g} s"
+                )
+                print(f"[faults] {step.slug} {fault}: {lasting} under load", flush=True)
+                if fault == OVERLOAD:
+                    entry = overload.run_step(step, found, CUSTOMERS, SEED, PREFIX)
+                else:
+                    entry = run_fault(step, fault, found, settings)
+                measured[step.slug][fault] = entry
+                print(describe(step.slug, fault, entry), flush=True)
+    finally:
+        database.drop_all(services.ensure().database_url, PREFIX)
+    return measured
+
+
+def write(measured: dict, settings: Settings, started: dt.datetime, path=RESULT) -> None:
+    revision, dirty = results.git_revision()
+    document = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "git_revision": revision,
+        "git_dirty": dirty,
+        "customers": CUSTOMERS,
+        "clients": CLIENTS,
+        "outage_s": settings.outage_s,
+        "recovery_rule_s": RECOVERY_S,
+        "pool_timeout_s": POOL_TIMEOUT_S,
+        "steps": measured,
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n")
+
+
+def main(env: dict[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    wanted = [f.strip() for f in env.get("FAULTS", "").split(",") if f.strip()] or list(FAULTS)
+    unknown = sorted(set(wanted) - set(FAULTS))
+    if unknown:
+        raise SystemExit(f"FAULTS: unknown {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
+    started = dt.datetime.now(dt.UTC)
+    measured = measure(steps.select_many(env.get("STEPS")), wanted, settings)
+    write(measured, settings, started)
+    broken = sorted(
+        f"{slug} {fault}"
+        for slug, entries in measured.items()
+        for fault, entry in entries.items()
+        if entry["broken"]
+    )
+    print(f"[faults] written: {RESULT}")
+    if broken:
+        print(f"[faults] rules broken on: {', '.join(broken)}", flush=True)
+    return 1 if broken else 0

@@ -1,0 +1,144 @@
+"""make test-faults: its rules judged on calls made up here, then a short real run.
+
+The real run is the short version CI runs: two steps (a pooled one and a cached one),
+every fault that applies to them for 3 s, and the overload on the pooled one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from bench import faults, steps
+from bench.faults import Call, Load, Window, Written
+from tests.datasets import SMALL
+
+SHORT = faults.Settings(steady_s=2, outage_s=3, after_s=faults.RECOVERY_S + 3)
+CI_STEPS = ["04", "07"]
+# The fault begins at 10 s and ends at 20 s.
+WINDOW = Window(down=10.0, back=20.0, health=503)
+
+
+def judged(fault: str, *calls: tuple[float, float, int | None], window=WINDOW) -> list[str]:
+    load = Load("http://unused", [])
+    load.calls = [Call(started, ended, "detail", status) for started, ended, status in calls]
+    return faults.broken_rules(fault, faults.judge(fault, load, window, [], []))
+
+
+def test_a_503_while_postgres_is_down_is_allowed_a_500_is_not():
+    assert judged("outage", (12, 13, 503), (26, 26.1, 200)) == []
+    assert judged("outage", (12, 13, 500)) == ["1 answer(s) were 5xx other than 503"]
+
+
+def test_a_redis_fault_allows_no_503():
+    assert judged("redis-paused", (12, 13, 503)) == ["1 answer(s) were 5xx"]
+
+
+def test_a_request_slower_than_the_pool_timeout_during_a_fault_is_a_hang():
+    (broken,) = judged("outage", (12, 12 + faults.POOL_TIMEOUT_S + faults.SLACK_S + 1, 503))
+    assert "more than the pool's" in broken
+
+
+def test_an_unanswered_request_is_reported():
+    assert judged("killed", (12, 42, None))[0].startswith("1 request(s) got no answer")
+
+
+def test_a_restarted_server_has_a_moment_a_killed_connection_has_none():
+    failing_soon_after = (20.5, 20.6, 503)
+    assert judged("outage", failing_soon_after) == []
+    (broken,) = judged("killed", failing_soon_after)
+    assert "started 0 s or more after the fault ended" in broken
+    late = (20 + faults.RECOVERY_S + 1, 26.1, 503)
+    assert judged("outage", late) == [
+        "1 request(s) failed that started 5 s or more after the fault ended"
+    ]
+
+
+def test_health_must_answer_503_during_an_outage():
+    up = Window(down=10.0, back=20.0, health=200)
+    assert judged("outage", window=up) == ["health answered 200 with the database down"]
+
+
+def test_settings_refuse_what_is_not_a_duration():
+    with pytest.raises(SystemExit, match="not a number"):
+        faults.Settings.from_env({"OUTAGE": "ten"})
+    with pytest.raises(SystemExit, match="outside"):
+        faults.Settings.from_env({"OUTAGE": "0"})
+    assert faults.Settings.from_env({"OUTAGE": "3"}).outage_s == 3
+
+
+def test_an_unknown_fault_is_a_clear_error():
+    with pytest.raises(SystemExit, match="unknown fire; choose from outage"):
+        faults.main({"FAULTS": "outage,fire"})
+
+
+def test_a_lost_write_is_named_and_an_unsure_one_is_not_judged(servers):
+    url = SMALL.step_url(servers.database_url, steps.select(CI_STEPS[0]))
+    with psycopg.connect(url) as conn:
+        (kept, name), (gone,) = (
+            conn.execute("SELECT id, last_name FROM app_user ORDER BY id LIMIT 1").fetchone(),
+            conn.execute("SELECT max(id) + 1 FROM app_user").fetchone(),
+        )
+    written = [
+        Written("KEPT", id=kept, last_name=name),
+        Written("LOST", id=gone),
+        Written("UNSURE", id=gone, unsure=True),
+        Written("STALE", id=kept, last_name=f"not {name}"),
+        Written("UNDELETED", id=kept, deleted=True),
+    ]
+    assert faults.lost_writes(written, url) == [
+        "LOST: created, not there",
+        f"STALE: changed to 'not {name}', reads {name!r}",
+        "UNDELETED: deleted, still there",
+    ]
+
+
+def embedded_only():
+    if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"):
+        pytest.skip("the faults stop the embedded PostgreSQL and Redis")
+
+
+@pytest.fixture(scope="module")
+def measured(servers):
+    embedded_only()
+    wanted = [fault for fault in faults.FAULTS if fault != faults.OVERLOAD]
+    return faults.measure([steps.select(n) for n in CI_STEPS], wanted, SHORT)
+
+
+def test_every_fault_that_applies_is_measured(measured):
+    assert {slug: sorted(found) for slug, found in measured.items()} == {
+        steps.select("04").slug: ["killed", "outage"],
+        steps.select("07").slug: ["killed", "outage", "redis-down", "redis-paused"],
+    }
+
+
+def test_every_step_keeps_every_rule_under_every_fault(measured):
+    broken = {
+        f"{slug} {fault}": entry["broken"]
+        for slug, found in measured.items()
+        for fault, entry in found.items()
+        if entry["broken"]
+    }
+    assert broken == {}
+
+
+def test_the_faults_happened_under_load_with_writes(measured):
+    for found in measured.values():
+        for entry in found.values():
+            assert entry["during_fault"] > 0
+            assert entry["writes_acknowledged"] > 0
+        # PostgreSQL really was down: some requests were told so, and health too.
+        assert found["outage"]["unavailable"] > 0
+        assert found["outage"]["health_during"] == 503
+
+
+def test_three_times_its_capacity_leaves_a_step_alive_and_recovered(servers):
+    embedded_only()
+    step = steps.select(CI_STEPS[0])
+    (entry,) = faults.measure([step], [faults.OVERLOAD], SHORT)[step.slug].values()
+    assert entry["broken"] == []
+    assert entry["offered_rps"] > entry["capacity_rps"] > 0
+    assert entry["alive"]
+    assert entry["health_after"] == 200
