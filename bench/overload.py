@@ -154,7 +154,9 @@ def run_step(step: steps.Step, found: services.Services, customers: int, seed: i
         time.sleep(BEFORE_S)
         before.stop()
         capacity = run.k6(base_url, terms, "mixed", settings, CAPACITY_S)["requests_per_second"]
-        offered = dataclasses.replace(settings, open_rate=LOAD_FACTOR * capacity, max_vus=MAX_VUS)
+        # k6 takes whole arrivals per second.
+        rate = max(1, round(LOAD_FACTOR * capacity))
+        offered = dataclasses.replace(settings, open_rate=rate, max_vus=MAX_VUS)
         client = Client(base_url, ids)
         client.start()
         load = run.k6(base_url, terms, run.OPEN, offered, LOAD_S)

@@ -451,6 +451,9 @@ def _pid_alive(pid: int) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the servers bind: a port whose last connections linger in TIME_WAIT (a
+        # server just stopped) is free for them, and must be for its own restart.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
