@@ -215,14 +215,17 @@ def prepare_step(
     prefix: str = "crm",
     fresh: bool = False,
     log=print,
+    copy: str = "",
 ) -> str:
     """Return the URL of the step's database: a copy of the seeded base migrated with
     the step's migrations (``prepare_template``).
 
     ``fresh`` copies again even when the existing copy is current (tests that write).
+    ``copy`` names a second copy of the same template, for writers that must not touch
+    what the step's own copy holds.
     """
     prepare_base(admin_url, customers, seed_value, prefix, log)
-    name = step.database_name(prefix)
+    name = step.database_name(prefix) + (f"_{copy}" if copy else "")
     wanted = step_mark(step, customers, seed_value)
     url = with_database(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -8,6 +8,9 @@ happens to the step's servers:
 - ``killed``: every connection of the step is ended with ``pg_terminate_backend``, as a
   failover or an idle-connection killer does, while the server stays up;
 - ``redis-down`` (cached steps): Redis is killed and started again, empty;
+- ``redis-restarted`` (cached steps): Redis stops for OUTAGE seconds and comes back with
+  every entry and version counter it had, as a Redis that persists does: the writes made
+  meanwhile could not invalidate what it brings back;
 - ``redis-paused`` (cached steps): Redis stops answering (``CLIENT PAUSE``);
 - ``overload``: three times the step's capacity for 30 s (bench/overload.py, which has
   rules of its own).
@@ -23,7 +26,8 @@ rules a step keeps (``broken_rules`` says which are broken, in plain words):
 4. no request fails that starts after the fault ends: RECOVERY_S seconds after an
    outage, at once after the others (a pool hands out no dead connection);
 5. every write the API acknowledged (201, 200, 204) is in the database afterwards, and
-   the API reads it back so: checked customer by customer.
+   the API reads it back so: checked customer by customer, and the first page of the
+   listing the clients kept reading is the database's. A stale cache breaks this one.
 
 The load comes from Python rather than k6 because rule 5 needs every acknowledged write
 by name. The figures go to ``docs/results/reliability.json``; the Reliability page is
@@ -51,12 +55,14 @@ from bench import database, overload, paths, results, serve, services, steps
 
 RESULT = results.RESULTS_DIR / "reliability.json"
 DATABASE_FAULTS = ("outage", "killed")
-REDIS_FAULTS = ("redis-down", "redis-paused")
+REDIS_FAULTS = ("redis-down", "redis-restarted", "redis-paused")
 # Three times the step's capacity for 30 s: bench/overload.py, with rules of its own.
 OVERLOAD = "overload"
 FAULTS = (*DATABASE_FAULTS, *REDIS_FAULTS, OVERLOAD)
 CUSTOMERS, SEED, PREFIX = 20_000, 13, "crm_faults"
 CLIENTS = 4
+# Seeded customers each client renames, among those every client reads.
+RENAMED = 5
 # The steps' POOL_TIMEOUT (config/settings.py), and what a busy 2-core machine may add.
 POOL_TIMEOUT_S = 5
 SLACK_S = 2
@@ -72,6 +78,7 @@ class Settings:
     steady_s: float = 5
     outage_s: float = 10
     after_s: float = 15
+    overload_s: float = overload.LOAD_S
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
@@ -157,7 +164,19 @@ class Load:
             deleted = await self.acknowledged(client, mine, "delete", "DELETE", path)
             mine.deleted = deleted is not None
 
-    async def client(self) -> None:
+    async def rename(self, client: httpx.AsyncClient, mine: Written) -> None:
+        """Rename a seeded customer the other clients read, so that its cached detail
+        and the listings must follow the write."""
+        name = f"Renamed {next(self.numbers)}"
+        path = f"{LIST}{mine.id}/"
+        body = {"last_name": name}
+        if await self.acknowledged(client, mine, "patch", "PATCH", path, json=body) is not None:
+            # One client owns the customer and writes in turn: the last answer is final.
+            mine.last_name, mine.unsure = name, False
+
+    async def client(self, owned: list[int]) -> None:
+        renamed = [Written(f"SEEDED-{id}", id=id) for id in owned]
+        self.written += renamed
         async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
             while self.running:
                 roll = self.random.random()
@@ -166,6 +185,8 @@ class Load:
                 elif roll < 0.8:
                     customer = self.random.choice(self.ids)
                     await self.call(client, "detail", "GET", f"{LIST}{customer}/")
+                elif roll < 0.9 and renamed:
+                    await self.rename(client, self.random.choice(renamed))
                 else:
                     await self.write(client)
 
@@ -216,8 +237,8 @@ def redis_paused(redis_url: str, seconds: float) -> Iterator[None]:
 def fault_context(fault: str, redis_url: str | None, settings: Settings):
     if fault == "outage":
         return services.postgres_down()
-    if fault == "redis-down":
-        return services.redis_down()
+    if fault in ("redis-down", "redis-restarted"):
+        return services.redis_down(keep_data=fault == "redis-restarted")
     return redis_paused(redis_url, settings.outage_s)
 
 
@@ -244,7 +265,9 @@ async def under_load(
     base_url: str, url: str, redis_url: str | None, ids: list[int], fault: str, settings
 ) -> tuple[Load, Window]:
     load = Load(base_url, ids)
-    clients = [asyncio.create_task(load.client()) for _ in range(CLIENTS)]
+    # Each client renames a few seeded customers of its own among those all of them read.
+    owned = ids[: CLIENTS * RENAMED]
+    clients = [asyncio.create_task(load.client(owned[i::CLIENTS])) for i in range(CLIENTS)]
     try:
         await asyncio.sleep(settings.steady_s)
         window = await inflict(fault, base_url, url, redis_url, settings)
@@ -309,7 +332,7 @@ def lost_writes(written: list[Written], url: str) -> list[str]:
     return lost
 
 
-def wrong_reads(written: list[Written], base_url: str) -> list[str]:
+def wrong_reads(written: list[Written], base_url: str, url: str) -> list[str]:
     """Acknowledged writes the API does not show once all is well: a stale cache."""
     wrong = []
     with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT_S) as client:
@@ -324,6 +347,14 @@ def wrong_reads(written: list[Written], base_url: str) -> list[str]:
                 wrong.append(f"{w.customer_id}: created, API answers {response.status_code}")
             elif w.last_name and response.json()["last_name"] != w.last_name:
                 wrong.append(f"{w.customer_id}: changed, API reads {response.text[:80]!r}")
+        shown = [c["id"] for c in client.get(LIST).json()["results"]]
+    with psycopg.connect(url) as conn:
+        # The contract's default ordering, -created with ties broken by id.
+        held = conn.execute(
+            "SELECT id FROM app_user ORDER BY created DESC, id DESC LIMIT %s", [len(shown)]
+        ).fetchall()
+    if shown != [row[0] for row in held]:
+        wrong.append(f"the first page lists {shown[:5]}…, the database {[r[0] for r in held[:5]]}…")
     return wrong
 
 
@@ -364,7 +395,7 @@ def run_fault(step: steps.Step, fault: str, found: services.Services, settings) 
         ids = [row[0] for row in conn.execute("SELECT id FROM app_user ORDER BY id LIMIT 500")]
     with serve.running(step, url, found.redis_url) as base_url:
         load, window = asyncio.run(under_load(base_url, url, found.redis_url, ids, fault, settings))
-        reads = wrong_reads(load.written, base_url)
+        reads = wrong_reads(load.written, base_url, url)
     entry = judge(fault, load, window, reads, lost_writes(load.written, url))
     entry["broken"] = broken_rules(fault, entry)
     return entry
@@ -400,12 +431,12 @@ def measure(selected: list[steps.Step], wanted: list[str], settings: Settings) -
         for step in selected:
             measured[step.slug] = {}
             for fault in faults_for(step, wanted):
-                lasting = (
-                    f"{overload.LOAD_S} s" if fault == OVERLOAD else f"{settings.outage_s:g} s"
-                )
-                print(f"[faults] {step.slug} {fault}: {lasting} under load", flush=True)
+                lasting = settings.overload_s if fault == OVERLOAD else settings.outage_s
+                print(f"[faults] {step.slug} {fault}: {lasting:g} s under load", flush=True)
                 if fault == OVERLOAD:
-                    entry = overload.run_step(step, found, CUSTOMERS, SEED, PREFIX)
+                    entry = overload.run_step(
+                        step, found, CUSTOMERS, SEED, PREFIX, settings.overload_s
+                    )
                 else:
                     entry = run_fault(step, fault, found, settings)
                 measured[step.slug][fault] = entry
@@ -424,6 +455,7 @@ def write(measured: dict, settings: Settings, started: dt.datetime, path=RESULT)
         "customers": CUSTOMERS,
         "clients": CLIENTS,
         "outage_s": settings.outage_s,
+        "overload_s": settings.overload_s,
         "recovery_rule_s": RECOVERY_S,
         "pool_timeout_s": POOL_TIMEOUT_S,
         "steps": measured,

@@ -141,7 +141,14 @@ def broken_rules(found: dict) -> list[str]:
     return broken
 
 
-def run_step(step: steps.Step, found: services.Services, customers: int, seed: int, prefix: str):
+def run_step(
+    step: steps.Step,
+    found: services.Services,
+    customers: int,
+    seed: int,
+    prefix: str,
+    load_s: float = LOAD_S,
+):
     url = database.prepare_step(found.database_url, step, customers, seed, prefix, fresh=True)
     terms = database.terms_path(database.base_fingerprint(customers, seed))
     with psycopg.connect(url) as conn:
@@ -159,7 +166,7 @@ def run_step(step: steps.Step, found: services.Services, customers: int, seed: i
         offered = dataclasses.replace(settings, open_rate=rate, max_vus=MAX_VUS)
         client = Client(base_url, ids)
         client.start()
-        load = run.k6(base_url, terms, run.OPEN, offered, LOAD_S)
+        load = run.k6(base_url, terms, run.OPEN, offered, load_s)
         ended = time.monotonic()
         time.sleep(AFTER_S)
         client.stop()

@@ -10,6 +10,7 @@ connection, so they are the plans the step really gets.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -119,6 +120,25 @@ def run(step, database_url: str, requests: list, analyze: bool = False) -> list[
     return json.loads(result.stdout)
 
 
+def run_split(step, database_url: str, requests: list, analyze: bool = False) -> list[dict]:
+    """``run``, its requests shared between one probe process per core.
+
+    For reads whose plans and buffers matter, never their times: two processes share
+    the machine. The results come back in the order of ``requests``, with their indexes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    share = -(-len(requests) // (os.cpu_count() or 1))
+    parts = [(start, requests[start : start + share]) for start in range(0, len(requests), share)]
+    with ThreadPoolExecutor(len(parts) or 1) as pool:
+        done = pool.map(lambda part: run(step, database_url, part[1], analyze), parts)
+        return [
+            {**found, "request": found["request"] + start}
+            for (start, _), results in zip(parts, done, strict=True)
+            for found in results
+        ]
+
+
 def nodes(plan: dict) -> Iterator[dict]:
     """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
     yield plan
@@ -191,7 +211,6 @@ def seq_scans(plan: dict | None) -> set[str]:
 
 
 def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
-    import os
     import sys
     import time
 

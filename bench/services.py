@@ -132,19 +132,35 @@ def postgres_down() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def redis_down() -> Iterator[None]:
-    """Kill the embedded Redis, as a crash does, and start it again (empty) at its address."""
+def redis_down(keep_data: bool = False) -> Iterator[None]:
+    """Stop the embedded Redis and start it again at its address on the way out.
+
+    By default it is killed, as a crash does, and comes back empty. ``keep_data`` shuts
+    it down with SAVE and starts it from that snapshot, as a Redis that persists does:
+    every entry and version counter from before the stop comes back, the hard case for
+    a cache whose invalidations failed meanwhile.
+    """
     if os.environ.get("REDIS_URL"):
-        raise ServiceError("killing Redis needs the embedded one: unset REDIS_URL")
+        raise ServiceError("stopping Redis needs the embedded one: unset REDIS_URL")
+    snapshot = paths.REDIS_DIR / "dump.rdb"
     with _lock():
         pid = _redis_pid()
-        if pid:
+        if pid and keep_data:
+            import redis
+
+            port = _read_state()["redis"]["port"]
+            with contextlib.suppress(redis.ConnectionError):
+                _redis_client(f"redis://127.0.0.1:{port}/0").shutdown(save=True)
+        elif pid:
             os.kill(pid, 9)
-            _wait(lambda: not _pid_alive(pid), 10, "Redis did not die")
+        if pid:
+            _wait(lambda: not _pid_alive(pid), 10, "Redis did not stop")
     try:
         yield
     finally:
         ensure()
+        # Loaded: a later start must come back empty, as the embedded Redis always does.
+        snapshot.unlink(missing_ok=True)
 
 
 def status() -> dict[str, str]:

@@ -973,7 +973,8 @@ def render_overload(_: str | None, src_uri: str) -> str:
         )
     if len(rows) == 2:
         return note("Not measured yet", "`make test-faults FAULTS=overload` measures it.")
-    return "\n".join(rows) + "\n\n*Made by `make test-faults`, as the table above.*"
+    caption = f"*{found['overload_s']:g} s of load per step; made by `make test-faults`, as above.*"
+    return "\n".join(rows) + f"\n\n{caption}"
 
 
 def render_reliability(_: str | None, src_uri: str) -> str:
@@ -987,8 +988,8 @@ def render_reliability(_: str | None, src_uri: str) -> str:
         )
     rows = [
         "| step | fault | requests | 503 | other 5xx | no answer | slowest during"
-        " | recovered after | writes acknowledged | writes lost | rules |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        " | recovered after | writes acknowledged | writes lost | stale reads | rules |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for slug, entries in found["steps"].items():
         for fault, entry in entries.items():
@@ -999,7 +1000,8 @@ def render_reliability(_: str | None, src_uri: str) -> str:
                 f"| {slug} | {fault} | {entry['requests']:,} | {entry['unavailable']:,}"
                 f" | {entry['server_errors']} | {entry['unanswered']}"
                 f" | {entry['slowest_during_s']:.2f} s | {entry['recovery_s']:.1f} s"
-                f" | {entry['writes_acknowledged']:,} | {len(entry['writes_lost'])} | {verdict} |"
+                f" | {entry['writes_acknowledged']:,} | {len(entry['writes_lost'])}"
+                f" | {len(entry['reads_wrong'])} | {verdict} |"
             )
     dirty = " with uncommitted changes" if found["git_dirty"] else ""
     caption = (

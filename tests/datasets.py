@@ -14,10 +14,11 @@ class Dataset:
     seed: int
     prefix: str
 
-    def step_url(self, admin_url: str, step, fresh: bool = False) -> str:
-        """A migrated clone of this data set for ``step``; ``fresh`` for tests that write."""
+    def step_url(self, admin_url: str, step, fresh: bool = False, copy: str = "") -> str:
+        """A migrated clone of this data set for ``step``; ``fresh`` for tests that write,
+        ``copy`` for a second clone beside the step's own."""
         return database.prepare_step(
-            admin_url, step, self.customers, self.seed, self.prefix, fresh=fresh
+            admin_url, step, self.customers, self.seed, self.prefix, fresh=fresh, copy=copy
         )
 
     def terms(self) -> dict:

@@ -1,21 +1,22 @@
 """make test-faults: its rules judged on calls made up here, then a short real run.
 
 The real run is the short version CI runs: two steps (a pooled one and a cached one),
-every fault that applies to them for 3 s, and the overload on the pooled one.
+every fault that applies to them for 3 s, and 10 s of overload on the pooled one.
 """
 
 from __future__ import annotations
 
 import os
 
+import httpx
 import psycopg
 import pytest
 
-from bench import faults, steps
+from bench import faults, serve, steps
 from bench.faults import Call, Load, Window, Written
 from tests.datasets import SMALL
 
-SHORT = faults.Settings(steady_s=2, outage_s=3, after_s=faults.RECOVERY_S + 3)
+SHORT = faults.Settings(steady_s=2, outage_s=3, after_s=faults.RECOVERY_S + 3, overload_s=10)
 CI_STEPS = ["04", "07"]
 # The fault begins at 10 s and ends at 20 s.
 WINDOW = Window(down=10.0, back=20.0, health=503)
@@ -110,7 +111,7 @@ def measured(servers):
 def test_every_fault_that_applies_is_measured(measured):
     assert {slug: sorted(found) for slug, found in measured.items()} == {
         steps.select("04").slug: ["killed", "outage"],
-        steps.select("07").slug: ["killed", "outage", "redis-down", "redis-paused"],
+        steps.select("07").slug: sorted(["killed", "outage", *faults.REDIS_FAULTS]),
     }
 
 
@@ -151,3 +152,26 @@ def test_three_times_its_capacity_leaves_a_step_alive_and_recovered(servers):
     assert entry["offered_rps"] > entry["capacity_rps"] > 0
     assert entry["alive"]
     assert entry["health_after"] == 200
+
+
+def test_a_stale_cache_is_reported_read_by_read(servers):
+    """A write behind the cache's back (SQL, so no version is bumped) is what a missed
+    invalidation leaves: the detail and the first page the step keeps serving are old."""
+    step = steps.select(CI_STEPS[1])
+    url = SMALL.step_url(servers.database_url, step, fresh=True)
+    with psycopg.connect(url) as conn:
+        (oldest,) = conn.execute("SELECT min(id) FROM app_user").fetchone()
+    with serve.running(step, url, servers.redis_url) as base_url:
+        for path in (f"/api/customers/{oldest}/", "/api/customers/"):
+            httpx.get(base_url + path).raise_for_status()
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "UPDATE app_user SET last_name = 'Behind', created = now() WHERE id = %s",
+                [oldest],
+            )
+        wrong = faults.wrong_reads(
+            [Written("BEHIND", id=oldest, last_name="Behind")], base_url, url
+        )
+    assert len(wrong) == 2, wrong
+    assert wrong[0].startswith("BEHIND: changed, API reads")
+    assert wrong[1].startswith("the first page lists")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -56,16 +57,17 @@ class Target:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "target" in metafunc.fixturenames:
-        slugs = [step.slug for step in steps.discover()]
-        metafunc.parametrize("target", slugs, indirect=True, scope="session")
+    for name in ("target", "scratch"):
+        if name in metafunc.fixturenames:
+            slugs = [step.slug for step in steps.discover()]
+            metafunc.parametrize(name, slugs, indirect=True, scope="session")
 
 
-@pytest.fixture(scope="session")
-def target(request, servers) -> Iterator[Target]:
-    step = steps.select(request.param)
-    url = SMALL.step_url(servers.database_url, step, fresh=True)
-    log_path = paths.CACHE_DIR / "logs" / f"contract-{step.slug}.log"
+@contextmanager
+def _booted(servers, slug: str, copy: str = "") -> Iterator[Target]:
+    step = steps.select(slug)
+    url = SMALL.step_url(servers.database_url, step, fresh=True, copy=copy)
+    log_path = paths.CACHE_DIR / "logs" / f"contract-{step.slug}{copy and '-' + copy}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with (
         log_path.open("w") as log,
@@ -73,6 +75,21 @@ def target(request, servers) -> Iterator[Target]:
         httpx.Client(base_url=base_url, timeout=30) as http,
     ):
         yield Target(step, base_url, url, http)
+
+
+@pytest.fixture(scope="session")
+def target(request, servers) -> Iterator[Target]:
+    """The step as `make serve` runs it, on the small data set that every test reads."""
+    with _booted(servers, request.param) as booted:
+        yield booted
+
+
+@pytest.fixture(scope="session")
+def scratch(request, servers) -> Iterator[Target]:
+    """The step again, on a copy of its own: for writers whose changes no other test
+    may read, such as generated requests that rename and delete seeded customers."""
+    with _booted(servers, request.param, copy="scratch") as booted:
+        yield booted
 
 
 def walk(target: Target, path: str, params: dict | None = None) -> list[dict]:
