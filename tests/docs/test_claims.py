@@ -6,6 +6,8 @@ fails and the sentence has to change with the numbers.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench import probe, report, results
@@ -258,3 +260,75 @@ def test_08_meets_its_blend_goal_and_misses_its_list_latency_goal():
     assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
     for name in ("list", "walk", "search"):
         assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
+
+
+# --- How cost grows (docs/scale.md), held against docs/results/scale.json --------------
+
+
+def scaled() -> dict | None:
+    from bench import scale
+
+    return json.loads(scale.RESULT.read_text()) if scale.RESULT.is_file() else None
+
+
+SCALE = scaled()
+needs_scale = pytest.mark.skipif(SCALE is None, reason="no scale.json yet")
+
+
+def growth(slug: str, scenario: str) -> float:
+    """p50 at the largest size over p50 at the smallest."""
+    sizes = SCALE["sizes"]
+    first = sizes[0]["steps"][slug][scenario]["p50_ms"]
+    return sizes[-1]["steps"][slug][scenario]["p50_ms"] / first
+
+
+def scale_steps(low: int, high: int = 99) -> list[str]:
+    return [slug for slug in SCALE["identity"]["steps"] if low <= int(slug[:2]) <= high]
+
+
+@needs_scale
+def test_scale_keyset_pages_cost_the_same_at_every_size():
+    for slug in scale_steps(5):
+        for scenario in ("list", "deep"):
+            assert growth(slug, scenario) < 1.5, (slug, scenario)
+
+
+@needs_scale
+def test_scale_numbered_pages_grow_with_the_table():
+    for slug in scale_steps(1, 4):
+        assert growth(slug, "deep") > 3, slug
+        assert growth(slug, "list") > 3, slug
+
+
+@needs_scale
+def test_scale_03s_join_before_the_sort_grows_fastest():
+    others = [growth(slug, "list") for slug in scale_steps(1, 8) if slug[:2] != "03"]
+    assert growth(scale_steps(3, 3)[0], "list") > max(others)
+
+
+@needs_scale
+def test_scale_full_text_search_stays_flat_where_substring_search_grows():
+    for slug in scale_steps(6):
+        assert growth(slug, "search") < 1.5, slug
+    for slug in scale_steps(1, 5):
+        assert growth(slug, "search") > 10, slug
+
+
+@needs_scale
+def test_scale_broad_search_is_flat_from_the_keyset_step_on():
+    for slug in scale_steps(5):
+        assert growth(slug, "search-broad") < 1.5, slug
+    for slug in scale_steps(1, 4):
+        assert growth(slug, "search-broad") > 10, slug
+
+
+@needs_scale
+def test_scale_filters_grow_on_every_step():
+    for slug in scale_steps(1):
+        assert growth(slug, "filter") > 2, slug
+
+
+@needs_scale
+def test_scale_a_detail_costs_the_same_at_every_size():
+    for slug in scale_steps(1):
+        assert growth(slug, "detail") < 1.5, slug
