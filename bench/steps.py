@@ -25,6 +25,9 @@ SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Every step refuses its development SECRET_KEY with DEBUG off unless told it runs on a
 # developer's machine (config/settings.py); the harness is such a machine.
 LOCAL_MODE = {"CRM_LOCAL": "1"}
+# The workshop's checker (make check) points the repository's step suites at one
+# folder, an attendee's copy, instead of at the ladder.
+UNDER_TEST = "CRM_STEP_DIR"
 
 
 class StepError(ValueError):
@@ -44,6 +47,10 @@ class Step:
     path: Path
     # Test files whose run times the step's page sets side by side (``make bench``).
     timed_tests: tuple[str, ...] = ()
+    # What a reader meets before this step's change, and the scenarios that show what
+    # the change buys: the page's summary box, "Which fix first?" and the exercise.
+    symptom: str = ""
+    shows: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -98,6 +105,14 @@ def load(path: Path) -> Step:
     missing = [name for name in timed if not (path / name).is_file()]
     if missing:
         raise StepError(f"{toml}: timed_tests names files that are not there: {missing}")
+    symptom = data.get("symptom", "")
+    if not isinstance(symptom, str):
+        raise StepError(f"{toml}: symptom must be a string")
+    shows = data.get("shows", [])
+    if not isinstance(shows, list) or not all(isinstance(name, str) for name in shows):
+        raise StepError(f"{toml}: shows must be a list of scenario names")
+    if data["number"] > 1 and not (symptom and shows):
+        raise StepError(f"{toml}: every step after the first names its symptom and shows")
     return Step(
         number=data["number"],
         slug=data["slug"],
@@ -109,6 +124,8 @@ def load(path: Path) -> Step:
         search=data["search"],
         path=path,
         timed_tests=tuple(timed),
+        symptom=symptom,
+        shows=tuple(shows),
     )
 
 
@@ -118,6 +135,13 @@ def discover(steps_dir: Path = STEPS_DIR) -> list[Step]:
     if numbers != list(range(1, len(steps) + 1)):
         raise StepError(f"steps must be numbered 1..n without gaps, found {numbers}")
     return steps
+
+
+def under_test(steps_dir: Path = STEPS_DIR) -> list[Step]:
+    """The steps the repository's step suites judge: the ladder, or the one folder that
+    ``CRM_STEP_DIR`` names."""
+    folder = os.environ.get(UNDER_TEST, "").strip()
+    return [load(Path(folder).resolve())] if folder else discover(steps_dir)
 
 
 def select(selector: str | int, steps_dir: Path = STEPS_DIR) -> Step:

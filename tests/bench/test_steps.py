@@ -16,6 +16,8 @@ server = "{server}"
 pagination = "page"
 search = "substring"
 services = {services}
+symptom = "Slow"
+shows = ["list"]
 """
 
 
@@ -80,6 +82,27 @@ def test_invalid_step_toml_is_explained(tmp_path: Path, field: str, value: str, 
     (folder / "step.toml").write_text("\n".join(lines))
     with pytest.raises(steps.StepError, match=message):
         steps.load(folder)
+
+
+@pytest.mark.parametrize("field", ["symptom", "shows"])
+def test_a_step_after_the_first_names_what_it_fixes(tmp_path: Path, field: str):
+    folder = make(tmp_path, "02-asgi", server="uvicorn")
+    toml = folder / "step.toml"
+    toml.write_text(
+        "\n".join(line for line in toml.read_text().splitlines() if not line.startswith(field))
+    )
+    with pytest.raises(steps.StepError, match="names its symptom and shows"):
+        steps.load(folder)
+
+
+def test_the_real_steps_say_what_they_fix_in_scenarios_the_workload_has():
+    from bench import run
+
+    ladder = steps.discover()
+    assert not ladder[0].shows
+    for step in ladder[1:]:
+        assert step.symptom.endswith("."), step.slug
+        assert set(step.shows) <= set(run.SCENARIOS), step.slug
 
 
 def test_worker_counts_follow_each_servers_docs():
