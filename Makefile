@@ -13,7 +13,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv bench bench-full bench-scale profile report docs docs-build test test-faults seed serve services services-stop services-status steps lint format clean-db
+.PHONY: help venv bench bench-full bench-scale profile report docs docs-build test test-faults seed serve measure explain exercise check rehearse services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,8 +63,23 @@ test-faults: $(STAMP) ## PostgreSQL and Redis fail under load, every step (STEPS
 seed: $(STAMP) ## seed the base database: make seed CUSTOMERS=3000000 [SEED=42]
 	$(PY) -m bench seed
 
-serve: $(STAMP) ## run one step natively: make serve STEP=3 [PORT=8000]
+serve: $(STAMP) ## run one step natively: make serve STEP=3 [PORT=8000] [WORKSHOP=1: your exercise copy]
 	$(PY) -m bench serve $(STEP) --port $(PORT)
+
+measure: $(STAMP) ## k6 against a step you serve: make measure STEP=3 SCENARIOS=list [WORKSHOP=1] [BASE_URL=]
+	$(PY) -m bench measure $(STEP)
+
+explain: $(STAMP) ## one request's queries and plan: make explain STEP=3 URL='/api/customers/?ordering=-points' [WORKSHOP=1]
+	$(PY) -m bench explain $(STEP) "$(or $(URL),/api/customers/)"
+
+exercise: $(STAMP) ## workshop: copy step n-1 to workshop/ to turn it into step n (make exercise STEP=4 [RESET=1])
+	$(PY) -m bench exercise $(STEP)
+
+rehearse: $(STAMP) ## workshop set-up and dress rehearsal: every venv and data set, each exercise checked (STEPS=2,3,4)
+	$(PY) -m bench rehearse
+
+check: $(STAMP) ## workshop: what your copy of step n still misses (make check STEP=4) [SOLUTION=1: the step's own code]
+	$(PY) -m bench check $(STEP)
 
 services: $(STAMP) ## start the embedded PostgreSQL and Redis (the other targets do it when needed)
 	$(PY) -m bench services up

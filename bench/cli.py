@@ -107,17 +107,85 @@ def _seed_step_in_place(found, step: steps.Step, args, started: float) -> int:
     return 0
 
 
-def cmd_measure(args: argparse.Namespace) -> int:
+def _workshop() -> bool:
+    """WORKSHOP=1: the attendee's copy of the step (make exercise), not the ladder's."""
     from bench import run
 
-    step = steps.select(args.step)
-    path = run.measure_running(step, args.base_url.rstrip("/"), run.Settings.from_env())
+    return run.flag(os.environ, "WORKSHOP", False)
+
+
+def _step(selector: str) -> steps.Step:
+    from bench import workshop
+
+    step = steps.select(selector)
+    return workshop.load(step) if _workshop() else step
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from bench import results, run, workshop
+
+    step = _step(args.step)
+    # An attendee's numbers are theirs: never beside the ladder's in docs/results/.
+    directory = workshop.RESULTS if _workshop() else results.RESULTS_DIR
+    settings = run.Settings.from_env()
+    path = run.measure_running(step, args.base_url.rstrip("/"), settings, directory)
     run.finish(path, charts=False)
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_explain(args: argparse.Namespace) -> int:
+    """One request through the step, in process: every query it makes and its plan."""
+    from bench import probe
+
+    step = _step(args.step)
+    found = services.ensure(redis="redis" in step.services)
+    _resolve_dataset(args, database.current_dataset(found.database_url))
+    url = database.prepare_step(found.database_url, step, args.customers, args.seed)
+    (request,) = probe.run(step, url, [args.path], analyze=True)
+    queries = request["queries"]
+    print(
+        f"\n{step.slug} {request['method']} {request['path']} -> {request['status']}:"
+        f" {len(queries)} quer{'y' if len(queries) == 1 else 'ies'},"
+        f" {probe.request_time(request):.1f} ms in PostgreSQL\n"
+    )
+    for group in probe.breakdown(
+        [{"statement": probe.statement(q["sql"]), "time_ms": q["time_ms"]} for q in queries]
+    ):
+        print(f"{group['count']:>4} x {group['time_ms']:8.2f} ms  {group['statement'][:300]}")
+    pages = probe.page_queries(queries)
+    planned = pages or [query for query in queries if query["plan"] is not None]
+    if planned:
+        plan = planned[0]["plan"]
+        print(f"\nplan of the {'page' if pages else 'first'} query:")
+        print("    " + probe.outline(plan).replace(" > ", "\n  > "))
+        scans = probe.seq_scans(plan)
+        if scans:
+            print(f"\nreads whole tables (Seq Scan): {', '.join(sorted(scans))}")
+    return 0
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from bench import run, workshop
+
     step = steps.select(args.step)
+    return workshop.main_exercise(step, reset=run.flag(os.environ, "RESET", False))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bench import run, workshop
+
+    step = steps.select(args.step)
+    return workshop.main_check(step, solution=run.flag(os.environ, "SOLUTION", False))
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from bench import workshop
+
+    return workshop.main_rehearse(dict(os.environ))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    step = _step(args.step)
     found = services.ensure(redis="redis" in step.services)
     _resolve_dataset(args, database.current_dataset(found.database_url))
     url = database.prepare_step(found.database_url, step, args.customers, args.seed)
@@ -233,9 +301,9 @@ def _latest():
 
 def _late_errors() -> tuple[type[Exception], ...]:
     """Errors of modules imported only by the commands that need them."""
-    from bench import probe, results, run
+    from bench import probe, results, run, workshop
 
-    return (run.BenchError, probe.ProbeError, results.ResultError)
+    return (run.BenchError, probe.ProbeError, results.ResultError, workshop.WorkshopError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,6 +358,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("step", help="3, 03 or 03-select-related")
     p.add_argument("--base-url", default=os.environ.get("BASE_URL", "http://127.0.0.1:8000"))
     p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("explain", help="one request's queries and the plan of its page query")
+    p.add_argument("step", help="3, 03 or 03-select-related")
+    p.add_argument("path", help="a path of the API, such as '/api/customers/?ordering=-points'")
+    _dataset(p, reuse=True)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("exercise", help="a workshop copy of step n-1 to turn into step n")
+    p.add_argument("step", help="the step to build: 4, 04 or 04-indexes")
+    p.set_defaults(func=cmd_exercise)
+
+    p = sub.add_parser("check", help="what the workshop copy of a step still misses")
+    p.add_argument("step", help="the step being built: 4, 04 or 04-indexes")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("rehearse", help="the workshop's set-up and dress rehearsal (STEPS=2,3,4)")
+    p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("report", help="redraw the table and charts from a result file")
     p.add_argument("--results", default=os.environ.get("RESULTS") or str(_latest()))

@@ -12,8 +12,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench import paths, services, steps, venvs
-from bench.services import with_database
+from bench import paths, services, steps, workshop
 
 REPORTS = paths.CACHE_DIR / "reports"
 
@@ -43,14 +42,9 @@ def main(pytest_args: list[str]) -> int:
     found = services.ensure()
     results = []
     for step in steps.discover():
-        python = venvs.ensure(step)
-        env = {
-            **os.environ,
-            # pytest-django creates and drops test_crm_step_NN next to this name.
-            "DATABASE_URL": with_database(found.database_url, step.database_name()),
-            "REDIS_URL": found.redis_url or "",
-        }
-        results.append(_run(f"step-{step.slug}", [python, "-m", "pytest", "-q"], step.path, env))
+        # The workshop's checker runs this same stage on an attendee's copy.
+        stage = workshop.own_tests(step, found)
+        results.append(_run(f"step-{step.slug}", stage.command, stage.cwd, stage.env))
     # The repository's suites start (or reuse) the services themselves.
     results.append(
         _run(

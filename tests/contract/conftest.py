@@ -59,13 +59,14 @@ class Target:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name in ("target", "scratch"):
         if name in metafunc.fixturenames:
-            slugs = [step.slug for step in steps.discover()]
-            metafunc.parametrize(name, slugs, indirect=True, scope="session")
+            judged = steps.under_test()
+            metafunc.parametrize(
+                name, judged, ids=[s.slug for s in judged], indirect=True, scope="session"
+            )
 
 
 @contextmanager
-def _booted(servers, slug: str, copy: str = "") -> Iterator[Target]:
-    step = steps.select(slug)
+def _booted(servers, step: steps.Step, copy: str = "") -> Iterator[Target]:
     url = SMALL.step_url(servers.database_url, step, fresh=True, copy=copy)
     log_path = paths.CACHE_DIR / "logs" / f"contract-{step.slug}{copy and '-' + copy}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

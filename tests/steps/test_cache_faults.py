@@ -21,7 +21,7 @@ import redis
 from bench import serve, services, steps
 from tests.datasets import SMALL
 
-CACHED = [step for step in steps.discover() if "redis" in step.services]
+CACHED = [step for step in steps.under_test() if "redis" in step.services]
 pytestmark = pytest.mark.skipif(not CACHED, reason="no cached step yet")
 LIST = "/api/customers/"
 # Only a wait for a server to start or to apply a retry, never a timing assertion.
