@@ -46,6 +46,9 @@ def on_config(config):
             raise PluginError(f"step {step.slug} has no page: write {page}")
         if step.slug not in measured:
             raise PluginError(f"step {step.slug} is not in published.json: run `make bench-full`")
+        exercise = Path(config["docs_dir"]) / "workshop" / f"{step.slug}.md"
+        if step.number > 1 and not exercise.is_file():
+            raise PluginError(f"step {step.slug} has no workshop exercise: write {exercise}")
     return config
 
 
@@ -136,6 +139,15 @@ def fmt_ms(value: float) -> str:
 def fmt_span(scenario: dict) -> str:
     low, high = report.spread(scenario)
     return f"{fmt_number(low)}\N{EN DASH}{fmt_number(high)}"
+
+
+def fmt_duration(seconds: float) -> str:
+    """``1 h 38 min``, ``7 min 05 s`` or ``42 s``: how long a command took."""
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
 def fmt_errors(rate: float) -> str:
@@ -569,13 +581,32 @@ def render_default_customers(_: str | None, src_uri: str) -> str:
 PRESET_TARGETS = {"quick": "make bench", "publication": "make bench-full"}
 
 
+def preset_run(name: str) -> dict | None:
+    """The newest committed run of every step with a preset's data and settings."""
+    from bench import run
+
+    preset = run.PRESETS[name]
+    every = {step.slug for step in _state["steps"]}
+    found = []
+    for path in results.RESULTS_DIR.glob("2*.json"):
+        candidate = json.loads(path.read_text())
+        if (
+            candidate["dataset"]["customers"] == int(preset["CUSTOMERS"])
+            and candidate["k6"]["duration_s"] == float(preset["DURATION"])
+            and candidate["k6"].get("repeats", 1) == int(preset["REPEATS"])
+            and {step["slug"] for step in candidate["steps"]} == every
+        ):
+            found.append(candidate)
+    return max(found, key=lambda c: c["run"]["id"], default=None)
+
+
 def render_presets(_: str | None, src_uri: str) -> str:
-    """The two presets of bench/run.py, as the Makefile runs them."""
+    """The two presets of bench/run.py, as the Makefile runs them, and what each took."""
     from bench import run
 
     rows = [
-        "| command | data | per scenario | repeats | extras | writes |",
-        "|---|--:|--:|--:|---|---|",
+        "| command | data | per scenario | repeats | extras | writes | took here |",
+        "|---|--:|--:|--:|---|---|--:|",
     ]
     for name, target in PRESET_TARGETS.items():
         preset = run.PRESETS[name]
@@ -585,17 +616,22 @@ def render_presets(_: str | None, src_uri: str) -> str:
             else "—"
         )
         writes = "`latest.json`" + (" and `published.json`" if name == "publication" else "")
+        last = preset_run(name)
+        took = (
+            f"{fmt_duration(last['run']['wall_time_s'])} (`{last['run']['id']}`)"
+            if last
+            else "not measured with these settings"
+        )
         rows.append(
             f"| `{target}` | {int(preset['CUSTOMERS']):,} customers"
             f" | {preset['DURATION']} s after a {preset['WARMUP']} s warm-up"
-            f" | {preset['REPEATS']} | {extras} | {writes} |"
+            f" | {preset['REPEATS']} | {extras} | {writes} | {took} |"
         )
-    return "\n".join(rows)
+    return "\n".join(rows) + "\n\n*Took here: the newest committed run of each preset.*"
 
 
 def render_wall_time(_: str | None, src_uri: str) -> str:
-    minutes, seconds = divmod(round(_state["result"]["run"]["wall_time_s"]), 60)
-    return f"{minutes} min {seconds:02d} s"
+    return fmt_duration(_state["result"]["run"]["wall_time_s"])
 
 
 MICRO_LABELS = {
@@ -915,8 +951,24 @@ def render_scale_costs(_: str | None, src_uri: str) -> str:
     return "\n".join(rows) + f"\n\n{caption}"
 
 
+def slope(points: list[tuple[int, float]]) -> float | None:
+    """The log-log slope of latency against rows: 1 when a request's cost grows with the
+    table, 0 when it does not (least squares over every size measured)."""
+    import math
+
+    if len(points) < 2:
+        return None
+    xs = [math.log(rows) for rows, _ in points]
+    ys = [math.log(ms) for _, ms in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+
+
 def render_scale(scenario: str, src_uri: str) -> str:
     """One scenario of the scaling run: its log-log chart and its p50 / p95 table."""
+    from bench import scale
+
     found = scale_result()
     if found is None:
         return NOT_SCALED
@@ -925,8 +977,8 @@ def render_scale(scenario: str, src_uri: str) -> str:
     sizes = found["sizes"]
     chart = link(src_uri, f"media/scale/{scenario}.svg")
     rows = [
-        "| step | " + " | ".join(entry["label"] for entry in sizes) + " |",
-        "|---|" + "--:|" * len(sizes),
+        "| step | " + " | ".join(entry["label"] for entry in sizes) + " | slope |",
+        "|---|" + "--:|" * (len(sizes) + 1),
     ]
     for slug in found["identity"]["steps"]:
         cells = []
@@ -937,8 +989,14 @@ def render_scale(scenario: str, src_uri: str) -> str:
                 if not figure or figure["p50_ms"] is None
                 else f"{fmt_ms(figure['p50_ms'])} / {fmt_ms(figure['p95_ms'])}"
             )
+        grows = slope(scale.points(found, slug, scenario, "p50_ms"))
+        cells.append("—" if grows is None else f"{grows:.2f}")
         rows.append(f"| {slug} | " + " | ".join(cells) + " |")
-    caption = "*p50 / p95 latency of one client's requests at each size (`make bench-scale`).*"
+    caption = (
+        "*p50 / p95 latency of one client's requests at each size (`make bench-scale`);"
+        " slope: how p50 grows with the rows on the log-log chart, 1 when it grows as fast"
+        " as the table, 0 when it does not grow.*"
+    )
     return (
         f"![{scenario}: p50 latency against customers, one line per step]({chart}){{ .chart }}"
         "\n\n" + "\n".join(rows) + f"\n\n{caption}"
@@ -1012,7 +1070,208 @@ def render_reliability(_: str | None, src_uri: str) -> str:
     return "\n".join(rows) + f"\n\n{caption}"
 
 
+# --- the workshop and the guides built from step.toml ----------------------------------
+
+
+def fmt_rps(scenario: dict) -> str:
+    """``28.2 req/s (27.5 to 29.0)``: the median and, with repeats, their range."""
+    span = f" ({fmt_span(scenario)})" if len(scenario["repeats"]) > 1 else ""
+    return f"{fmt_number(scenario['requests_per_second'])} req/s{span}"
+
+
+def gains(slug: str) -> list[tuple[str, str, str, str]]:
+    """(scenario, before, after, change) for each scenario the step's step.toml shows."""
+    step = step_of(slug)
+    before, mine = previous(slug)["scenarios"], measured(slug)["scenarios"]
+    found = []
+    for name in step.shows:
+        old, new = before[name], mine[name]
+        change = (
+            "within noise"
+            if report.within_noise(old, new)
+            else verdict(old["requests_per_second"], new["requests_per_second"], True)
+        )
+        found.append((name, fmt_rps(old), fmt_rps(new), change))
+    return found
+
+
+def run_caption(src_uri: str) -> str:
+    result = _state["result"]
+    repeats = result["k6"]["repeats"]
+    runs = f"the median of {repeats} runs and their range" if repeats > 1 else "one run"
+    return (
+        f"*The publication run: {result['dataset']['customers']:,} customers,"
+        f" {result['k6']['vus']} virtual users, {runs}; a change is within noise when the"
+        f" two steps' ranges overlap. Run `{result['run']['id']}`"
+        f" ([every number]({link(src_uri, 'results/index.md')})).*"
+    )
+
+
+def render_at_a_glance(slug: str, src_uri: str) -> str:
+    """The box that opens a step page: what it adds, what it fixes, what that bought."""
+    step = step_of(slug)
+    exercise = link(src_uri, f"workshop/{slug}.md")
+    guide = link(src_uri, "which-fix-first.md")
+    lines = [f'!!! abstract "Step {step.label} at a glance"', "", f"    **Adds.** {step.summary}"]
+    if step.number == 1:
+        mine = measured(slug)["scenarios"]
+        lines += [
+            "",
+            "    **The baseline.** Every later step changes one thing and is measured"
+            " against the step before it.",
+            "",
+            "    | scenario | here |",
+            "    |---|--:|",
+            *(f"    | {name} | {fmt_rps(mine[name])} |" for name in ("list", "search", "detail")),
+        ]
+        doors = f"`make serve STEP={step.number}`"
+    else:
+        before = previous(slug)["slug"]
+        lines += [
+            "",
+            f"    **Fixes.** {step.symptom}",
+            "",
+            f"    | scenario | {before} | {slug} | change |",
+            "    |---|--:|--:|--:|",
+            *(
+                f"    | {name} | {old} | {new} | {change} |"
+                for name, old, new, change in gains(slug)
+            ),
+        ]
+        doors = (
+            f"`make serve STEP={step.number}` · [build it yourself]({exercise})"
+            f" · [which fix first?]({guide})"
+        )
+    lines += ["", f"    {run_caption(src_uri)}", "", f"    {doors}"]
+    return "\n".join(lines)
+
+
+def render_which_fix_first(_: str | None, src_uri: str) -> str:
+    rows = ["| what you see | the fix | what it bought here |", "|---|---|---|"]
+    for step in _state["steps"][1:]:
+        page = link(src_uri, f"steps/{step.slug}.md")
+        exercise = link(src_uri, f"workshop/{step.slug}.md")
+        bought = "<br>".join(
+            f"{name}: {old} → {new}, **{change}**" for name, old, new, change in gains(step.slug)
+        )
+        rows.append(
+            f"| {step.symptom} | [{step.label} · {step.title}]({page})"
+            f" ([exercise]({exercise})) | {bought} |"
+        )
+    return "\n".join(rows) + "\n\n" + run_caption(src_uri)
+
+
+def render_symptom(slug: str, src_uri: str) -> str:
+    """The step before, on the scenarios this exercise is about: the attendee's start."""
+    step = step_of(slug)
+    before = previous(slug)
+    rows = [
+        f"| scenario | {before['slug']} | p95 | queries per request |",
+        "|---|--:|--:|--:|",
+    ]
+    for name in step.shows:
+        scenario = before["scenarios"][name]
+        rows.append(
+            f"| {name} | {fmt_rps(scenario)} | {fmt_ms(scenario['latency_ms']['p95'])}"
+            f" | {fmt_queries(scenario['queries_per_request'])} |"
+        )
+    return f"> {step.symptom}\n\n" + "\n".join(rows) + "\n\n" + run_caption(src_uri)
+
+
+def render_exercise(slug: str, src_uri: str) -> str:
+    """The commands of one exercise, from creating the copy to checking it."""
+    step = step_of(slug)
+    n = step.number
+    commands = [
+        (f"make exercise STEP={n}", f"workshop/{slug}/: step {n - 1:02d}'s code, its tests"),
+        (f"make check STEP={n}", "what is not met yet, in plain words"),
+        (f"make serve STEP={n} WORKSHOP=1", "your copy on http://127.0.0.1:8000/"),
+        (f"make measure STEP={n} WORKSHOP=1 SCENARIOS={','.join(step.shows)}", "k6 on it"),
+    ]
+    lines = [f"# {why}\n{command}" for command, why in commands]
+    return "```sh\n" + "\n".join(lines) + "\n```"
+
+
+def render_solution(slug: str, src_uri: str) -> str:
+    step = step_of(slug)
+    before = steps.select(str(step.number - 1))
+    old, new = step_files(before), step_files(step)
+    changed = [
+        name
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name) and not name.startswith(tuple(workshop_given()))
+    ]
+    page = link(src_uri, f"steps/{slug}.md")
+    listing = "\n".join(f"- `{name}`" for name in changed)
+    return (
+        f"Step {step.label}'s page explains the change and measures it: [{step.title}]({page});"
+        f" its [diff]({page}#what-changed) opens file by file. The files an attendee changes:"
+        f"\n\n{listing}"
+    )
+
+
+def workshop_given() -> tuple[str, ...]:
+    """What ``make exercise`` brings from the step itself: not the attendee's work."""
+    from bench import workshop
+
+    return workshop.FROM_STEP
+
+
+def rehearsal_result() -> dict | None:
+    from bench import workshop
+
+    found = workshop.REHEARSAL
+    return json.loads(found.read_text()) if found.is_file() else None
+
+
+def stage_times(stages: list[dict]) -> str:
+    return " + ".join(f"{stage['seconds']:.0f} s" for stage in stages)
+
+
+def render_rehearsal(_: str | None, src_uri: str) -> str:
+    """How long each workshop command took in the last ``make rehearse``."""
+
+    found = rehearsal_result()
+    if found is None:
+        return note(
+            "Not rehearsed yet",
+            "`make rehearse` times every exercise and writes `docs/results/workshop.json`.",
+        )
+    rows = [
+        "| exercise | `make exercise` | `make check` as made | `make check` when done |",
+        "|---|--:|--:|--:|",
+    ]
+    for entry in found["exercises"]:
+        made, solved = entry["as_made"], entry["solved"]
+        page = link(src_uri, f"workshop/{entry['slug']}.md")
+        rows.append(
+            f"| [{entry['slug']}]({page}) | {entry['exercise_s']:.1f} s"
+            f" | {sum(s['seconds'] for s in made):.0f} s, stops at {made[-1]['stage']}"
+            f" | {sum(s['seconds'] for s in solved):.0f} s ({stage_times(solved)}) |"
+        )
+    base = found["base"]
+    seeded = (
+        f"the {base['customers']:,} customers of `make serve` were seeded already"
+        if base["reused"]
+        else f"seeding the {base['customers']:,} customers of `make serve` took"
+        f" {base['seconds']:.0f} s"
+    )
+    dirty = " with uncommitted changes" if found["git_dirty"] else ""
+    caption = (
+        f"*`make rehearse` on {found['machine']['cores']} cores took"
+        f" {fmt_duration(found['wall_time_s'])} in all; {seeded}. Stages: own tests + proofs"
+        f" + contract. Made at `{found['git_revision'][:7]}`{dirty}.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
 RENDERERS = {
+    "rehearsal": render_rehearsal,
+    "at_a_glance": render_at_a_glance,
+    "which_fix_first": render_which_fix_first,
+    "symptom": render_symptom,
+    "exercise": render_exercise,
+    "solution": render_solution,
     "reliability": render_reliability,
     "overload": render_overload,
     "scale": render_scale,
