@@ -594,3 +594,59 @@ def test_the_readme_describes_the_scaling_run_as_bench_scale_defines_it():
     described = f"{', '.join(labels[:-1])} and {labels[-1]} customers, 1 client,"
     assert described in row, row
     assert f"{scale.DEFAULTS['DURATION']} s per scenario" in row, row
+
+
+EXERCISE_SKELETON = ["The symptom", "Diagnose it", "The task", "Hints", "Check it", "The solution"]
+
+
+@pytest.mark.parametrize("step", steps.discover()[1:], ids=lambda s: s.slug)
+def test_every_exercise_page_follows_the_same_skeleton(step):
+    source = (paths.ROOT / "docs" / "workshop" / f"{step.slug}.md").read_text()
+    assert source.startswith(f"# Exercise {step.label} · ")
+    assert re.findall(r"^## (.+)$", source, re.M) == EXERCISE_SKELETON
+    for placeholder in ("symptom", "exercise", "solution"):
+        assert f"{{{{ {placeholder} {step.slug} }}}}" in source, placeholder
+    assert "??? tip" in source, "hints are folded"
+
+
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
+def test_every_step_page_opens_with_its_summary_box_from_the_result_file(site, hooks, step):
+    source = (paths.ROOT / "docs" / "steps" / f"{step.slug}.md").read_text().splitlines()
+    assert source[2] == f"{{{{ at_a_glance {step.slug} }}}}", "the box comes right after the title"
+    built = (site / "steps" / step.slug / "index.html").read_text()
+    box = built[built.index('class="admonition abstract"') :]
+    box = box[: box.index("</div>")]
+    assert f"Step {step.label} at a glance" in box
+    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
+    for name in step.shows or ("list", "search", "detail"):
+        rps = measured[step.slug]["scenarios"][name]["requests_per_second"]
+        assert f"<td>{name}</td>" in box, name
+        assert f"{hooks.fmt_number(rps)} req/s" in box, name
+
+
+def test_which_fix_first_maps_every_symptom_to_its_step_and_what_it_bought(site, hooks):
+    built = html.unescape((site / "which-fix-first" / "index.html").read_text())
+    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
+    for step in steps.discover()[1:]:
+        row = built[built.index(step.symptom) :].split("</tr>", 1)[0]
+        assert f"../workshop/{step.slug}/" in row
+        for name in step.shows:
+            rps = measured[step.slug]["scenarios"][name]["requests_per_second"]
+            assert f"{name}: " in row
+            assert f"{hooks.fmt_number(rps)} req/s" in row, (step.slug, name)
+
+
+def test_the_scale_slope_reads_growth_off_the_log_log_chart():
+    hooks = load_hooks()
+    rows = [10_000, 100_000, 1_000_000]
+    assert hooks.slope([(n, n / 1000) for n in rows]) == pytest.approx(1)
+    assert hooks.slope([(n, 4.2) for n in rows]) == pytest.approx(0)
+    assert hooks.slope([(n, (n / 1000) ** 0.5) for n in rows]) == pytest.approx(0.5)
+    assert hooks.slope([(10_000, 3.0)]) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(42.4, "42 s"), (425, "7 min 05 s"), (5920.7, "1 h 38 min")]
+)
+def test_durations_read_as_a_person_would_say_them(seconds, shown):
+    assert load_hooks().fmt_duration(seconds) == shown
