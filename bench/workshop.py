@@ -107,12 +107,18 @@ def bring(step: steps.Step, copy: Path) -> list[str]:
     return changed
 
 
+def first_exercise(step: steps.Step) -> None:
+    if step.number == 1:
+        last = steps.discover()[-1].label
+        raise WorkshopError(
+            f"step 01 is where the ladder starts; the exercises are 02 to {last}: name one"
+            " with STEP=n, as in make exercise STEP=2"
+        )
+
+
 def exercise(step: steps.Step, root: Path = WORKSHOP_DIR, reset: bool = False) -> Path:
     """Create the attendee's copy for building ``step``: step n-1's code, step n's facts."""
-    if step.number == 1:
-        raise WorkshopError(
-            "step 01 is where the ladder starts; name the step to build: make exercise STEP=2"
-        )
+    first_exercise(step)
     before = steps.select(step.number - 1)
     copy = folder(step, root)
     if copy.exists():
@@ -135,6 +141,7 @@ def solve(step: steps.Step, copy: Path) -> None:
 
 def load(step: steps.Step, root: Path = WORKSHOP_DIR) -> steps.Step:
     """The attendee's copy of ``step``, as a step of its own."""
+    first_exercise(step)
     copy = folder(step, root)
     if not copy.is_dir():
         raise WorkshopError(
@@ -364,6 +371,8 @@ def rehearse(selected: list[steps.Step], log=print) -> dict:
     folder: an attendee's ``workshop/`` is never touched.
     """
     started = time.perf_counter()
+    # The code rehearsed is the code at the start, whatever changes while it runs.
+    revision, dirty = results.git_revision()
     found = services.ensure(redis=True)
     seeding = time.perf_counter()
     # A data set seeded already (make seed CUSTOMERS=...) is the one make serve uses.
@@ -403,7 +412,6 @@ def rehearse(selected: list[steps.Step], log=print) -> dict:
                 f" {as_made[-1].stage.name}), solved {sum(o.seconds for o in solved):.0f} s",
                 flush=True,
             )
-    revision, dirty = results.git_revision()
     return {
         "version": 1,
         "made_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -424,7 +432,7 @@ def main_rehearse(env: dict[str, str]) -> int:
     chosen = [s for s in steps.select_many(env.get("STEPS")) if s.number > 1]
     print(
         f"[rehearse] {len(chosen)} exercise(s): {', '.join(s.label for s in chosen)};"
-        " each made, checked as made and checked on the step's own code",
+        " each made, checked as made, then solved with the step's own code and checked",
         flush=True,
     )
     found = rehearse(chosen)

@@ -1244,8 +1244,10 @@ def render_rehearsal(_: str | None, src_uri: str) -> str:
     for entry in found["exercises"]:
         made, solved = entry["as_made"], entry["solved"]
         page = link(src_uri, f"workshop/{entry['slug']}.md")
+        made_in = entry["exercise_s"]
         rows.append(
-            f"| [{entry['slug']}]({page}) | {entry['exercise_s']:.1f} s"
+            f"| [{entry['slug']}]({page})"
+            f" | {'under a second' if made_in < 1 else fmt_duration(made_in)}"
             f" | {sum(s['seconds'] for s in made):.0f} s, stops at {made[-1]['stage']}"
             f" | {sum(s['seconds'] for s in solved):.0f} s ({stage_times(solved)}) |"
         )

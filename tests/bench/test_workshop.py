@@ -59,6 +59,8 @@ def test_an_exercise_never_overwrites_work_unless_told(tmp_path: Path):
 def test_the_first_step_has_no_exercise(tmp_path: Path):
     with pytest.raises(workshop.WorkshopError, match="make exercise STEP=2"):
         workshop.exercise(steps.select("1"), root=tmp_path)
+    with pytest.raises(workshop.WorkshopError, match="the exercises are 02 to"):
+        workshop.load(steps.select("1"), root=tmp_path)
 
 
 def test_checking_a_missing_exercise_says_how_to_make_it(tmp_path: Path):
