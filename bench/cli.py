@@ -141,26 +141,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     found = services.ensure(redis="redis" in step.services)
     _resolve_dataset(args, database.current_dataset(found.database_url))
     url = database.prepare_step(found.database_url, step, args.customers, args.seed)
-    (request,) = probe.run(step, url, [args.path], analyze=True)
-    queries = request["queries"]
-    print(
-        f"\n{step.slug} {request['method']} {request['path']} -> {request['status']}:"
-        f" {len(queries)} quer{'y' if len(queries) == 1 else 'ies'},"
-        f" {probe.request_time(request):.1f} ms in PostgreSQL\n"
-    )
-    for group in probe.breakdown(
-        [{"statement": probe.statement(q["sql"]), "time_ms": q["time_ms"]} for q in queries]
-    ):
-        print(f"{group['count']:>4} x {group['time_ms']:8.2f} ms  {group['statement'][:300]}")
-    pages = probe.page_queries(queries)
-    planned = pages or [query for query in queries if query["plan"] is not None]
-    if planned:
-        plan = planned[0]["plan"]
-        print(f"\nplan of the {'page' if pages else 'first'} query:")
-        print("    " + probe.outline(plan).replace(" > ", "\n  > "))
-        scans = probe.seq_scans(plan)
-        if scans:
-            print(f"\nreads whole tables (Seq Scan): {', '.join(sorted(scans))}")
+    print(probe.explain(step, url, args.path))
     return 0
 
 

@@ -210,6 +210,35 @@ def seq_scans(plan: dict | None) -> set[str]:
     return {n["Relation Name"] for n in nodes(plan) if n["Node Type"] == "Seq Scan"}
 
 
+def explain(step, database_url: str, path: str) -> str:
+    """``make explain``: one GET through the step, its queries grouped by statement, and
+    the plan of the query that reads the page, naming every table it reads whole."""
+    (request,) = run(step, database_url, [path], analyze=True)
+    queries = request["queries"]
+    lines = [
+        f"\n{step.slug} {request['method']} {request['path']} -> {request['status']}:"
+        f" {len(queries)} quer{'y' if len(queries) == 1 else 'ies'},"
+        f" {request_time(request):.1f} ms in PostgreSQL\n"
+    ]
+    for group in breakdown(
+        [{"statement": statement(q["sql"]), "time_ms": q["time_ms"]} for q in queries]
+    ):
+        # A long column list hides what tells the queries apart, which follows it.
+        columns, cut, rest = group["statement"].partition(" FROM ")
+        shown = f"SELECT ... FROM {rest}" if cut and len(columns) > 60 else group["statement"]
+        lines.append(f"{group['count']:>4} x {group['time_ms']:8.2f} ms  {shown[:400]}")
+    pages = page_queries(queries)
+    planned = pages or [query for query in queries if query["plan"] is not None]
+    if planned:
+        plan = planned[0]["plan"]
+        lines.append(f"\nplan of the {'page' if pages else 'first'} query:")
+        lines.append("    " + outline(plan).replace(" > ", "\n  > "))
+        scans = seq_scans(plan)
+        if scans:
+            lines.append(f"\nreads whole tables (Seq Scan): {', '.join(sorted(scans))}")
+    return "\n".join(lines)
+
+
 def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
     import sys
     import time

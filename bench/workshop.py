@@ -330,7 +330,7 @@ def main_exercise(step: steps.Step, reset: bool) -> int:
         f"  Check    make check STEP={step.number}\n"
         f"  Serve    make serve STEP={step.number} WORKSHOP=1\n"
         f"  Measure  make measure STEP={step.number} WORKSHOP=1 SCENARIOS=list\n"
-        f"  Page     docs/workshop/{step.slug}.md\n",
+        f"  Page     http://127.0.0.1:8001/workshop/{step.slug}/ (make docs)\n",
         flush=True,
     )
     return 0

@@ -8,6 +8,7 @@ the proofs and the contract through the same ``steps.under_test()`` on every ste
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,30 @@ def test_the_checker_fails_on_the_unmodified_copy(step: steps.Step, tmp_path: Pa
     summary = workshop.summary(judged, outcomes, len(workshop.stages(judged, servers)))
     assert "Not met yet" in summary
     assert outcomes[-1].unmet[0] in summary
+
+
+def explained(slug: str, servers) -> str:
+    from bench import probe
+    from tests.datasets import SMALL
+
+    step = steps.select(slug)
+    return probe.explain(step, SMALL.step_url(servers.database_url, step), LIST_OF_FIVE)
+
+
+def test_explain_shows_the_n_plus_one_that_exercise_03_removes(servers):
+    before, after = explained("02-asgi", servers), explained("03-select-related", servers)
+    # A page of five: each customer's address and relationship looked up one by one,
+    # grouped as one statement each (a customer may lack either).
+    lookups = re.findall(
+        r"^ +(\d+) x .*FROM \"(address|customer_relationship)\" WHERE", before, re.M
+    )
+    assert {table for _, table in lookups} == {"address", "customer_relationship"}
+    assert all(1 <= int(count) <= 5 for count, _ in lookups), lookups
+    assert sum(int(count) for count, _ in lookups) > 2, lookups
+    assert "-> 200: 2 queries" in after
+    for said in (before, after):
+        assert "plan of the page query:" in said
+        assert "COUNT(*)" in said
+
+
+LIST_OF_FIVE = "/api/customers/?page_size=5"
