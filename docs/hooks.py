@@ -1086,12 +1086,14 @@ def gains(slug: str) -> list[tuple[str, str, str, str]]:
     found = []
     for name in step.shows:
         old, new = before[name], mine[name]
-        change = (
-            "within noise"
-            if report.within_noise(old, new)
-            else verdict(old["requests_per_second"], new["requests_per_second"], True)
-        )
-        found.append((name, fmt_rps(old), fmt_rps(new), change))
+        before_rps, now_rps = old["requests_per_second"], new["requests_per_second"]
+        said = verdict(before_rps, now_rps, True)
+        if report.within_noise(old, new):
+            said = "within noise"
+        elif said == "no clear change":
+            # Small, but outside both steps' ranges: say how small, not that it is none.
+            said = fmt_change(now_rps, before_rps)
+        found.append((name, fmt_rps(old), fmt_rps(new), said))
     return found
 
 
