@@ -237,7 +237,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     _resolve_dataset(args, database.current_dataset(found.database_url))
     scenario = os.environ.get("SCENARIO", "search").strip()
     print(
-        f"[profile] {scenario}: the last step, then the ceiling, {settings.duration_s:g} s"
+        f"[profile] {scenario}: the step before the last, the last, then the ceiling,"
+        f" {settings.duration_s:g} s"
         f" each under {settings.vus} VUs, sampled by py-spy",
         flush=True,
     )
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=cmd_faults)
 
-    p = sub.add_parser("profile", help="where the last step's and the ceiling's time goes")
+    p = sub.add_parser("profile", help="where the last two steps' and the ceiling's time goes")
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_profile)
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench import ceiling, database, results, run, serve, services, steps
@@ -118,19 +119,29 @@ def sampled(base_url: str, url: str, terms: Path, scenario: str, settings, serve
         return summary, raw.read_text()
 
 
+def cpu_per_request(groups: list[dict], requests: int) -> dict[str, float]:
+    """Each group's busy CPU per request, in ms: a sample is 1/RATE_HZ of one thread."""
+    return {g["name"]: g["samples"] / RATE_HZ * 1000 / requests for g in groups}
+
+
 def profile(customers: int, seed_value: int, scenario: str, settings, prefix: str = "crm") -> dict:
+    """The last step, the step before it and the ceiling, one after the other: the last
+    step against the ceiling says what Django costs, against the step before it what the
+    last step's own change costs."""
+    started = time.perf_counter()
     found = services.ensure(redis=True)
-    step = ceiling.step_of(steps.discover())
-    url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+    ladder = steps.discover()
+    last, before = ladder[-1], ladder[-2]
     terms = database.terms_path(database.base_fingerprint(customers, seed_value))
     targets = {}
-    own = {str(step.path) + "/": "the step's code", str(ceiling.APP_DIR) + "/": "the ceiling"}
-    for name in (step.slug, "ceiling"):
+    for name, step in ((before.slug, before), (last.slug, last), ("ceiling", last)):
+        url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
+        own = {str(step.path) + "/": "the step's code", str(ceiling.APP_DIR) + "/": "the ceiling"}
         server: list[subprocess.Popen] = []
         runner = (
-            serve.running(step, url, found.redis_url, started=server.append)
-            if name == step.slug
-            else ceiling.running(step, url, started=server.append)
+            ceiling.running(step, url, started=server.append)
+            if name == "ceiling"
+            else serve.running(step, url, found.redis_url, started=server.append)
         )
         with runner as base_url:
             # Warm: pools filled, caches holding what the scenario repeats.
@@ -138,15 +149,30 @@ def profile(customers: int, seed_value: int, scenario: str, settings, prefix: st
             run.settle(url)
             summary, raw = sampled(base_url, url, terms, scenario, settings, server[0].pid)
         groups = breakdown(raw, own)
+        requests = int(summary["requests"])
         targets[name] = {
             "requests_per_second": summary["requests_per_second"],
+            "requests": requests,
             "errors": int(summary["errors"]),
             "samples": sum(group["samples"] for group in groups),
-            "groups": groups,
+            "cpu_ms_per_request": round(
+                sum(g["samples"] for g in groups) / RATE_HZ * 1000 / requests, 4
+            ),
+            "groups": [
+                {**group, "ms_per_request": round(ms, 4)}
+                for group, ms in zip(
+                    groups, cpu_per_request(groups, requests).values(), strict=True
+                )
+            ],
         }
-        print(f"[profile] {name}: {summary['requests_per_second']:.1f} req/s, groups:", flush=True)
-        for group in groups[:8]:
-            print(f"[profile]   {group['share']:6.1%}  {group['name']}", flush=True)
+        print(
+            f"[profile] {name}: {summary['requests_per_second']:.1f} req/s,"
+            f" {targets[name]['cpu_ms_per_request']:.2f} ms of CPU per request:",
+            flush=True,
+        )
+        for group in targets[name]["groups"][:8]:
+            share, ms = group["share"], group["ms_per_request"]
+            print(f"[profile]   {share:6.1%} {ms:7.3f} ms  {group['name']}", flush=True)
     revision, dirty = results.git_revision()
     return {
         "made": dt.datetime.now(dt.UTC).isoformat(),
@@ -159,8 +185,10 @@ def profile(customers: int, seed_value: int, scenario: str, settings, prefix: st
         "vus": settings.vus,
         "duration_s": settings.duration_s,
         "rate_hz": RATE_HZ,
-        "step": step.slug,
+        "step": last.slug,
+        "before": before.slug,
         "targets": targets,
+        "wall_time_s": round(time.perf_counter() - started, 1),
     }
 
 

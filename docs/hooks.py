@@ -881,15 +881,13 @@ SMALLEST_SHARE = 0.005
 
 def render_profile(_: str | None, src_uri: str) -> str:
     """Where the last step's and the ceiling's CPU time went (``make profile``)."""
-    from bench import profile
-
-    if not profile.PROFILE.is_file():
+    found = profile_result()
+    if found is None:
         return note(
             "Not profiled yet",
-            "`make profile` samples the last step and the ceiling and writes"
+            "`make profile` samples the last two steps and the ceiling and writes"
             " `docs/results/profile.json`.",
         )
-    found = json.loads(profile.PROFILE.read_text())
     step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
     shares = {name: [0.0, 0.0] for name in [g["name"] for g in step["groups"] + top["groups"]]}
     for column, target in enumerate((step, top)):
@@ -911,7 +909,57 @@ def render_profile(_: str | None, src_uri: str) -> str:
         f" {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']} virtual"
         f" users each, on {found['customers']:,} customers; idle samples left out, rows"
         f" under {SMALLEST_SHARE:.1%} too. Made by `{found['command']}`"
-        f" at `{found['git_revision'][:7]}`.*"
+        f" at `{found['git_revision'][:7]}`{took(found)}.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
+def took(found: dict) -> str:
+    return f", in {fmt_duration(found['wall_time_s'])}" if "wall_time_s" in found else ""
+
+
+def profile_result() -> dict | None:
+    from bench import profile
+
+    return json.loads(profile.PROFILE.read_text()) if profile.PROFILE.is_file() else None
+
+
+SMALLEST_GAP_MS = 0.005
+
+
+def render_profile_gap(_: str | None, src_uri: str) -> str:
+    """Where the last step spends more CPU per request than the step before it."""
+    found = profile_result()
+    if found is None or "before" not in found:
+        return note(
+            "Not profiled yet",
+            "`make profile` samples the last two steps and the ceiling and writes"
+            " `docs/results/profile.json`.",
+        )
+    before, last = found["targets"][found["before"]], found["targets"][found["step"]]
+    per = {name: [0.0, 0.0] for name in [g["name"] for g in before["groups"] + last["groups"]]}
+    for column, target in enumerate((before, last)):
+        for group in target["groups"]:
+            per[group["name"]][column] = group["ms_per_request"]
+    rows = [
+        f"| CPU per request, ms | {found['before']} | {found['step']} | difference |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, (old, new) in sorted(per.items(), key=lambda item: item[1][0] - item[1][1]):
+        if abs(new - old) >= SMALLEST_GAP_MS:
+            rows.append(f"| {name} | {old:.3f} | {new:.3f} | {new - old:+.3f} |")
+    old, new = before["cpu_ms_per_request"], last["cpu_ms_per_request"]
+    rows.append(f"| **all busy CPU** | **{old:.3f}** | **{new:.3f}** | **{new - old:+.3f}** |")
+    rows.append(
+        f"| req/s while sampled | {fmt_number(before['requests_per_second'])}"
+        f" | {fmt_number(last['requests_per_second'])} | |"
+    )
+    caption = (
+        f"*Busy CPU per request of every worker, sampled by py-spy at {found['rate_hz']} Hz"
+        f" during {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']}"
+        f" virtual users, on {found['customers']:,} customers; rows that differ by less"
+        f" than {SMALLEST_GAP_MS} ms are left out. Made by `{found['command']}` at"
+        f" `{found['git_revision'][:7]}`{took(found)}.*"
     )
     return "\n".join(rows) + f"\n\n{caption}"
 
@@ -1270,6 +1318,7 @@ def render_rehearsal(_: str | None, src_uri: str) -> str:
 
 
 RENDERERS = {
+    "profile_gap": render_profile_gap,
     "rehearsal": render_rehearsal,
     "at_a_glance": render_at_a_glance,
     "which_fix_first": render_which_fix_first,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import profile, run
+from bench import profile, run, steps
 from tests.bench.test_ceiling import DATA
 
 OWN = {"/repo/steps/08-optimized/": "the step's code"}
@@ -39,15 +39,24 @@ def test_each_sample_counts_for_its_innermost_frames_package():
     assert sum(g["share"] for g in groups.values()) == pytest.approx(1, abs=1e-3)
 
 
-def test_the_last_step_and_the_ceiling_are_sampled_under_load(servers):
+def test_the_last_two_steps_and_the_ceiling_are_sampled_under_load(servers):
     settings = run.Settings(
         vus=2, duration_s=2, warmup_s=1, open_rate=10, max_vus=4, scenarios=["search"]
     )
     found = profile.profile(DATA.customers, DATA.seed, "search", settings, prefix=DATA.prefix)
+    ladder = steps.discover()
+    assert (found["before"], found["step"]) == (ladder[-2].slug, ladder[-1].slug)
     step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
-    for target in (step, top):
+    for target in found["targets"].values():
         assert target["errors"] == 0
         assert target["samples"] == sum(g["samples"] for g in target["groups"]) > 0
+        # Per request: every group's share of the samples, over the requests served.
+        per_request = sum(g["ms_per_request"] for g in target["groups"])
+        assert per_request == pytest.approx(target["cpu_ms_per_request"], rel=0.01)
+        assert target["cpu_ms_per_request"] == pytest.approx(
+            target["samples"] / profile.RATE_HZ * 1000 / target["requests"], rel=0.01
+        )
     assert "the ceiling" in {g["name"] for g in top["groups"]}
     assert "Django" in {g["name"] for g in step["groups"]}
     assert "Django" not in {g["name"] for g in top["groups"]}
+    assert found["wall_time_s"] > 0

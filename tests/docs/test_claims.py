@@ -330,3 +330,32 @@ def test_scale_filters_grow_on_every_step():
 def test_scale_a_detail_costs_the_same_at_every_size():
     for slug in scale_steps(1):
         assert growth(slug, "detail") < 1.5, slug
+
+
+# --- Where step 08's extra time goes (docs/steps/08-optimized.md), profile.json --------
+
+
+def profiled() -> dict | None:
+    from bench import profile
+
+    found = json.loads(profile.PROFILE.read_text()) if profile.PROFILE.is_file() else None
+    return found if found and "before" in found else None
+
+
+PROFILED = profiled()
+# What ninja-extra's controller builds run in: injector reading the constructor's
+# signature with inspect, and ninja-extra's route function around them.
+CONTROLLER_BUILDS = ("Python: inspect", "injector", "django-ninja-extra")
+
+
+@pytest.mark.skipif(PROFILED is None, reason="no profile of the last two steps yet")
+def test_08_building_the_controller_is_most_of_its_extra_cpu_under_load():
+    targets = PROFILED["targets"]
+    before, last = targets[PROFILED["before"]], targets[PROFILED["step"]]
+    old = {g["name"]: g["ms_per_request"] for g in before["groups"]}
+    new = {g["name"]: g["ms_per_request"] for g in last["groups"]}
+    gap = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
+    builds = sum(new.get(name, 0) - old.get(name, 0) for name in CONTROLLER_BUILDS)
+    assert gap > 0
+    assert builds >= gap / 2, (builds, gap)
+    assert last["requests_per_second"] < before["requests_per_second"]

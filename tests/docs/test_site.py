@@ -7,6 +7,7 @@ import contextlib
 import functools
 import html
 import http.server
+import json
 import os
 import re
 import shutil
@@ -650,3 +651,21 @@ def test_the_scale_slope_reads_growth_off_the_log_log_chart():
 )
 def test_durations_read_as_a_person_would_say_them(seconds, shown):
     assert load_hooks().fmt_duration(seconds) == shown
+
+
+def test_the_profile_gap_table_is_the_result_file(hooks):
+    from bench import profile
+
+    found = json.loads(profile.PROFILE.read_text())
+    if "before" not in found:
+        pytest.skip("profile.json predates the step before the last")
+    rendered = hooks.render_profile_gap(None, "steps/08-optimized.md")
+    before, last = found["targets"][found["before"]], found["targets"][found["step"]]
+    old = {g["name"]: g["ms_per_request"] for g in before["groups"]}
+    new = {g["name"]: g["ms_per_request"] for g in last["groups"]}
+    for name in set(old) | set(new):
+        gap = new.get(name, 0) - old.get(name, 0)
+        shown = f"| {name} | {old.get(name, 0):.3f} | {new.get(name, 0):.3f} | {gap:+.3f} |"
+        assert (shown in rendered) == (abs(gap) >= hooks.SMALLEST_GAP_MS), name
+    total = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
+    assert f"**{total:+.3f}**" in rendered
