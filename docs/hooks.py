@@ -927,6 +927,10 @@ def profile_result() -> dict | None:
 SMALLEST_GAP_MS = 0.005
 
 
+def signed(ms: float) -> str:
+    return f"{ms:+.3f}".replace("-", "\N{MINUS SIGN}")
+
+
 def render_profile_gap(_: str | None, src_uri: str) -> str:
     """Where the last step spends more CPU per request than the step before it."""
     found = profile_result()
@@ -947,9 +951,9 @@ def render_profile_gap(_: str | None, src_uri: str) -> str:
     ]
     for name, (old, new) in sorted(per.items(), key=lambda item: item[1][0] - item[1][1]):
         if abs(new - old) >= SMALLEST_GAP_MS:
-            rows.append(f"| {name} | {old:.3f} | {new:.3f} | {new - old:+.3f} |")
+            rows.append(f"| {name} | {old:.3f} | {new:.3f} | {signed(new - old)} |")
     old, new = before["cpu_ms_per_request"], last["cpu_ms_per_request"]
-    rows.append(f"| **all busy CPU** | **{old:.3f}** | **{new:.3f}** | **{new - old:+.3f}** |")
+    rows.append(f"| **all busy CPU** | **{old:.3f}** | **{new:.3f}** | **{signed(new - old)}** |")
     rows.append(
         f"| req/s while sampled | {fmt_number(before['requests_per_second'])}"
         f" | {fmt_number(last['requests_per_second'])} | |"

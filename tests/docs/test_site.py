@@ -665,7 +665,9 @@ def test_the_profile_gap_table_is_the_result_file(hooks):
     new = {g["name"]: g["ms_per_request"] for g in last["groups"]}
     for name in set(old) | set(new):
         gap = new.get(name, 0) - old.get(name, 0)
-        shown = f"| {name} | {old.get(name, 0):.3f} | {new.get(name, 0):.3f} | {gap:+.3f} |"
+        shown = (
+            f"| {name} | {old.get(name, 0):.3f} | {new.get(name, 0):.3f} | {hooks.signed(gap)} |"
+        )
         assert (shown in rendered) == (abs(gap) >= hooks.SMALLEST_GAP_MS), name
     total = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
-    assert f"**{total:+.3f}**" in rendered
+    assert f"**{hooks.signed(total)}**" in rendered
