@@ -13,3 +13,5 @@ VENVS_DIR = CACHE_DIR / "venvs"
 SEED_DIR = CACHE_DIR / "seed"
 STATE_FILE = CACHE_DIR / "services.json"
 LOCK_FILE = CACHE_DIR / "services.lock"
+# JUnit XML of every pytest run the harness starts (make test, make check).
+REPORTS_DIR = CACHE_DIR / "reports"

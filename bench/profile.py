@@ -119,9 +119,9 @@ def sampled(base_url: str, url: str, terms: Path, scenario: str, settings, serve
         return summary, raw.read_text()
 
 
-def cpu_per_request(groups: list[dict], requests: int) -> dict[str, float]:
-    """Each group's busy CPU per request, in ms: a sample is 1/RATE_HZ of one thread."""
-    return {g["name"]: g["samples"] / RATE_HZ * 1000 / requests for g in groups}
+def per_request(samples: int, requests: int) -> float:
+    """Busy CPU per request, in ms: a sample is 1/RATE_HZ s of one thread's time."""
+    return round(samples / RATE_HZ * 1000 / requests, 4)
 
 
 def profile(customers: int, seed_value: int, scenario: str, settings, prefix: str = "crm") -> dict:
@@ -150,19 +150,15 @@ def profile(customers: int, seed_value: int, scenario: str, settings, prefix: st
             summary, raw = sampled(base_url, url, terms, scenario, settings, server[0].pid)
         groups = breakdown(raw, own)
         requests = int(summary["requests"])
+        samples = sum(group["samples"] for group in groups)
         targets[name] = {
             "requests_per_second": summary["requests_per_second"],
             "requests": requests,
             "errors": int(summary["errors"]),
-            "samples": sum(group["samples"] for group in groups),
-            "cpu_ms_per_request": round(
-                sum(g["samples"] for g in groups) / RATE_HZ * 1000 / requests, 4
-            ),
+            "samples": samples,
+            "cpu_ms_per_request": per_request(samples, requests),
             "groups": [
-                {**group, "ms_per_request": round(ms, 4)}
-                for group, ms in zip(
-                    groups, cpu_per_request(groups, requests).values(), strict=True
-                )
+                {**g, "ms_per_request": per_request(g["samples"], requests)} for g in groups
             ],
         }
         print(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench import paths, services, steps, workshop
 
-REPORTS = paths.CACHE_DIR / "reports"
+REPORTS = paths.REPORTS_DIR
 
 
 def _counts(report: Path) -> dict[str, int]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from bench import database, paths, results, run, services, steps, venvs
 
 WORKSHOP_DIR = paths.ROOT / "workshop"
-REPORTS = paths.CACHE_DIR / "reports"
+REPORTS = paths.REPORTS_DIR
 RESULTS = WORKSHOP_DIR / "results"
 # The dress rehearsal's record (make rehearse): the instructor notes' times.
 REHEARSAL = results.RESULTS_DIR / "workshop.json"
@@ -329,7 +329,7 @@ def main_exercise(step: steps.Step, reset: bool) -> int:
         f"  Goal     {step.title}\n"
         f"  Check    make check STEP={step.number}\n"
         f"  Serve    make serve STEP={step.number} WORKSHOP=1\n"
-        f"  Measure  make measure STEP={step.number} WORKSHOP=1 SCENARIOS=list\n"
+        f"  Measure  make measure STEP={step.number} WORKSHOP=1 SCENARIOS={','.join(step.shows)}\n"
         f"  Page     http://127.0.0.1:8001/workshop/{step.slug}/ (make docs)\n",
         flush=True,
     )

@@ -108,6 +108,11 @@ def link(src_uri: str, target: str) -> str:
 # --- formatting: one place, so the test can format the result file the same way --------
 
 
+def optional_result(path: Path) -> dict | None:
+    """A result file of a command that may not have run yet: its page says so then."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def fmt_number(value, digits: int = 1) -> str:
     return report.number(value, digits, missing="—")
 
@@ -921,7 +926,7 @@ def took(found: dict) -> str:
 def profile_result() -> dict | None:
     from bench import profile
 
-    return json.loads(profile.PROFILE.read_text()) if profile.PROFILE.is_file() else None
+    return optional_result(profile.PROFILE)
 
 
 SMALLEST_GAP_MS = 0.005
@@ -971,7 +976,7 @@ def render_profile_gap(_: str | None, src_uri: str) -> str:
 def scale_result() -> dict | None:
     from bench import scale
 
-    return json.loads(scale.RESULT.read_text()) if scale.RESULT.is_file() else None
+    return optional_result(scale.RESULT)
 
 
 NOT_SCALED = note(
@@ -1058,7 +1063,7 @@ def render_scale(scenario: str, src_uri: str) -> str:
 def reliability_result() -> dict | None:
     from bench import faults
 
-    return json.loads(faults.RESULT.read_text()) if faults.RESULT.is_file() else None
+    return optional_result(faults.RESULT)
 
 
 def render_overload(_: str | None, src_uri: str) -> str:
@@ -1274,8 +1279,7 @@ def workshop_given() -> tuple[str, ...]:
 def rehearsal_result() -> dict | None:
     from bench import workshop
 
-    found = workshop.REHEARSAL
-    return json.loads(found.read_text()) if found.is_file() else None
+    return optional_result(workshop.REHEARSAL)
 
 
 def stage_times(stages: list[dict]) -> str:
