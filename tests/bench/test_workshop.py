@@ -1,9 +1,11 @@
 """The workshop: an exercise is the step before with the step's facts, and the checker
 fails on it until the attendee has done the work.
 
-That the checker passes on each step's own code is what ``make test`` shows already: it
+That the checker passes on each step's own code ``make test`` shows in two ways: it
 runs every step's own suite through the checker's first stage (``bench.testrun``), and
-the proofs and the contract through the same ``steps.under_test()`` on every step.
+the proofs and the contract through the same ``steps.under_test()`` on every step. One
+copy, step 04's, is also solved and checked through every stage here; ``make rehearse``
+does that for every step.
 """
 
 from __future__ import annotations
@@ -182,3 +184,14 @@ def test_explain_shows_the_n_plus_one_that_exercise_03_removes(servers):
 
 
 LIST_OF_FIVE = "/api/customers/?page_size=5"
+
+
+def test_the_checker_passes_a_copy_solved_with_the_steps_own_code(tmp_path: Path, servers):
+    """Every stage, end to end, on the step whose proof is the plans: the same copy that
+    fails at the proofs as made passes all three once it holds step 04's code."""
+    step = steps.select("4")
+    copy = workshop.exercise(step, root=tmp_path)
+    workshop.solve(step, copy)
+    outcomes = workshop.check(workshop.load(step, root=tmp_path), servers, quiet=True, log=quiet)
+    assert [o.stage.name for o in outcomes] == ["own-tests", "proofs", "contract"]
+    assert all(o.passed for o in outcomes), [(o.stage.name, o.unmet[:3]) for o in outcomes]
