@@ -10,12 +10,14 @@ import logging
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
+from injector import Injector
 from ninja_extra.controllers.utils import get_api_controller
 from ninja_extra.permissions import AsyncBasePermission
 from ninja_extra.testing import TestAsyncClient
 
 from crm.api.app import api
 from crm.api.controllers import CustomerController
+from crm.api.permissions import Anyone
 from tests.conftest import ADDRESS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,6 +99,34 @@ async def test_ninja_extra_sends_no_step_of_a_request_to_a_thread(client, monkey
         await client.get(path)
     assert hops, "the reads' misses query PostgreSQL through the ORM's own hops"
     assert not [module for module in hops if module.startswith(("ninja", "crm"))], hops
+
+
+async def test_each_request_builds_one_controller(client, monkeypatch):
+    """ninja-extra builds one to check permissions and another to run the view, each
+    through injector (crm/api/operations.py builds one for both)."""
+    built = []
+    create = Injector.create_object
+
+    def counted(self, cls, *args, **kwargs):
+        built.append(cls)
+        return create(self, cls, *args, **kwargs)
+
+    id = (await client.post("/customers/", json=BODY, **JSON)).json()["id"]
+    monkeypatch.setattr(Injector, "create_object", counted)
+    paths = ("/customers/", f"/customers/{id}/", f"/customers/{id}/", "/customers/?page_size=0")
+    for path in paths:
+        await client.get(path)
+    assert built == [CustomerController] * len(paths)
+
+
+async def test_a_refused_caller_learns_nothing_from_the_parameters(client, monkeypatch):
+    # Permissions are checked before the parameters are read, as ninja-extra does.
+    async def refuse(self, request, controller):
+        return False
+
+    monkeypatch.setattr(Anyone, "has_permission_async", refuse)
+    refused = await client.get("/customers/", query_params={"page_size": "many"})
+    assert refused.status_code == 403, refused.content
 
 
 def test_requests_are_not_logged_one_by_one():
