@@ -231,14 +231,15 @@ def test_08_sends_step_07s_reads_and_deletes_without_reading_first():
 
 @needs("07-redis-cache", "08-optimized")
 def test_08_is_within_a_standard_deviation_of_07_in_process():
-    """08's page: in process, each gap is smaller than either step's standard deviation."""
+    """08's page: in process, each gap is smaller than the noisier step's standard
+    deviation."""
     for name in ("test_one_detail_request", "test_one_list_request", "test_serialise_one_page"):
         ours, theirs = (
             next(b for b in STEPS[slug]["microbenchmarks"] if b["name"] == name)
             for slug in ("08-optimized", "07-redis-cache")
         )
         gap = abs(ours["mean_s"] - theirs["mean_s"])
-        assert gap < min(ours["stddev_s"], theirs["stddev_s"]), name
+        assert gap < max(ours["stddev_s"], theirs["stddev_s"]), name
 
 
 @needs("07-redis-cache", "08-optimized")
@@ -250,16 +251,20 @@ def test_08_hits_the_cache_as_often_as_07():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_meets_its_blend_goal_and_misses_its_list_latency_goal():
-    """08's page: the blend is within noise of step 07's; list p95 overlaps in its
-    repeats, but its medians are more than 5 % apart, and list, walk and search carry
-    less."""
+def test_08_meets_its_goals_and_filter_carries_less():
+    """08's page: the blend's throughput and list's p95 are within five per cent of step
+    07's, and within noise; the reads' throughput is lower in the medians, within noise,
+    and filter's below it."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
+    assert report.figure(after["mixed"], "rps") >= 0.95 * report.figure(before["mixed"], "rps")
+    assert report.figure(after["list"], "p95") <= 1.05 * report.figure(before["list"], "p95")
     assert report.within_noise(before["mixed"], after["mixed"])
     assert report.within_noise(before["list"], after["list"], "p95")
-    assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
-    for name in ("list", "walk", "search"):
+    for name in ("list", "walk", "search", "detail"):
         assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
+        assert report.within_noise(before[name], after[name]), name
+    assert rps_gain("08-optimized", "07-redis-cache", "filter") < 1
+    assert not report.within_noise(before["filter"], after["filter"])
 
 
 # --- How cost grows (docs/scale.md), held against docs/results/scale.json --------------
@@ -349,13 +354,13 @@ CONTROLLER_BUILDS = ("Python: inspect", "injector", "django-ninja-extra")
 
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of the last two steps yet")
-def test_08_building_the_controller_is_most_of_its_extra_cpu_under_load():
+def test_08_the_controller_grows_most_but_is_under_half_of_its_extra_cpu():
     targets = PROFILED["targets"]
     before, last = targets[PROFILED["before"]], targets[PROFILED["step"]]
     old = {g["name"]: g["ms_per_request"] for g in before["groups"]}
     new = {g["name"]: g["ms_per_request"] for g in last["groups"]}
+    grown = {name: new.get(name, 0) - old.get(name, 0) for name in {*old, *new}}
     gap = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
-    builds = sum(new.get(name, 0) - old.get(name, 0) for name in CONTROLLER_BUILDS)
-    assert gap > 0
-    assert builds >= gap / 2, (builds, gap)
-    assert last["requests_per_second"] < before["requests_per_second"]
+    builds = sum(grown[name] for name in CONTROLLER_BUILDS if name in grown)
+    assert max(grown, key=grown.get) in CONTROLLER_BUILDS
+    assert 0 < builds < gap / 2, (builds, gap)
