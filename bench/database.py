@@ -242,22 +242,34 @@ def prepare_step(
     return url
 
 
+def _owned(conn: psycopg.Connection, prefix: str) -> list[str]:
+    """The databases of ``prefix`` that this harness created."""
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+            [f"{prefix}\\_%"],
+        )
+    ]
+    return [name for name in names if (_comment(conn, name) or "").startswith(MARK)]
+
+
 def drop_all(admin_url: str, prefix: str = "crm") -> list[str]:
     """Drop every database of ``prefix`` that this harness created."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-                [f"{prefix}\\_%"],
-            )
-        ]
-        dropped = []
-        for name in names:
-            if (_comment(conn, name) or "").startswith(MARK):
-                _drop_owned(conn, name)
-                dropped.append(name)
+        dropped = _owned(conn, prefix)
+        for name in dropped:
+            _drop_owned(conn, name)
     return dropped
+
+
+def disk_used(admin_url: str, prefix: str = "crm") -> int:
+    """Bytes on disk of every database of ``prefix`` that this harness created."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return sum(
+            conn.execute("SELECT pg_database_size(%s)", [name]).fetchone()[0]
+            for name in _owned(conn, prefix)
+        )
 
 
 # --- term files for the workload ----------------------------------------------------

@@ -450,6 +450,7 @@ def write(measured: dict, settings: Settings, started: dt.datetime, path=RESULT)
     revision, dirty = results.git_revision()
     document = {
         "started_at": started.isoformat(timespec="seconds"),
+        "wall_time_s": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1),
         "git_revision": revision,
         "git_dirty": dirty,
         "customers": CUSTOMERS,

@@ -132,6 +132,8 @@ def measure_size(
         "customers": customers,
         "label": label(customers),
         "prepare_s": round(seeded_s, 1),
+        # The base, the migrated templates and every step's clone: what the size needs free.
+        "disk_bytes": database.disk_used(found.database_url, prefix),
         "wall_time_s": round(time.perf_counter() - started, 1),
         "steps": measured,
     }

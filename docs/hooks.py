@@ -993,11 +993,16 @@ def render_scale_costs(_: str | None, src_uri: str) -> str:
     if found is None:
         return NOT_SCALED
     ident = found["identity"]
-    rows = ["| customers | seeding the base | the size in all |", "|---|--:|--:|"]
+    rows = [
+        "| customers | seeding the base | the size in all | on disk |",
+        "|---|--:|--:|--:|",
+    ]
     for entry in found["sizes"]:
+        disk = entry.get("disk_bytes")
         rows.append(
             f"| {entry['customers']:,} | {entry['prepare_s']:.0f} s"
-            f" | {run.clock(entry['wall_time_s'])} |"
+            f" | {run.clock(entry['wall_time_s'])}"
+            f" | {f'{disk / 1e9:.1f} GB' if disk else 'not recorded'} |"
         )
     caption = (
         f"*{len(ident['steps'])} steps, {len(ident['scenarios'])} scenarios of"
@@ -1122,7 +1127,7 @@ def render_reliability(_: str | None, src_uri: str) -> str:
     caption = (
         f"*{found['clients']} clients on {found['customers']:,} customers; each fault lasts"
         f" {found['outage_s']:g} s; made by `make test-faults` at"
-        f" `{found['git_revision'][:7]}`{dirty}.*"
+        f" `{found['git_revision'][:7]}`{dirty}{took(found)}.*"
     )
     return "\n".join(rows) + f"\n\n{caption}"
 

@@ -6,6 +6,8 @@ every fault that applies to them for 3 s, and 10 s of overload on the pooled one
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 
 import httpx
@@ -113,6 +115,15 @@ def test_every_fault_that_applies_is_measured(measured):
         steps.select("04").slug: ["killed", "outage"],
         steps.select("07").slug: sorted(["killed", "outage", *faults.REDIS_FAULTS]),
     }
+
+
+def test_the_result_file_holds_every_step_and_how_long_the_run_took(measured, tmp_path):
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    path = tmp_path / "reliability.json"
+    faults.write(measured, SHORT, started, path)
+    found = json.loads(path.read_text())
+    assert set(found["steps"]) == set(measured)
+    assert found["wall_time_s"] >= 5
 
 
 def test_every_step_keeps_every_rule_under_every_fault(measured):

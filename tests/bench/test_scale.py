@@ -70,6 +70,14 @@ def test_every_step_answers_every_scenario_at_every_size(scaled):
                 assert 0 < figure["p50_ms"] <= figure["p95_ms"], (entry["label"], slug, name)
 
 
+def test_each_size_records_the_disk_its_databases_took(scaled):
+    path, _ = scaled
+    disk = [entry["disk_bytes"] for entry in json.loads(path.read_text())["sizes"]]
+    # Every size holds a base, a template and a clone per step: more than one empty database.
+    assert all(size > 3 * 7_000_000 for size in disk), disk
+    assert disk[0] < disk[1], disk
+
+
 def test_each_size_leaves_no_database_behind(scaled):
     assert not database.drop_all(services.ensure().database_url, PREFIX)
 
