@@ -914,9 +914,13 @@ def render_profile(_: str | None, src_uri: str) -> str:
         f" {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']} virtual"
         f" users each, on {found['customers']:,} customers; idle samples left out, rows"
         f" under {SMALLEST_SHARE:.1%} too. Made by `{found['command']}`"
-        f" at `{found['git_revision'][:7]}`{took(found)}.*"
+        f" at `{found['git_revision'][:7]}`{uncommitted(found)}{took(found)}.*"
     )
     return "\n".join(rows) + f"\n\n{caption}"
+
+
+def uncommitted(found: dict) -> str:
+    return " with uncommitted changes" if found.get("git_dirty") else ""
 
 
 def took(found: dict) -> str:
@@ -968,7 +972,7 @@ def render_profile_gap(_: str | None, src_uri: str) -> str:
         f" during {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']}"
         f" virtual users, on {found['customers']:,} customers; rows that differ by less"
         f" than {SMALLEST_GAP_MS} ms are left out. Made by `{found['command']}` at"
-        f" `{found['git_revision'][:7]}`{took(found)}.*"
+        f" `{found['git_revision'][:7]}`{uncommitted(found)}{took(found)}.*"
     )
     return "\n".join(rows) + f"\n\n{caption}"
 
@@ -1123,7 +1127,7 @@ def render_reliability(_: str | None, src_uri: str) -> str:
                 f" | {entry['writes_acknowledged']:,} | {len(entry['writes_lost'])}"
                 f" | {len(entry['reads_wrong'])} | {verdict} |"
             )
-    dirty = " with uncommitted changes" if found["git_dirty"] else ""
+    dirty = uncommitted(found)
     caption = (
         f"*{found['clients']} clients on {found['customers']:,} customers; each fault lasts"
         f" {found['outage_s']:g} s; made by `make test-faults` at"
@@ -1321,7 +1325,7 @@ def render_rehearsal(_: str | None, src_uri: str) -> str:
         else f"seeding the {base['customers']:,} customers of `make serve` took"
         f" {base['seconds']:.0f} s"
     )
-    dirty = " with uncommitted changes" if found["git_dirty"] else ""
+    dirty = uncommitted(found)
     caption = (
         f"*`make rehearse` on {found['machine']['cores']} cores took"
         f" {fmt_duration(found['wall_time_s'])} in all; {seeded}. Stages: own tests + proofs"
