@@ -1006,7 +1006,7 @@ def render_scale_costs(_: str | None, src_uri: str) -> str:
         rows.append(
             f"| {entry['customers']:,} | {entry['prepare_s']:.0f} s"
             f" | {run.clock(entry['wall_time_s'])}"
-            f" | {f'{disk / 1e9:.1f} GB' if disk else 'not recorded'} |"
+            f" | {fmt_bytes(disk) if disk else 'not recorded'} |"
         )
     caption = (
         f"*{len(ident['steps'])} steps, {len(ident['scenarios'])} scenarios of"
