@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
@@ -51,6 +51,9 @@ class Step:
     # the change buys: the page's summary box, "Which fix first?" and the exercise.
     symptom: str = ""
     shows: tuple[str, ...] = ()
+    # Tests of the step before that this step's change makes untrue ("file::name" →
+    # why); every other test of that step must still be in this one.
+    retired: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -113,6 +116,11 @@ def load(path: Path) -> Step:
         raise StepError(f"{toml}: shows must be a list of scenario names")
     if data["number"] > 1 and not (symptom and shows):
         raise StepError(f"{toml}: every step after the first names its symptom and shows")
+    retired = data.get("retired", {})
+    if not isinstance(retired, dict) or not all(
+        "::" in name and isinstance(why, str) and why for name, why in retired.items()
+    ):
+        raise StepError(f"{toml}: [retired] maps 'test_file.py::test_name' to the reason")
     return Step(
         number=data["number"],
         slug=data["slug"],
@@ -126,6 +134,7 @@ def load(path: Path) -> Step:
         timed_tests=tuple(timed),
         symptom=symptom,
         shows=tuple(shows),
+        retired=retired,
     )
 
 

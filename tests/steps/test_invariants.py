@@ -64,6 +64,30 @@ def test_migrations_chain_is_prefix_identical(previous: steps.Step, step: steps.
         assert mine[migration.name] == migration.read_bytes(), f"{migration.name} differs"
 
 
+def test_names(step: steps.Step) -> set[str]:
+    """``file::name`` of every test function in the step's own suite."""
+    names = set()
+    for path in (step.path / "tests").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+                "test_"
+            ):
+                names.add(f"{path.name}::{node.name}")
+    return names
+
+
+@pytest.mark.parametrize(("previous", "step"), PAIRS, ids=ids(PAIRS))
+def test_a_step_keeps_every_test_of_the_step_before(previous: steps.Step, step: steps.Step):
+    # A behaviour proved once stays proved: a restructuring that drops a test says so
+    # in step.toml's [retired], with the reason, or fails here.
+    dropped = test_names(previous) - test_names(step)
+    assert sorted(dropped - set(step.retired)) == [], (
+        f"{step.slug} drops tests of {previous.slug}: keep them, or list them under"
+        " [retired] in its step.toml with the reason"
+    )
+    assert sorted(set(step.retired) - dropped) == [], "[retired] names a test that was kept"
+
+
 PROBE = """
 import json, os, django
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"

@@ -4,6 +4,8 @@ Writes must commit for their bumps to run (``transaction.on_commit``), so the te
 write use ``transactional_db``. Each test has keys of its own (conftest.py).
 """
 
+import time
+
 import pytest
 import redis
 from asgiref.sync import sync_to_async
@@ -11,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from crm import cache
-from crm.models import Address, Customer
+from crm.models import Address, Customer, CustomerRelationship
 from tests.conftest import ADDRESS, JSON
 
 LIST = "/api/customers/"
@@ -160,6 +162,36 @@ def test_an_edited_shared_address_reaches_every_detail(api, transactional_db, ma
         assert (outcome(response), response.json()["address"]["city"]) == ("miss", "Potsdam")
 
 
+def test_an_orm_write_outside_the_api_is_seen_at_once(api, transactional_db, make_customer):
+    # What `manage.py shell`, a management command or the admin do: a plain save().
+    customer = make_customer()
+    read_all(api, customer.pk)
+    saved = Customer.objects.get(pk=customer.pk)
+    saved.last_name = "Hopper"
+    saved.save()
+    berlin, lovelace, detail = read_all(api, customer.pk)
+    assert (outcome(detail), detail.json()["last_name"]) == ("miss", "Hopper")
+    assert customer.pk not in ids(lovelace)
+    assert outcome(berlin) == "miss"
+    found = api.get(f"{LIST}?search=Hopper")
+    assert customer.pk in ids(found)
+
+
+def test_an_orm_write_to_a_relationship_or_a_delete_is_seen_at_once(
+    api, transactional_db, make_customer
+):
+    customer, other = make_customer(), make_customer()
+    read_all(api, customer.pk)
+    CustomerRelationship.objects.filter(appuser=customer).get().delete()
+    detail = api.get(f"{LIST}{customer.pk}/")
+    assert (outcome(detail), detail.json()["relationship"]) == ("miss", None)
+    read_all(api, other.pk)
+    Customer.objects.get(pk=other.pk).delete()
+    berlin, lovelace, detail = read_all(api, other.pk)
+    assert other.pk not in ids(berlin) | ids(lovelace)
+    assert detail.status_code == 404
+
+
 def test_a_rolled_back_write_bumps_nothing(api, transactional_db, make_customer):
     customer = make_customer()
     api.get(LIST)
@@ -177,6 +209,31 @@ def test_writes_without_signals_call_invalidate(api, transactional_db, make_cust
     assert api.get(f"{LIST}{customer.pk}/").json()["first_name"] == "Ada"
     cache.invalidate(customer.pk)
     assert api.get(f"{LIST}{customer.pk}/").json()["first_name"] == "Augusta"
+
+
+@pytest.fixture
+def short_timeout(settings):
+    default = {**settings.CACHES["default"], "TIMEOUT": 1}
+    settings.CACHES = {**settings.CACHES, "default": default}
+    return default
+
+
+def test_a_write_no_signal_sees_is_stale_at_most_until_the_timeout(
+    api, transactional_db, make_customer, short_timeout
+):
+    customer = make_customer()
+    path = f"{LIST}{customer.pk}/"
+    api.get(path)
+    Customer.objects.filter(pk=customer.pk).update(first_name="Augusta")
+    stale = api.get(path)
+    assert (outcome(stale), stale.json()["first_name"]) == ("hit", "Ada")
+    # The bound is the entry's own expiry in Redis, whatever the clock says.
+    entry = f"{short_timeout['KEY_PREFIX']}:1:{cache.detail_key(customer.pk).name}"
+    left_ms = redis.Redis.from_url(settings.REDIS_URL).pttl(entry)
+    assert 0 < left_ms <= short_timeout["TIMEOUT"] * 1000
+    time.sleep(left_ms / 1000 + 0.05)
+    fresh = api.get(path)
+    assert (outcome(fresh), fresh.json()["first_name"]) == ("miss", "Augusta")
 
 
 # --- the race: a write that commits between a read's query and its store ---------------

@@ -11,6 +11,7 @@ from kink import Container, di
 
 from crm.application.customers import CustomerService
 from crm.application.ports import CustomerRepository, ResponseCache, UnitOfWork
+from crm.infrastructure import signals
 from crm.infrastructure.cache import RedisResponseCache
 from crm.infrastructure.repository import OrmCustomerRepository
 from crm.infrastructure.unit_of_work import DjangoUnitOfWork
@@ -21,9 +22,12 @@ def bind(container: Container = di) -> None:
     container[CustomerRepository] = lambda c: OrmCustomerRepository()
     container[UnitOfWork] = lambda c: DjangoUnitOfWork()
     container[ResponseCache] = lambda c: RedisResponseCache()
-    container[CustomerService] = lambda c: CustomerService(
-        c[CustomerRepository], c[UnitOfWork], c[ResponseCache]
-    )
+    container[CustomerService] = lambda c: CustomerService(c[CustomerRepository], c[UnitOfWork])
+
+
+def connect(container: Container = di) -> None:
+    """Every ORM save and delete invalidates the cache bound above, whoever makes it."""
+    signals.connect(container[ResponseCache])
 
 
 class FromKink(Provider):

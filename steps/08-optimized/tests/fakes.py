@@ -1,6 +1,7 @@
 """In-memory fakes of the application's ports: the use cases' tests need no database and
 no Redis. Each keeps the rules its real adapter keeps (unique customer_id, all-or-nothing
-units of work, invalidation on commit), since the use cases rely on them."""
+units of work), since the use cases rely on them. The use cases hold no cache: the ORM's
+signals invalidate it (crm/infrastructure/signals.py, tested in test_cache.py)."""
 
 from __future__ import annotations
 
@@ -54,32 +55,11 @@ class FakeRepository:
         return customer
 
 
-class FakeCache:
-    """Records what the use cases invalidate; as the real one, only once they commit."""
-
-    def __init__(self):
-        self.pending: list[int] = []
-        self.invalidated: list[int] = []
-
-    async def listing(self, shape, render):
-        return await render(), False
-
-    async def customer(self, id, render):
-        return await render(), False
-
-    def invalidate(self, *customer_ids: int) -> None:
-        self.pending.extend(customer_ids)
-
-    async def status(self) -> str:
-        return "ok"
-
-
 class FakeUnitOfWork:
     """All or nothing: the repository as it was before the block, if the block fails."""
 
-    def __init__(self, repository: FakeRepository, cache: FakeCache):
+    def __init__(self, repository: FakeRepository):
         self.repository = repository
-        self.cache = cache
         self.committed = 0
 
     @contextmanager
@@ -89,8 +69,5 @@ class FakeUnitOfWork:
             yield
         except BaseException:
             self.repository.customers, self.repository.addresses = before
-            self.cache.pending.clear()
             raise
         self.committed += 1
-        self.cache.invalidated.extend(self.cache.pending)
-        self.cache.pending.clear()

@@ -9,7 +9,7 @@ from crm.application.customers import CustomerService
 from crm.domain.customers import Address, Customer, CustomerId
 from crm.domain.errors import CustomerIdTaken, CustomerNotFound
 from crm.domain.listing import Listing
-from tests.fakes import FakeCache, FakeRepository, FakeUnitOfWork
+from tests.fakes import FakeRepository, FakeUnitOfWork
 
 BERLIN = Address("Invalidenstraße", "117", "10115", "Berlin", "Germany")
 MUNICH = Address("Marienplatz", "8", "80331", "Munich", "Germany")
@@ -21,18 +21,13 @@ def repository():
 
 
 @pytest.fixture
-def cache():
-    return FakeCache()
+def unit_of_work(repository):
+    return FakeUnitOfWork(repository)
 
 
 @pytest.fixture
-def unit_of_work(repository, cache):
-    return FakeUnitOfWork(repository, cache)
-
-
-@pytest.fixture
-def service(repository, unit_of_work, cache):
-    return CustomerService(repository, unit_of_work, cache)
+def service(repository, unit_of_work):
+    return CustomerService(repository, unit_of_work)
 
 
 def ada(customer_id="C1", address=BERLIN) -> Customer:
@@ -46,19 +41,19 @@ def test_create_stores_the_customer_its_address_and_relationship(service, reposi
     assert created.relationship.points == 0
 
 
-def test_create_invalidates_once_it_commits(service, cache, unit_of_work):
-    created = service.customer_create(ada())
-    assert (cache.invalidated, unit_of_work.committed) == ([created.id], 1)
+def test_create_is_one_unit_of_work(service, unit_of_work):
+    service.customer_create(ada())
+    assert unit_of_work.committed == 1
 
 
-def test_create_is_atomic_a_taken_customer_id_leaves_nothing(service, repository, cache):
+def test_create_is_atomic_a_taken_customer_id_leaves_nothing(service, repository, unit_of_work):
     service.customer_create(ada("C1"))
     addresses = dict(repository.addresses)
     with pytest.raises(CustomerIdTaken):
         service.customer_create(ada("C1", address=MUNICH))
     assert repository.addresses == addresses
     assert len(repository.customers) == 1
-    assert len(cache.invalidated) == 1
+    assert unit_of_work.committed == 1
 
 
 def test_a_move_gives_a_new_address_and_leaves_the_shared_one(service, repository):
@@ -75,7 +70,7 @@ def test_an_address_sent_with_an_id_is_still_a_new_address(service):
     assert moved.address.id != first.address.id
 
 
-def test_update_changes_only_what_it_is_given(service, cache):
+def test_update_changes_only_what_it_is_given(service, unit_of_work):
     created = service.customer_create(ada())
     updated = service.customer_update(created.id, {"last_name": "Byron"})
     assert (updated.last_name, updated.first_name, updated.address) == (
@@ -83,32 +78,35 @@ def test_update_changes_only_what_it_is_given(service, cache):
         "Ada",
         created.address,
     )
-    assert cache.invalidated == [created.id, created.id]
+    assert unit_of_work.committed == 2
 
 
-def test_an_update_that_fails_invalidates_nothing_and_changes_nothing(service, repository, cache):
-    first, second = service.customer_create(ada("C1")), service.customer_create(ada("C2"))
+def test_an_update_that_fails_commits_nothing_and_changes_nothing(
+    service, repository, unit_of_work
+):
+    service.customer_create(ada("C1"))
+    second = service.customer_create(ada("C2"))
     with pytest.raises(CustomerIdTaken):
         service.customer_update(second.id, {"customer_id": CustomerId("C1"), "address": MUNICH})
     assert repository.load(second.id) == second
     assert len(repository.addresses) == 2
-    assert cache.invalidated == [first.id, second.id]
+    assert unit_of_work.committed == 2
 
 
-def test_a_missing_customer_is_not_found_and_invalidates_nothing(service, cache):
+def test_a_missing_customer_is_not_found_and_commits_nothing(service, unit_of_work):
     with pytest.raises(CustomerNotFound):
         service.customer_update(404, {"last_name": "Byron"})
     with pytest.raises(CustomerNotFound):
         service.customer_delete(404)
-    assert cache.invalidated == []
+    assert unit_of_work.committed == 0
 
 
-def test_delete_removes_and_invalidates(service, repository, cache):
+def test_delete_removes_in_one_unit_of_work(service, repository, unit_of_work):
     created = service.customer_create(ada())
     service.customer_delete(created.id)
     with pytest.raises(CustomerNotFound):
         repository.load(created.id)
-    assert cache.invalidated == [created.id, created.id]
+    assert unit_of_work.committed == 2
 
 
 async def test_reads_go_to_the_repository(service):

@@ -1,20 +1,21 @@
-"""The customer use cases (HackSoftware style: ``customer_list``, ``customer_create``…)."""
+"""The customer use cases (HackSoftware style: ``customer_list``, ``customer_create``…).
+
+No cache here: the ORM adapter invalidates on every save and delete, whoever writes
+(crm/infrastructure/signals.py), so a use case cannot forget to, and neither can a shell.
+"""
 
 from __future__ import annotations
 
-from crm.application.ports import CustomerRepository, ResponseCache, UnitOfWork
+from crm.application.ports import CustomerRepository, UnitOfWork
 from crm.domain.customers import Customer
 from crm.domain.errors import CustomerNotFound
 from crm.domain.listing import Listing, Page, Position
 
 
 class CustomerService:
-    def __init__(
-        self, repository: CustomerRepository, unit_of_work: UnitOfWork, cache: ResponseCache
-    ):
+    def __init__(self, repository: CustomerRepository, unit_of_work: UnitOfWork):
         self.repository = repository
         self.unit_of_work = unit_of_work
-        self.cache = cache
 
     async def customer_list(
         self, listing: Listing, start: Position | None = None, backwards: bool = False
@@ -29,18 +30,15 @@ class CustomerService:
         # relationship, is never left behind.
         with self.unit_of_work():
             created = self.repository.add(customer)
-            self.cache.invalidate(created.id)
         return created
 
     def customer_update(self, id: int, changes: dict) -> Customer:
         with self.unit_of_work():
             # Customer.changed gives a moved customer a new address: others share the old.
             customer = self.repository.save(self.repository.load(id).changed(**changes))
-            self.cache.invalidate(id)
         return customer
 
     def customer_delete(self, id: int) -> None:
         with self.unit_of_work():
             if not self.repository.delete(id):
                 raise CustomerNotFound(id)
-            self.cache.invalidate(id)

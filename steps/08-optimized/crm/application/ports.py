@@ -48,7 +48,8 @@ class ResponseCache(Protocol):
         """The body for one customer's detail and whether it was a hit."""
 
     def invalidate(self, *customer_ids: int) -> None:
-        """Make every listing and these customers' details miss once the writes commit."""
+        """Make every listing and these customers' details miss once the writes commit:
+        called for each ORM save and delete, and by code that writes without one."""
 
     async def status(self) -> str:
         """``ok``, or ``degraded`` when the cache cannot answer."""

@@ -15,9 +15,9 @@ A write that commits in between bumps the version, so what the read stores is al
 out of date, and no later read accepts it: it can never hide the write.
 
 Writes bump on commit (``transaction.on_commit``): a rolled-back write bumps nothing,
-and no reader can see the bump before the rows. Every write use case calls
-``invalidate()`` (crm.application.customers), so any other code that writes customers
-must call it too. Nothing ever clears the cache or scans keys.
+and no reader can see the bump before the rows. Signals cover the ORM's saves and
+deletes (crm.infrastructure.signals); writes that send none (``QuerySet.update``, ``bulk_create``,
+raw SQL) call ``invalidate()`` themselves. Nothing ever clears the cache or scans keys.
 
 Redis is an accelerator, never a dependency: every call is bounded by the short
 timeouts in settings.CACHES, and any failure reads as a miss that PostgreSQL answers.
@@ -127,6 +127,7 @@ async def store(key: Key, version: int, body: bytes) -> None:
 def invalidate(*customer_ids: int) -> None:
     """Make every listing, and these customers' details, miss once the writes commit.
 
+    For writes Django sends no signal for: ``QuerySet.update``, ``bulk_create``, raw SQL.
     Safe in a transaction and in autocommit alike.
     """
     keys = [LIST_GENERATION, *(version_key(pk) for pk in customer_ids)]
