@@ -50,11 +50,22 @@ def test_invalid_nested_address_writes_nothing(target: Target):
     assert not target.sql("SELECT 1 FROM app_user WHERE customer_id = %s", [body["customer_id"]])
 
 
-def test_duplicate_customer_id_is_400(target: Target):
-    created = create(target)
-    response = target.http.post(LIST, json=new_customer(customer_id=created["customer_id"]))
-    assert response.status_code == 400
-    assert "customer_id" in response.json()["detail"]
+def test_a_taken_customer_id_is_409_naming_it(target: Target):
+    created, other = create(target), create(target)
+    before = target.http.get(f"{LIST}{other['id']}/").json()
+    posted = target.http.post(LIST, json=new_customer(customer_id=created["customer_id"]))
+    patched = target.http.patch(
+        f"{LIST}{other['id']}/", json={"customer_id": created["customer_id"], "first_name": "X"}
+    )
+    for response in (posted, patched):
+        assert response.status_code == 409, response.text
+        assert "customer_id" in response.json()["detail"]
+    # Nothing of either write stays: no second customer, no half-applied change.
+    rows = target.sql(
+        "SELECT count(*) FROM app_user WHERE customer_id = %s", [created["customer_id"]]
+    )
+    assert rows == [(1,)]
+    assert target.http.get(f"{LIST}{other['id']}/").json() == before
 
 
 def test_patch_is_partial(target: Target):

@@ -49,9 +49,19 @@ class ErrorSerializer(serializers.Serializer):
 # client knows every status it can get. A method a path does not serve is a 405 from
 # the router before any operation runs; OpenAPI lists the methods a path serves.
 READING = dict.fromkeys((400, 503), ErrorSerializer)
-CREATING = dict.fromkeys((400, 415, 503), ErrorSerializer)
+CREATING = dict.fromkeys((400, 409, 415, 503), ErrorSerializer)
 ONE = dict.fromkeys((404, 503), ErrorSerializer)
-CHANGING = dict.fromkeys((400, 404, 415, 503), ErrorSerializer)
+CHANGING = dict.fromkeys((400, 404, 409, 415, 503), ErrorSerializer)
+
+
+class Conflict(exceptions.APIException):
+    """Well formed, but at odds with what the database holds: a 409 naming ``field``."""
+
+    status_code = 409
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 def exception_handler(exc, context):
@@ -64,6 +74,8 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = error_body(list(flatten(exc.detail)))
+    elif isinstance(exc, Conflict):
+        response.data = error_body([(exc.field, str(exc.detail))])
     elif isinstance(exc, exceptions.ParseError):
         response.data = error_body([(BODY, str(exc.detail))])
     return response

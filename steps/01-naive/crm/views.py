@@ -1,16 +1,17 @@
+import django_filters
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import SearchFilter
 
 from crm import errors
-from crm.filters import CustomerFilter
+from crm.filters import CustomerFilter, IntegerFilter
 from crm.models import Customer
-from crm.pagination import CustomerPagination
+from crm.pagination import MAX_PAGE_SIZE, CustomerPagination
 from crm.serializers import CustomerSerializer
 
 MAX_SEARCH_LENGTH = 100
@@ -30,8 +31,32 @@ class CustomerSearchFilter(SearchFilter):
         return super().get_search_terms(request)
 
 
+def bounded(name: str, schema: dict) -> OpenApiParameter:
+    return OpenApiParameter(name, schema, OpenApiParameter.QUERY)
+
+
+def documented_bounds() -> list[OpenApiParameter]:
+    """The bounds the list checks, in the OpenAPI document: drf-spectacular names the
+    filters and pagination parameters but leaves out their limits, and a client built
+    from the document would send what the API then refuses."""
+    found = [
+        bounded("page", {"type": "integer", "minimum": 1}),
+        bounded("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
+        bounded("search", {"type": "string", "maxLength": MAX_SEARCH_LENGTH}),
+    ]
+    for name, field in CustomerFilter.base_filters.items():
+        if isinstance(field, IntegerFilter):
+            limits = {"minimum": field.extra["min_value"], "maximum": field.extra["max_value"]}
+            found.append(bounded(name, {"type": "integer", **limits}))
+        elif isinstance(field, django_filters.CharFilter) and "max_length" in field.extra:
+            found.append(bounded(name, {"type": "string", "maxLength": field.extra["max_length"]}))
+    return found
+
+
 @extend_schema_view(
-    list=extend_schema(responses={200: CustomerSerializer, **errors.READING}),
+    list=extend_schema(
+        parameters=documented_bounds(), responses={200: CustomerSerializer, **errors.READING}
+    ),
     create=extend_schema(responses={201: CustomerSerializer, **errors.CREATING}),
     retrieve=extend_schema(responses={200: CustomerSerializer, **errors.ONE}),
     partial_update=extend_schema(responses={200: CustomerSerializer, **errors.CHANGING}),

@@ -16,8 +16,8 @@ def detail(pk):
     return f"/api/customers/{pk}/"
 
 
-def assert_bad_request(response, field):
-    assert response.status_code == 400, response.content
+def assert_bad_request(response, field, status=400):
+    assert response.status_code == status, response.content
     body = response.json()
     assert field in body["detail"]
     assert field in {error["field"] for error in body["errors"]}
@@ -255,9 +255,11 @@ def test_required_fields(api, db, field):
     assert_bad_request(api.post(LIST, body, format="json"), field)
 
 
-def test_duplicate_customer_id_is_400(api, make_customer):
+def test_duplicate_customer_id_is_409(api, make_customer):
     make_customer(customer_id="DUP")
-    assert_bad_request(api.post(LIST, {**NEW, "customer_id": "DUP"}, format="json"), "customer_id")
+    assert_bad_request(
+        api.post(LIST, {**NEW, "customer_id": "DUP"}, format="json"), "customer_id", status=409
+    )
 
 
 @pytest.mark.parametrize(
@@ -319,11 +321,13 @@ def test_invalid_patch_is_400_and_changes_nothing(api, make_customer, change, fi
     assert Customer.objects.get(pk=customer.id).last_updated == customer.last_updated
 
 
-def test_patch_to_a_taken_customer_id_is_400(api, make_customer):
+def test_patch_to_a_taken_customer_id_is_409(api, make_customer):
     make_customer(customer_id="TAKEN")
     other = make_customer()
     assert_bad_request(
-        api.patch(detail(other.id), {"customer_id": "TAKEN"}, format="json"), "customer_id"
+        api.patch(detail(other.id), {"customer_id": "TAKEN"}, format="json"),
+        "customer_id",
+        status=409,
     )
 
 

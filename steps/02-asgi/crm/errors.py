@@ -21,6 +21,15 @@ class UnsupportedMediaType(Exception):
     pass
 
 
+class Conflict(Exception):
+    """Well formed, but at odds with what the database holds: a 409 naming ``field``."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 class FieldError(Schema):
     field: str
     message: str
@@ -37,9 +46,9 @@ class ErrorOut(Schema):
 # client knows every status it can get. A method a path does not serve is a 405 from
 # the router before any operation runs; OpenAPI lists the methods a path serves.
 READING = dict.fromkeys((400, 503), ErrorOut)
-CREATING = dict.fromkeys((400, 415, 503), ErrorOut)
+CREATING = dict.fromkeys((400, 409, 415, 503), ErrorOut)
 ONE = dict.fromkeys((404, 503), ErrorOut)
-CHANGING = dict.fromkeys((400, 404, 415, 503), ErrorOut)
+CHANGING = dict.fromkeys((400, 404, 409, 415, 503), ErrorOut)
 
 
 def error_body(errors: list[tuple[str, str]]) -> dict:
@@ -74,6 +83,10 @@ def http_error(request, exc: HttpError):
     return JsonResponse({"detail": str(exc)}, status=exc.status_code)
 
 
+def conflict(request, exc: Conflict):
+    return JsonResponse(error_body([(exc.field, exc.message)]), status=409)
+
+
 def not_found_error(request, exc: Http404):
     return JsonResponse({"detail": "Not found."}, status=404)
 
@@ -90,6 +103,7 @@ def database_unavailable(request, exc: OperationalError):
 def register(api: NinjaAPI) -> None:
     api.add_exception_handler(ValidationError, validation_error)
     api.add_exception_handler(HttpError, http_error)
+    api.add_exception_handler(Conflict, conflict)
     api.add_exception_handler(Http404, not_found_error)
     api.add_exception_handler(RequestDataTooBig, body_too_big)
     api.add_exception_handler(OperationalError, database_unavailable)

@@ -36,11 +36,18 @@ def iso_date(value):
         raise ValueError("Enter a valid date.") from None
 
 
+# What no_nul and a trimmed min_length refuse, as JSON Schema patterns in the OpenAPI
+# document, so that a client built from it never sends it.
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
 def text(max_length: int, min_length: int = 1):
     return Annotated[
         str,
         BeforeValidator(no_nul),
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        Field(json_schema_extra={"pattern": NOT_BLANK if min_length else NO_NUL}),
     ]
 
 

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from ninja.errors import ValidationError
 
+from crm.errors import Conflict
 from crm.models import Address, Customer, CustomerRelationship
 from crm.schemas import CustomerIn, CustomerPatch
 
@@ -52,7 +52,5 @@ def unique_customer_id():
         yield
     except IntegrityError as exc:
         if "customer_id" in str(exc):
-            raise ValidationError(
-                [{"loc": ("customer_id",), "msg": CUSTOMER_ID_TAKEN, "type": "unique"}]
-            ) from exc
+            raise Conflict("customer_id", CUSTOMER_ID_TAKEN) from exc
         raise

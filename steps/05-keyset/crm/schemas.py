@@ -13,9 +13,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from crm.filters import ORDERING_CHOICES
 from crm.models import Gender
+from crm.pagination import MAX_CURSOR_LENGTH
 
 INT32_MAX = 2**31 - 1
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -43,11 +45,18 @@ def iso_date(value):
         raise ValueError("Enter a valid date.") from None
 
 
+# What no_nul and a trimmed min_length refuse, as JSON Schema patterns in the OpenAPI
+# document, so that a client built from it never sends it.
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
 def text(max_length: int, min_length: int = 1):
     return Annotated[
         str,
         BeforeValidator(no_nul),
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        Field(json_schema_extra={"pattern": NOT_BLANK if min_length else NO_NUL}),
     ]
 
 
@@ -138,8 +147,9 @@ class CustomerQuery(Schema):
     points_max: Points | None = None
     has_address: Literal["true", "false"] | None = None
     ordering: Ordering = "-created"
-    cursor: str | None = None
-    page: str | None = Field(None, description="Not supported: follow the `next` link.")
+    cursor: str | None = Field(None, json_schema_extra={"maxLength": MAX_CURSOR_LENGTH})
+    # Refused, and left out of the OpenAPI document: a client built from it never sends it.
+    page: SkipJsonSchema[str | None] = None
     page_size: Annotated[int, Field(ge=1, le=100)] = 20
 
     @field_validator("page")

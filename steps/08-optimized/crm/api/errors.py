@@ -40,9 +40,9 @@ class ErrorOut(Schema):
 # client knows every status it can get. A method a path does not serve is a 405 from
 # the router before any operation runs; OpenAPI lists the methods a path serves.
 READING = dict.fromkeys((400, 503), ErrorOut)
-CREATING = dict.fromkeys((400, 415, 503), ErrorOut)
+CREATING = dict.fromkeys((400, 409, 415, 503), ErrorOut)
 ONE = dict.fromkeys((404, 503), ErrorOut)
-CHANGING = dict.fromkeys((400, 404, 415, 503), ErrorOut)
+CHANGING = dict.fromkeys((400, 404, 409, 415, 503), ErrorOut)
 
 
 def error_body(errors: list[tuple[str, str]]) -> dict:
@@ -86,7 +86,7 @@ def customer_not_found(request, exc: CustomerNotFound):
 
 
 def customer_id_taken(request, exc: CustomerIdTaken):
-    return JsonResponse(error_body([("customer_id", CUSTOMER_ID_TAKEN)]), status=400)
+    return JsonResponse(error_body([("customer_id", CUSTOMER_ID_TAKEN)]), status=409)
 
 
 def body_too_big(request, exc: RequestDataTooBig):

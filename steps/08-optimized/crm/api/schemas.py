@@ -17,7 +17,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
+from crm.api.cursors import MAX_CURSOR_LENGTH
 from crm.domain.customers import Address, Customer, CustomerId, Gender
 from crm.domain.listing import DEFAULT_ORDERING, ORDERINGS, Filters, Listing
 
@@ -48,11 +50,18 @@ def iso_date(value):
         raise ValueError("Enter a valid date.") from None
 
 
+# What no_nul and a trimmed min_length refuse, as JSON Schema patterns in the OpenAPI
+# document, so that a client built from it never sends it.
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
 def text(max_length: int, min_length: int = 1):
     return Annotated[
         str,
         BeforeValidator(no_nul),
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        Field(json_schema_extra={"pattern": NOT_BLANK if min_length else NO_NUL}),
     ]
 
 
@@ -168,8 +177,9 @@ class CustomerQuery(Schema):
     points_max: Points | None = None
     has_address: Literal["true", "false"] | None = None
     ordering: Ordering = DEFAULT_ORDERING
-    cursor: str | None = None
-    page: str | None = Field(None, description="Not supported: follow the `next` link.")
+    cursor: str | None = Field(None, json_schema_extra={"maxLength": MAX_CURSOR_LENGTH})
+    # Refused, and left out of the OpenAPI document: a client built from it never sends it.
+    page: SkipJsonSchema[str | None] = None
     page_size: Annotated[int, Field(ge=1, le=100)] = 20
 
     def listing(self) -> Listing:
