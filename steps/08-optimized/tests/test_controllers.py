@@ -69,10 +69,10 @@ async def test_a_patch_and_a_delete_show_at_once(client):
     assert (await client.get(f"/customers/{id}/")).status_code == 404
 
 
-async def test_a_taken_customer_id_is_a_400_naming_it(client):
+async def test_a_taken_customer_id_is_a_409_naming_it(client):
     await client.post("/customers/", json=BODY, **JSON)
     again = await client.post("/customers/", json=BODY, **JSON)
-    assert again.status_code == 400
+    assert again.status_code == 409
     assert again.json()["detail"].startswith("customer_id: ")
 
 
