@@ -12,7 +12,7 @@ from crm import errors
 from crm.filters import CustomerFilter, IntegerFilter
 from crm.models import Customer
 from crm.pagination import MAX_PAGE_SIZE, CustomerPagination
-from crm.serializers import CustomerSerializer
+from crm.serializers import NO_NUL, CustomerSerializer
 
 MAX_SEARCH_LENGTH = 100
 
@@ -31,31 +31,46 @@ class CustomerSearchFilter(SearchFilter):
         return super().get_search_terms(request)
 
 
-def bounded(name: str, schema: dict) -> OpenApiParameter:
-    return OpenApiParameter(name, schema, OpenApiParameter.QUERY)
+# A blank filter is no filter (django-filter's rule): the document says so.
+BLANK = {"type": "string", "enum": [""]}
 
 
-def documented_bounds() -> list[OpenApiParameter]:
-    """The bounds the list checks, in the OpenAPI document: drf-spectacular names the
-    filters and pagination parameters but leaves out their limits, and a client built
-    from the document would send what the API then refuses."""
+def parameter(name: str, schema: dict, blank: bool = True) -> OpenApiParameter:
+    return OpenApiParameter(name, {"anyOf": [schema, BLANK]} if blank else schema)
+
+
+def text(max_length: int) -> dict:
+    return {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
+
+
+def documented_parameters() -> list[OpenApiParameter]:
+    """The list's parameters as it checks them: drf-spectacular names the filters and the
+    pagination but leaves out their limits and that a blank one is no filter, and a
+    client built from the document would send what the API then refuses."""
     found = [
-        bounded("page", {"type": "integer", "minimum": 1}),
-        bounded("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
-        bounded("search", {"type": "string", "maxLength": MAX_SEARCH_LENGTH}),
+        parameter("page", {"type": "integer", "minimum": 1}),
+        parameter(
+            "page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, blank=False
+        ),
+        parameter("search", text(MAX_SEARCH_LENGTH), blank=False),
     ]
     for name, field in CustomerFilter.base_filters.items():
         if isinstance(field, IntegerFilter):
             limits = {"minimum": field.extra["min_value"], "maximum": field.extra["max_value"]}
-            found.append(bounded(name, {"type": "integer", **limits}))
-        elif isinstance(field, django_filters.CharFilter) and "max_length" in field.extra:
-            found.append(bounded(name, {"type": "string", "maxLength": field.extra["max_length"]}))
+            found.append(parameter(name, {"type": "integer", **limits}))
+        elif isinstance(field, django_filters.DateFilter):
+            found.append(parameter(name, {"type": "string", "format": "date"}))
+        elif isinstance(field, django_filters.ChoiceFilter):
+            choices = [value for value, _ in field.extra["choices"]]
+            found.append(parameter(name, {"type": "string", "enum": choices}))
+        elif isinstance(field, django_filters.CharFilter):
+            found.append(parameter(name, text(field.extra["max_length"]), blank=False))
     return found
 
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=documented_bounds(), responses={200: CustomerSerializer, **errors.READING}
+        parameters=documented_parameters(), responses={200: CustomerSerializer, **errors.READING}
     ),
     create=extend_schema(responses={201: CustomerSerializer, **errors.CREATING}),
     retrieve=extend_schema(responses={200: CustomerSerializer, **errors.ONE}),
