@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.contract.conftest import LIST, Target, assert_names_field, new_customer
+from tests.contract.conftest import ADDRESS, LIST, Target, assert_names_field, new_customer
 
 BAD_PARAMETERS = [
     ("gender", "robot"),
@@ -95,6 +95,13 @@ BAD_BODIES = [
     ({"address": {"street": "x" * 10_000}}, "address.street"),
     ({"favourite_colour": "green"}, "favourite_colour"),
     ({"relationship": {"points": 10}}, "relationship"),
+    # A value of another JSON type is refused, never stored as its text ("0", "True").
+    ({"address": {**ADDRESS, "country": 0}}, "address.country"),
+    ({"last_name": 1815}, "last_name"),
+    ({"customer_id": True}, "customer_id"),
+    ({"phone_number": 4315550100}, "phone_number"),
+    ({"birthday": 19141109}, "birthday"),
+    ({"first_name": "   "}, "first_name"),
 ]
 
 

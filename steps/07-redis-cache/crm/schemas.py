@@ -52,10 +52,12 @@ NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 
 def text(max_length: int, min_length: int = 1):
+    # The constraints before the validator: after it, pydantic 2.14 trims but no longer
+    # checks min_length, and "   " would be stored as a blank name.
     return Annotated[
         str,
-        BeforeValidator(no_nul),
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        BeforeValidator(no_nul),
         Field(json_schema_extra={"pattern": NOT_BLANK if min_length else NO_NUL}),
     ]
 
