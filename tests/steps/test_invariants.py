@@ -64,7 +64,7 @@ def test_migrations_chain_is_prefix_identical(previous: steps.Step, step: steps.
         assert mine[migration.name] == migration.read_bytes(), f"{migration.name} differs"
 
 
-def test_names(step: steps.Step) -> set[str]:
+def names_of_tests(step: steps.Step) -> set[str]:
     """``file::name`` of every test function in the step's own suite."""
     names = set()
     for path in (step.path / "tests").glob("test_*.py"):
@@ -80,7 +80,7 @@ def test_names(step: steps.Step) -> set[str]:
 def test_a_step_keeps_every_test_of_the_step_before(previous: steps.Step, step: steps.Step):
     # A behaviour proved once stays proved: a restructuring that drops a test says so
     # in step.toml's [retired], with the reason, or fails here.
-    dropped = test_names(previous) - test_names(step)
+    dropped = names_of_tests(previous) - names_of_tests(step)
     assert sorted(dropped - set(step.retired)) == [], (
         f"{step.slug} drops tests of {previous.slug}: keep them, or list them under"
         " [retired] in its step.toml with the reason"

@@ -122,7 +122,7 @@ class CustomerSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 @contextmanager
 def unique_customer_id():
-    """Two concurrent writes can both pass the unique validator; the database decides."""
+    """Only the database can tell two concurrent writes of one customer_id apart."""
     try:
         yield
     except IntegrityError as exc:

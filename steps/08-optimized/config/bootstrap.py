@@ -26,7 +26,8 @@ def bind(container: Container = di) -> None:
 
 
 def connect(container: Container = di) -> None:
-    """Every ORM save and delete invalidates the cache bound above, whoever makes it."""
+    """Every ORM save and delete invalidates the cache bound above, whoever makes it
+    (crm/infrastructure/signals.py); once per process."""
     signals.connect(container[ResponseCache])
 
 

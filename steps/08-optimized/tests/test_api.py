@@ -16,7 +16,7 @@ def detail(pk):
     return f"/api/customers/{pk}/"
 
 
-def assert_bad_request(response, field, status=400):
+def assert_refused(response, field, status=400):
     assert response.status_code == status, response.content
     body = response.json()
     assert field in body["detail"]
@@ -179,7 +179,7 @@ def test_pages_follow_next_without_gaps(api, make_customer):
     ],
 )
 def test_malformed_parameters_are_400_naming_the_field(api, people, query, field):
-    assert_bad_request(api.get(f"{LIST}?{query}"), field)
+    assert_refused(api.get(f"{LIST}?{query}"), field)
 
 
 def test_an_empty_result_is_an_empty_first_page(api, db):
@@ -244,19 +244,19 @@ def test_create_minimal_customer(api, db):
     ],
 )
 def test_invalid_create_is_400_and_writes_nothing(api, db, change, field):
-    assert_bad_request(api.post(LIST, {**NEW, **change}, content_type=JSON), field)
+    assert_refused(api.post(LIST, {**NEW, **change}, content_type=JSON), field)
     assert Customer.objects.count() == Address.objects.count() == 0
 
 
 @pytest.mark.parametrize("field", ["customer_id", "first_name", "last_name"])
 def test_required_fields(api, db, field):
     body = {k: v for k, v in NEW.items() if k != field}
-    assert_bad_request(api.post(LIST, body, content_type=JSON), field)
+    assert_refused(api.post(LIST, body, content_type=JSON), field)
 
 
 def test_duplicate_customer_id_is_409(api, make_customer):
     make_customer(customer_id="DUP")
-    assert_bad_request(
+    assert_refused(
         api.post(LIST, {**NEW, "customer_id": "DUP"}, content_type=JSON), "customer_id", status=409
     )
 
@@ -316,14 +316,14 @@ def test_patch_address_null_detaches_it(api, make_customer):
 )
 def test_invalid_patch_is_400_and_changes_nothing(api, make_customer, change, field):
     customer = make_customer()
-    assert_bad_request(api.patch(detail(customer.id), change, content_type=JSON), field)
+    assert_refused(api.patch(detail(customer.id), change, content_type=JSON), field)
     assert Customer.objects.get(pk=customer.id).last_updated == customer.last_updated
 
 
 def test_patch_to_a_taken_customer_id_is_409(api, make_customer):
     make_customer(customer_id="TAKEN")
     other = make_customer()
-    assert_bad_request(
+    assert_refused(
         api.patch(detail(other.id), {"customer_id": "TAKEN"}, content_type=JSON),
         "customer_id",
         status=409,

@@ -3,6 +3,7 @@
 import ast
 from pathlib import Path
 
+from django.db.models.signals import post_delete, post_save, pre_delete
 from injector import ImplicitBinding
 from kink import Container, di
 from ninja_extra.dependency_resolver import get_injector
@@ -10,6 +11,7 @@ from ninja_extra.dependency_resolver import get_injector
 from config import bootstrap
 from crm.application.customers import CustomerService
 from crm.application.ports import ResponseCache
+from crm.infrastructure.models import Address, Customer, CustomerRelationship
 
 STEP = Path(__file__).resolve().parent.parent
 BOOTSTRAP = STEP / "config" / "bootstrap.py"
@@ -79,3 +81,20 @@ def test_injector_takes_kinks_objects_without_injecting_into_a_callable():
     # A CallableProvider would make injector read a signature on every controller built.
     binding, _ = get_injector().binder.get_binding(CustomerService)
     assert isinstance(binding.provider, bootstrap.FromKink)
+
+
+def listening() -> list[int]:
+    pairs = [
+        (post_save, Customer), (post_delete, Customer),
+        (post_save, CustomerRelationship), (post_delete, CustomerRelationship),
+        (post_save, Address), (pre_delete, Address),
+    ]  # fmt: skip
+    return [len(signal._live_receivers(model)[0]) for signal, model in pairs]
+
+
+def test_the_orm_signals_are_wired_once_however_often_the_app_is_set_up():
+    assert listening() == [1] * 6
+    fresh = Container()
+    bootstrap.bind(fresh)
+    bootstrap.connect(fresh)
+    assert listening() == [1] * 6

@@ -16,8 +16,9 @@ out of date, and no later read accepts it: it can never hide the write.
 
 Writes bump on commit (``transaction.on_commit``): a rolled-back write bumps nothing,
 and no reader can see the bump before the rows. Signals cover the ORM's saves and
-deletes (crm.infrastructure.signals); writes that send none (``QuerySet.update``, ``bulk_create``,
-raw SQL) call ``invalidate()`` themselves. Nothing ever clears the cache or scans keys.
+deletes (crm.infrastructure.signals); writes that send none (``QuerySet.update``,
+``bulk_create``, raw SQL) call ``invalidate()`` themselves. Nothing ever clears the
+cache or scans keys.
 
 Redis is an accelerator, never a dependency: every call is bounded by the short
 timeouts in settings.CACHES, and any failure reads as a miss that PostgreSQL answers.

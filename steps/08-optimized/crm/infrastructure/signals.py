@@ -17,6 +17,9 @@ from crm.infrastructure.models import Address, Customer, CustomerRelationship
 
 
 def connect(cache: ResponseCache) -> None:
+    """Once per process: a second call connects nothing, and the receivers keep the
+    first cache (one bump per write, however often the app is set up)."""
+
     def customer_written(sender, instance, **kwargs):
         cache.invalidate(instance.pk)
 
