@@ -97,10 +97,11 @@ TEMPLATES = [
 # PostgreSQL instead. Requests beyond that wait for a free connection; one that
 # waits POOL_TIMEOUT seconds gets a 503 rather than "too many clients" from
 # PostgreSQL. Set DB_POOL_MAX_SIZE so that workers x max_size stays below the
-# server's max_connections when either grows.
+# server's max_connections when either grows, and DB_POOL_TIMEOUT where a burst may
+# queue longer than that.
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "20"))
-POOL_TIMEOUT = 5
+POOL_TIMEOUT = float(os.environ.get("DB_POOL_TIMEOUT", "5"))
 
 DATABASES = {
     "default": dj_database_url.parse(
