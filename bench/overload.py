@@ -24,7 +24,7 @@ import time
 import httpx
 import psycopg
 
-from bench import database, run, serve, services, steps
+from bench import database, net, run, serve, services, steps
 
 CAPACITY_S = 10
 LOAD_FACTOR = 3
@@ -93,13 +93,6 @@ def recovery_s(samples: list[Sample], ended: float, limit_ms: float) -> float | 
         and found > limit_ms
     ]
     return float(max(bad) + 1) if bad else 0.0
-
-
-def health(base_url: str) -> int | None:
-    try:
-        return httpx.get(f"{base_url}/api/health/", timeout=CLIENT_TIMEOUT_S).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def judge(before: list[Sample], client: Client, ended: float, load: dict, live: dict) -> dict:
@@ -174,7 +167,7 @@ def run_step(
             "capacity_rps": capacity,
             "offered_rps": offered.open_rate,
             "alive": servers[0].poll() is None,
-            "health": health(base_url),
+            "health": net.health_status(base_url, CLIENT_TIMEOUT_S),
         }
     entry = judge(before.samples, client, ended, load, live)
     entry["broken"] = broken_rules(entry)

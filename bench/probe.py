@@ -114,7 +114,7 @@ def run(step, database_url: str, requests: list, analyze: bool = False) -> list[
     from bench import serve
 
     job = json.dumps({"requests": requests, "analyze": analyze})
-    result = serve.run_script(step, Path(__file__).read_text(), database_url, job)
+    result = serve.run_script(step, Path(__file__), database_url, stdin=job)
     if result.returncode != 0:
         raise ProbeError(f"{step.slug}: probe failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout)

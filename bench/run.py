@@ -26,8 +26,10 @@ from pathlib import Path
 from bench import (
     ceiling,
     database,
+    facts,
     fulltext,
     journal,
+    net,
     ninja_cursor,
     paths,
     probe,
@@ -206,16 +208,23 @@ def settle(url: str) -> None:
     """
     import psycopg
 
-    deadline = time.monotonic() + SETTLE_LIMIT_S
     quiet = 0
     with psycopg.connect(url, autocommit=True) as conn:
-        while quiet < SETTLE_QUIET_SAMPLES and time.monotonic() < deadline:
+
+        def idle_long_enough() -> bool:
+            nonlocal quiet
             (busy,) = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND state = 'active' AND pid <> pg_backend_pid()"
             ).fetchone()
             quiet = quiet + 1 if busy == 0 else 0
-            time.sleep(0.2)
+            return quiet >= SETTLE_QUIET_SAMPLES
+
+        try:
+            net.wait_until(idle_long_enough, SETTLE_LIMIT_S, "busy", interval=0.2)
+        except TimeoutError:
+            # Measured anyway, and said: the next scenario shares the database's cores.
+            print(f"  [settle] queries still running after {SETTLE_LIMIT_S} s", flush=True)
 
 
 def measured(summary: dict, duration_s: float) -> dict:
@@ -363,39 +372,6 @@ def deep_pages(step: steps.Step, url: str) -> dict[str, dict]:
         else:
             entry.update(first=page_cost(pages[0]), deep=page_cost(pages[-1]), page=len(pages))
     return found
-
-
-STEP_FACTS = """
-import importlib.metadata as md, json, os, django
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-django.setup()
-from django.conf import settings
-db = settings.DATABASES["default"]
-names = ["django", "djangorestframework", "django-ninja", "django-ninja-extra", "gunicorn",
-         "uvicorn", "psycopg", "psycopg-pool", "pydantic", "redis", "django-async-redis",
-         "kink"]
-packages = {}
-for name in names:
-    try:
-        packages[name] = md.version(name)
-    except md.PackageNotFoundError:
-        pass
-pool = db.get("OPTIONS", {}).get("pool")
-if pool:
-    # A callable (the pool's connection check) is recorded by its name.
-    pool = {k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v for k, v in pool.items()}
-print(json.dumps({
-    "packages": packages,
-    "database": {"conn_max_age": db.get("CONN_MAX_AGE"), "pool": pool if pool else None},
-}))
-"""
-
-
-def step_facts(step: steps.Step, url: str) -> dict:
-    done = serve.run_script(step, STEP_FACTS, url)
-    if done.returncode != 0:
-        raise BenchError(f"{step.slug}: reading its settings failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout)
 
 
 def step_pytest(
@@ -552,7 +528,7 @@ def step_entry(
         "title": step.title,
         "server": step.server,
         "workers": steps.workers(step.server),
-        "command": steps.server_command(step, "python", serve.HOST, "<port>")[1:],
+        "command": steps.server_command(step, "python", net.HOST, "<port>")[1:],
         "packages": facts["packages"],
         "database": facts["database"],
         "pagination": step.pagination,
@@ -758,7 +734,7 @@ def untimed_pass(
     deep pages, the server's facts and, with ``details``, the extras."""
     cursor, fulltext_search = step.pagination == "cursor", step.search == "fulltext"
     return {
-        "facts": step_facts(step, url),
+        "facts": facts.run(step, url),
         "probed": probe_pass(step, url, terms),
         "deep": deep_pages(step, url),
         "ninja": ninja_cursor.run(step, url) if details and cursor else None,

@@ -9,33 +9,22 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 import psycopg
 
-from bench import services, venvs
+from bench import net, services, venvs
+from bench.net import HOST
 from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-HEALTH_PATH = "/api/health/"
 
 
 class ServerError(RuntimeError):
     """The server did not come up; the message carries the tail of its output."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def environment(step: Step, database_url: str, redis_url: str | None) -> dict[str, str]:
@@ -53,28 +42,31 @@ def environment(step: Step, database_url: str, redis_url: str | None) -> dict[st
 
 
 def run_script(
-    step: Step, source: str, database_url: str, stdin: str | None = None
+    step: Step,
+    script: Path,
+    database_url: str,
+    *args: str,
+    stdin: str | None = None,
+    redis_url: str | None = None,
+    check: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run ``source`` with the step's own interpreter, in its folder and environment."""
+    """Run the file ``script`` with the step's own interpreter, in its folder and
+    environment: it imports the step's Django, never the harness's.
+
+    A script of the step's own (``manage.py``) has its folder on ``sys.path``; a
+    harness script does not (-P: ``bench/`` holds a ``profile.py``) and puts the step's
+    folder there itself.
+    """
+    isolated = [] if script.is_relative_to(step.path) else ["-P"]
     return subprocess.run(
-        [venvs.ensure(step), "-c", source],
+        [venvs.ensure(step), *isolated, str(script), *args],
         cwd=step.path,
-        env=environment(step, database_url, None),
+        env=environment(step, database_url, redis_url),
         input=stdin,
         capture_output=True,
         text=True,
+        check=check,
     )
-
-
-def health_status(url: str) -> int | None:
-    """The status ``/api/health/`` answers with, or None while nothing listens."""
-    try:
-        with urllib.request.urlopen(url + HEALTH_PATH, timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError):
-        return None
 
 
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:
@@ -107,7 +99,7 @@ def running(
     With ``healthy=False`` any answer will do (a server whose database is down);
     ``started`` is handed the server's process (a profiler attaches to it).
     """
-    port = port or free_port()
+    port = port or net.free_port()
     command = server_command(step, venvs.ensure(step), HOST, port)
     env = environment(step, database_url, redis_url)
     if "DB_POOL_MAX_SIZE" not in os.environ:
@@ -150,16 +142,21 @@ def serving(
     )
     if started:
         started(process)
+
+    def up() -> bool:
+        status = net.health_status(base_url)
+        if status is None and process.poll() is not None:
+            raise ServerError(f"{name}: `{' '.join(command)}` exited with {process.returncode}")
+        return status == 200 or (status is not None and not healthy)
+
     try:
-        deadline = time.monotonic() + timeout
-        while (status := health_status(base_url)) != 200:
-            if status is not None and not healthy:
-                break
-            if process.poll() is not None:
-                raise ServerError(f"{name}: `{' '.join(command)}` exited with {process.returncode}")
-            if time.monotonic() > deadline:
-                raise ServerError(f"{name}: no healthy answer on {base_url} in {timeout:.0f}s")
-            time.sleep(0.2)
+        net.wait_until(
+            up,
+            timeout,
+            f"{name}: no healthy answer on {base_url} in {timeout:.0f}s",
+            interval=0.2,
+            error=ServerError,
+        )
         yield base_url
     finally:
         stop(process)

@@ -13,15 +13,13 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import paths
+from bench import net, paths
 
 PG_PORT = int(os.environ.get("CRM_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("CRM_REDIS_PORT", "56379"))
@@ -102,7 +100,9 @@ def stop() -> list[str]:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 15)
-            _wait(lambda: not _pid_alive(pid), 10, "Redis did not stop")
+            net.wait_until(
+                lambda: not _pid_alive(pid), 10, "Redis did not stop", error=ServiceError
+            )
             stopped.append("redis")
         # Forget the processes, keep the addresses: started again, each server comes back
         # where running step servers and the user's shell expect it, as a real one does.
@@ -154,7 +154,9 @@ def redis_down(keep_data: bool = False) -> Iterator[None]:
         elif pid:
             os.kill(pid, 9)
         if pid:
-            _wait(lambda: not _pid_alive(pid), 10, "Redis did not stop")
+            net.wait_until(
+                lambda: not _pid_alive(pid), 10, "Redis did not stop", error=ServiceError
+            )
     try:
         yield
     finally:
@@ -290,7 +292,7 @@ def _ensure_postgres(state: dict) -> str:
     data = paths.PG_DIR / "data"
     conf = data / "crm_bench.conf"
     known = state.get("postgres", {})
-    port = known.get("port") or _free_port(PG_PORT)
+    port = known.get("port") or net.free_port(PG_PORT)
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     wanted = _settings_file(port)
     if _postgres_running(data) and conf.exists() and conf.read_text() == wanted:
@@ -300,8 +302,8 @@ def _ensure_postgres(state: dict) -> str:
     if _postgres_running(data):
         # Settings changed since it was started (a newer harness); restart to apply.
         _pg_ctl(["stop", "-m", "fast", "-w"], data)
-    elif known.get("port") and not _port_free(port):
-        port = _free_port(PG_PORT)
+    elif known.get("port") and not net.port_free(port):
+        port = net.free_port(PG_PORT)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         wanted = _settings_file(port)
     user = _run_as()
@@ -401,7 +403,7 @@ def _ensure_redis(state: dict) -> str:
     port = known.get("port")
     if port and _redis_pid() and _redis_ping(port):
         return known["url"]
-    port = port if port and _port_free(port) else _free_port(REDIS_PORT)
+    port = port if port and net.port_free(port) else net.free_port(REDIS_PORT)
     paths.REDIS_DIR.mkdir(parents=True, exist_ok=True)
     print(f"[services] starting embedded Redis on 127.0.0.1:{port}", flush=True)
     subprocess.run(
@@ -424,7 +426,9 @@ def _ensure_redis(state: dict) -> str:
         ],
         check=True,
     )  # fmt: skip
-    _wait(lambda: _redis_ping(port), 15, f"Redis did not answer on port {port}")
+    net.wait_until(
+        lambda: _redis_ping(port), 15, f"Redis did not answer on port {port}", error=ServiceError
+    )
     url = f"redis://127.0.0.1:{port}/0"
     state["redis"] = {"port": port, "url": url}
     return url
@@ -463,35 +467,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # As the servers bind: a port whose last connections linger in TIME_WAIT (a
-        # server just stopped) is free for them, and must be for its own restart.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(preferred: int) -> int:
-    if _port_free(preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(check, seconds: float, message: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise ServiceError(message)
 
 
 def redacted(url: str) -> str:

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import IO
 
-from bench import paths, serve, steps, venvs
+from bench import net, paths, serve, steps, venvs
 
 # The scenarios the ceiling answers: the default listing and its next pages, search
 # (selective and broad) and detail. The others need filters, orderings or writes.
@@ -31,7 +31,7 @@ def command(step: steps.Step, python: str, port: int) -> list[str]:
     return [
         # --app-dir: app.py alone is imported, not the harness around it.
         python, "-m", "uvicorn", "app:app", "--app-dir", str(APP_DIR.relative_to(paths.ROOT)),
-        "--host", serve.HOST,
+        "--host", net.HOST,
         "--port", str(port),
         "--workers", str(steps.workers(step.server)),
         "--no-access-log",
@@ -43,7 +43,7 @@ def running(
     step: steps.Step, database_url: str, output: IO | None = None, started=None
 ) -> Iterator[str]:
     """Serve the ceiling on ``step``'s database; yield its base URL once healthy."""
-    port = serve.free_port()
+    port = net.free_port()
     env = serve.environment(step, database_url, None)
     python = venvs.ensure(step)
     with serve.serving(

@@ -7,7 +7,7 @@ import socket
 import psycopg
 import pytest
 
-from bench import services
+from bench import net, services
 
 
 def test_embedded_postgres_runs_with_the_measuring_settings(servers):
@@ -48,9 +48,7 @@ def test_stopped_and_started_again_the_servers_keep_their_addresses(servers, mon
     # Ports other than the ones they run on are now the preferred ones: started again,
     # a server that forgot its address would move there.
     for name in ("PG_PORT", "REDIS_PORT"):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            monkeypatch.setattr(services, name, sock.getsockname()[1])
+        monkeypatch.setattr(services, name, net.free_port())
     assert set(services.stop()) == {"postgres", "redis"}
     again = services.ensure()
     assert (again.database_url, again.redis_url) == (servers.database_url, servers.redis_url)

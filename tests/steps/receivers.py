@@ -7,7 +7,7 @@ import sys
 
 import django
 
-# Run as a file, Python puts this folder on the path: the step's own is the cwd.
+# bench.serve.run_script keeps this folder off the path: the step's own is the cwd.
 sys.path.insert(0, os.getcwd())
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()

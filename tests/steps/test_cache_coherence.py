@@ -8,14 +8,13 @@ save and delete signals invalidate on commit, whoever writes (DESIGN §7).
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bench import serve, steps, venvs
+from bench import serve, steps
 from tests.datasets import SMALL
 
 CACHED = [step for step in steps.under_test() if "redis" in step.services]
@@ -37,13 +36,9 @@ def app(request, servers) -> Iterator[tuple[steps.Step, httpx.Client, str]]:
 
 
 def shell(step: steps.Step, database_url: str, redis_url: str, code: str) -> None:
-    subprocess.run(
-        [venvs.ensure(step), "manage.py", "shell", "--no-imports", "-c", code],
-        cwd=step.path,
-        env=serve.environment(step, database_url, redis_url),
-        check=True,
-        capture_output=True,
-    )
+    manage = step.path / "manage.py"
+    serve.run_script(step, manage, database_url, "shell", "--no-imports", "-c", code,
+                     redis_url=redis_url, check=True)  # fmt: skip
 
 
 def read_everything(http: httpx.Client, customer: dict) -> dict[str, httpx.Response]:
@@ -94,14 +89,7 @@ def test_a_delete_in_manage_py_shell_is_served_at_once(app, servers):
 
 
 def receivers(step: steps.Step) -> list[list[str]]:
-    listed = subprocess.run(
-        [venvs.ensure(step), str(RECEIVERS)],
-        cwd=step.path,
-        env=serve.environment(step, "postgresql://unused/unused", None),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    listed = serve.run_script(step, RECEIVERS, "postgresql://unused/unused", check=True)
     return json.loads(listed.stdout)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from bench import serve, services, steps
+from bench import net, serve, services, steps
 from tests.datasets import SMALL
 
 CACHED = [step for step in steps.under_test() if "redis" in step.services]
@@ -33,7 +32,7 @@ class Redis:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.port = serve.free_port()
+        self.port = net.free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
@@ -49,10 +48,9 @@ class Redis:
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + DEADLINE_S
-        while not services._redis_ping(self.port):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.1)
+        net.wait_until(
+            lambda: services._redis_ping(self.port), DEADLINE_S, "redis-server did not start"
+        )
 
     def stop(self) -> None:
         # SHUTDOWN SAVE writes every key to dump.rdb first; start() loads it again.
@@ -117,10 +115,11 @@ def test_a_write_while_redis_is_down_is_never_hidden_after_it_returns(app):
     server.start()
     # Redis is back with every entry from before the write. The worker that wrote
     # retries its bump until it lands; wait for that, then no read may show the old name.
-    deadline = time.monotonic() + DEADLINE_S
-    while int(server.client().get(counter) or 0) <= generation:
-        assert time.monotonic() < deadline, "the failed bump was never retried"
-        time.sleep(0.1)
+    net.wait_until(
+        lambda: int(server.client().get(counter) or 0) > generation,
+        DEADLINE_S,
+        "the failed bump was never retried",
+    )
     for _ in range(6):
         assert http.get(detail).json()["first_name"] == "Augusta"
         assert http.get(listing).json()["results"][0]["first_name"] == "Augusta"
