@@ -45,7 +45,7 @@ bench-scale: $(STAMP) ## one client's latency at 10k, 100k, 1M and 3M customers,
 profile: $(STAMP) ## sample the last two steps and the ceiling with py-spy under one scenario (SCENARIO=search DURATION=)
 	$(PY) -m bench profile
 
-report: $(STAMP) ## print the table and draw the charts of docs/results/latest.json (RESULTS=file)
+report: $(STAMP) ## print the table and draw the charts of the latest run (RESULTS=published or a file)
 	$(PY) -m bench report
 
 docs: $(STAMP) ## serve the documentation site on http://127.0.0.1:8001/ (rebuilds on change)

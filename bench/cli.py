@@ -207,7 +207,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"[bench] {args.preset}: {len(selected)} step(s), {args.customers:,} customers"
         f" (seed {args.seed}), scenarios {', '.join(settings.scenarios)}; {settings.vus} VUs"
         f" x {settings.duration_s:g}s each, {settings.repeats} repeat(s), mixed-open at"
-        f" {settings.open_rate:g}/s" + ("; writes docs/results/published.json" if publish else ""),
+        f" {settings.open_rate:g}/s" + ("; names its run published" if publish else ""),
         flush=True,
     )
     fresh = run.flag(env, "FRESH", False)
@@ -250,9 +250,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bench import run
+    from bench import results, run
 
-    run.finish(Path(args.results))
+    chosen = args.results or "latest"
+    # A run's name (latest, published) or a file's path.
+    path = results.named(chosen) if chosen in results.NAMED else Path(chosen)
+    run.finish(path)
     return 0
 
 
@@ -273,12 +276,6 @@ def cmd_test(args: argparse.Namespace) -> int:
     from bench import testrun
 
     return testrun.main(args.pytest_args)
-
-
-def _latest():
-    from bench import results
-
-    return results.LATEST
 
 
 def _late_errors() -> tuple[type[Exception], ...]:
@@ -359,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("report", help="redraw the table and charts from a result file")
-    p.add_argument("--results", default=os.environ.get("RESULTS") or str(_latest()))
+    p.add_argument("--results", default=os.environ.get("RESULTS"))
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("steps", help="list the steps")

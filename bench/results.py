@@ -15,9 +15,12 @@ from bench import paths
 
 RESULTS_DIR = paths.ROOT / "docs" / "results"
 SCHEMA_PATH = RESULTS_DIR / "schema.json"
-LATEST = RESULTS_DIR / "latest.json"
-# The run the site renders: the last publication run (`make bench-full`).
-PUBLISHED = RESULTS_DIR / "published.json"
+# Every run, once, as <run id>.json; never copied into the site (mkdocs.yml).
+RUNS = "runs"
+# Which run each name means: "latest" (the last `make bench`) and "published" (the last
+# `make bench-full`, the run the site renders). Names point at a run, never copy it.
+NAMES = "names.json"
+NAMED = ("latest", "published")
 SCHEMA_VERSION = 6
 PAIR = re.compile(r"\[\s+(\d+),\s+(-?[\d.e+-]+)\s+\]")
 
@@ -35,7 +38,35 @@ def validate(result: dict) -> None:
         raise ResultError(f"{where}: {first.message} ({len(errors)} problem(s) in all)")
 
 
-def load(path: Path = LATEST) -> dict:
+def names(directory: Path = RESULTS_DIR) -> dict[str, str]:
+    try:
+        return json.loads((directory / NAMES).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def named(name: str, directory: Path = RESULTS_DIR) -> Path:
+    """The file of the run ``name`` ("latest", "published") points at."""
+    run_id = names(directory).get(name)
+    if run_id is None:
+        command = "make bench-full" if name == "published" else "make bench"
+        raise ResultError(f"no {name} run in {directory}; run `{command}` first")
+    return directory / RUNS / f"{run_id}.json"
+
+
+def latest(directory: Path = RESULTS_DIR) -> Path:
+    return named("latest", directory)
+
+
+def published(directory: Path = RESULTS_DIR) -> Path:
+    return named("published", directory)
+
+
+def runs(directory: Path = RESULTS_DIR) -> list[Path]:
+    return sorted((directory / RUNS).glob("*.json"))
+
+
+def load(path: Path) -> dict:
     if not path.is_file():
         raise ResultError(f"no result file at {path}; run `make bench` first")
     result = json.loads(path.read_text())
@@ -46,19 +77,22 @@ def load(path: Path = LATEST) -> dict:
 def write(
     result: dict, directory: Path = RESULTS_DIR, latest: bool = True, publish: bool = False
 ) -> Path:
-    """Write ``<run id>.json`` and, unless told not to, refresh ``latest.json``; with
-    ``publish``, ``published.json`` too."""
+    """Write ``runs/<run id>.json`` and, unless told not to, name it "latest"; with
+    ``publish``, "published" too."""
     validate(result)
-    directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
     # One probed query per line, not three: [statement index, milliseconds].
     text = PAIR.sub(r"[\1, \2]", text)
-    path = directory / f"{result['run']['id']}.json"
+    run_id = result["run"]["id"]
+    path = directory / RUNS / f"{run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    pointed = names(directory)
     if latest:
-        (directory / LATEST.name).write_text(text)
+        pointed["latest"] = run_id
     if publish:
-        (directory / PUBLISHED.name).write_text(text)
+        pointed["published"] = run_id
+    (directory / NAMES).write_text(json.dumps(pointed, indent=1, sort_keys=True) + "\n")
     return path
 
 

@@ -600,7 +600,7 @@ def run(
     fresh: bool = False,
 ) -> Path:
     """Measure ``selected`` on databases named ``prefix``_*; write the result file there
-    (and ``published.json`` with ``publish``). A run stopped half-way goes on where it
+    (named "published" too with ``publish``). A run stopped half-way goes on where it
     stopped when the same command runs again (bench/journal.py), unless ``fresh``."""
     needs_redis = any("redis" in step.services for step in selected)
     found = services.ensure(redis=needs_redis)
@@ -754,7 +754,7 @@ def measure_running(
     """Measure a step someone else started (compose.yml's k6 profile).
 
     No probe pass and no micro-benchmarks (they need the step's own environment), and
-    never ``latest.json``: the site's numbers come from ``make bench`` only.
+    never named "latest": the site's numbers come from ``make bench`` only.
     """
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
@@ -811,7 +811,7 @@ def finish(path: Path, media: Path | None = None, charts: bool = True) -> None:
     print("\n" + report.table(result))
     if charts:
         if media is None:
-            published = results.PUBLISHED.is_file() and results.load(results.PUBLISHED) == result
+            published = results.names().get("published") == result["run"]["id"]
             media = report.MEDIA_DIR if published else paths.CACHE_DIR / "charts" / path.stem
         for chart in report.charts(result, media):
             print(f"[bench] chart: {chart}")

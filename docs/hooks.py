@@ -1,7 +1,7 @@
 """MkDocs hooks: every number, diff and plan on the site is rendered at build time.
 
 Pages hold placeholders such as ``{{ numbers 04-indexes }}``; this module replaces them
-from ``docs/results/published.json`` (the publication run, ``make bench-full``) and the
+from the run ``docs/results/names.json`` names ``published`` (``make bench-full``) and the
 step folders themselves, so nothing on the site is typed by hand or can go stale. An
 unknown placeholder, a step without a page or a step missing from the result file fails
 the build.
@@ -37,7 +37,7 @@ _state: dict = {}
 
 
 def on_config(config):
-    _state["result"] = results.load(results.PUBLISHED)
+    _state["result"] = results.load(results.published())
     _state["steps"] = steps.discover()
     measured = {step["slug"] for step in _state["result"]["steps"]}
     for step in _state["steps"]:
@@ -45,7 +45,9 @@ def on_config(config):
         if not page.is_file():
             raise PluginError(f"step {step.slug} has no page: write {page}")
         if step.slug not in measured:
-            raise PluginError(f"step {step.slug} is not in published.json: run `make bench-full`")
+            raise PluginError(
+                f"step {step.slug} is not in the published run: run `make bench-full`"
+            )
         exercise = Path(config["docs_dir"]) / "workshop" / f"{step.slug}.md"
         if step.number > 1 and not exercise.is_file():
             raise PluginError(f"step {step.slug} has no workshop exercise: write {exercise}")
@@ -91,7 +93,7 @@ def measured(slug: str) -> dict:
     for step in _state["result"]["steps"]:
         if step["slug"] == slug:
             return step
-    raise KeyError(f"{slug} is not in published.json")
+    raise KeyError(f"{slug} is not in the published run")
 
 
 def previous(slug: str) -> dict | None:
@@ -384,7 +386,7 @@ def render_quick_start(_: str | None, src_uri: str) -> str:
     native = (
         '=== "Native"\n\n'
         "    ```sh\n"
-        "    make bench          # the quick run: every step, then a table (latest.json)\n"
+        "    make bench          # the quick run: every step, then a table\n"
         "    make serve STEP=3   # one step on http://127.0.0.1:8000/api/docs/\n"
         "    make test           # every step's tests and the contract suite\n"
         "    make docs           # this site on http://127.0.0.1:8001/\n"
@@ -593,7 +595,7 @@ def preset_run(name: str) -> dict | None:
     preset = run.PRESETS[name]
     every = {step.slug for step in _state["steps"]}
     found = []
-    for path in results.RESULTS_DIR.glob("2*.json"):
+    for path in results.runs():
         candidate = json.loads(path.read_text())
         if (
             candidate["dataset"]["customers"] == int(preset["CUSTOMERS"])
@@ -620,7 +622,7 @@ def render_presets(_: str | None, src_uri: str) -> str:
             if run.flag(preset, "DETAILS", True)
             else "—"
         )
-        writes = "`latest.json`" + (" and `published.json`" if name == "publication" else "")
+        writes = "`latest`" + (" and `published`" if name == "publication" else "")
         last = preset_run(name)
         took = (
             f"{fmt_duration(last['run']['wall_time_s'])} (`{last['run']['id']}`)"
@@ -717,7 +719,7 @@ def render_data(name: str, src_uri: str) -> str:
     """A fact about the seeded rows, from the result file's ``dataset.distribution``."""
     shape = _state["result"]["dataset"]["distribution"]
     if shape is None:
-        raise ValueError("published.json has no dataset distribution: run `make bench-full`")
+        raise ValueError("the published run has no dataset distribution: run `make bench-full`")
     value = shape[name]
     if isinstance(value, dict):
         return ", ".join(f"`{key}` {share(part)}" for key, part in value.items())

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bench import paths, probe, report, results, run
+from bench import probe, report, results, run
 
 SCENARIOS = ["list", "search", "mixed-open"]
 
@@ -125,8 +125,26 @@ def test_a_broken_result_is_refused_naming_where(result, damage, where):
 
 def test_write_then_load_round_trips(result, tmp_path):
     path = results.write(result, tmp_path)
-    assert path.name == "20260101T000000Z.json"
-    assert results.load(tmp_path / "latest.json") == result == results.load(path)
+    assert path == tmp_path / "runs" / "20260101T000000Z.json"
+    assert results.load(results.latest(tmp_path)) == result == results.load(path)
+    with pytest.raises(results.ResultError, match="make bench-full"):
+        results.published(tmp_path)
+
+
+def test_a_run_is_written_once_and_named_not_copied(result, tmp_path):
+    results.write(result, tmp_path, publish=True)
+    later = copy.deepcopy(result)
+    later["run"]["id"] = "20260102T000000Z"
+    results.write(later, tmp_path)
+    assert results.names(tmp_path) == {
+        "latest": "20260102T000000Z",
+        "published": "20260101T000000Z",
+    }
+    assert sorted(p.name for p in results.runs(tmp_path)) == [
+        "20260101T000000Z.json",
+        "20260102T000000Z.json",
+    ]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["names.json"]
 
 
 def test_the_table_has_a_row_per_step_and_scenario(result):
@@ -318,10 +336,10 @@ def test_scenario_requests_are_built_from_terms_alone():
 
 
 def test_the_published_result_validates_and_its_charts_are_current(tmp_path):
-    """media/ is drawn from docs/results/published.json, never edited by hand."""
-    published = results.load(results.PUBLISHED)
+    """media/ is drawn from the published run, never edited by hand."""
+    published = results.load(results.published())
     for path in report.charts(published, tmp_path):
         committed = report.MEDIA_DIR / path.name
         assert committed.read_bytes() == path.read_bytes(), (
-            f"run `make report RESULTS={results.PUBLISHED.relative_to(paths.ROOT)}`: {path.name}"
+            f"run `make report RESULTS=published`: {path.name}"
         )

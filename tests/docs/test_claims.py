@@ -12,7 +12,7 @@ import pytest
 
 from bench import paths, probe, report, results
 
-RESULT = results.load(results.PUBLISHED)
+RESULT = results.load(results.published())
 STEPS_DIR = paths.ROOT / "steps"
 DOCS = paths.ROOT / "docs"
 STEPS = {step["slug"]: step for step in RESULT["steps"]}
@@ -20,7 +20,7 @@ STEPS = {step["slug"]: step for step in RESULT["steps"]}
 
 def needs(*slugs: str):
     return pytest.mark.skipif(
-        not set(slugs) <= set(STEPS), reason=f"published.json lacks {', '.join(slugs)}"
+        not set(slugs) <= set(STEPS), reason=f"the published run lacks {', '.join(slugs)}"
     )
 
 

@@ -114,9 +114,15 @@ def test_every_step_has_a_page(site):
         assert (site / "steps" / step.slug / "index.html").is_file(), step.slug
 
 
+def test_the_site_carries_no_run_file(site):
+    # The pages render their numbers at build time; a browser never reads a run.
+    assert results.runs()
+    assert not list((site / "results").rglob("2*.json"))
+
+
 @pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
 def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
-    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
+    measured = {s["slug"]: s for s in results.load(results.published())["steps"]}
     mine = measured[step.slug]["scenarios"]
     before = next((s for s in measured.values() if s["number"] == step.number - 1), None)
     parser = Tables()
@@ -126,7 +132,7 @@ def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
     assert [row[0] for row in rows] == list(mine)
     # With repeats, a range column; on a cached step, the share of cache hits.
     repeated = "range" in header
-    assert repeated == (results.load(results.PUBLISHED)["k6"]["repeats"] > 1)
+    assert repeated == (results.load(results.published())["k6"]["repeats"] > 1)
     cached = header[-1] == "cache hits"
     for cells in rows:
         row = dict(zip(header, cells, strict=True))
@@ -414,7 +420,7 @@ def test_a_step_without_a_page_fails_the_build(tmp_path):
     ("text", "message"),
     [
         ("{{ nonsense }}", "unknown placeholder"),
-        ("{{ numbers 99-nothing }}", "not in published.json"),
+        ("{{ numbers 99-nothing }}", "not in the published run"),
         ("{{ diff 99-nothing }}", "no step"),
     ],
 )
@@ -444,7 +450,7 @@ def test_the_readme_states_hypotheses_for_steps_not_built():
 
 @pytest.mark.parametrize("step", steps.discover()[1:], ids=lambda s: s.slug)
 def test_the_micro_benchmark_table_is_the_result_file(hooks, step):
-    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
+    measured = {s["slug"]: s for s in results.load(results.published())["steps"]}
     before = next(s for s in measured.values() if s["number"] == step.number - 1)
     rendered = hooks.render_micro(step.slug, f"steps/{step.slug}.md")
     for bench in measured[step.slug]["microbenchmarks"]:
@@ -539,7 +545,7 @@ def test_a_sort_is_described_from_its_plan(hooks, plan, says):
 
 
 def test_the_data_facts_are_the_result_files(hooks):
-    shape = results.load(results.PUBLISHED)["dataset"]["distribution"]
+    shape = results.load(results.published())["dataset"]["distribution"]
     genders = hooks.render_data("gender", "methodology.md")
     for name, part in shape["gender"].items():
         assert f"`{name}` {part:.0%}".replace("%", "\N{NARROW NO-BREAK SPACE}%") in genders
@@ -618,7 +624,7 @@ def test_every_step_page_opens_with_its_summary_box_from_the_result_file(site, h
     box = built[built.index('class="admonition abstract"') :]
     box = box[: box.index("</div>")]
     assert f"Step {step.label} at a glance" in box
-    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
+    measured = {s["slug"]: s for s in results.load(results.published())["steps"]}
     for name in step.shows or ("list", "search", "detail"):
         rps = measured[step.slug]["scenarios"][name]["requests_per_second"]
         assert f"<td>{name}</td>" in box, name
@@ -627,7 +633,7 @@ def test_every_step_page_opens_with_its_summary_box_from_the_result_file(site, h
 
 def test_which_fix_first_maps_every_symptom_to_its_step_and_what_it_bought(site, hooks):
     built = html.unescape((site / "which-fix-first" / "index.html").read_text())
-    measured = {s["slug"]: s for s in results.load(results.PUBLISHED)["steps"]}
+    measured = {s["slug"]: s for s in results.load(results.published())["steps"]}
     for step in steps.discover()[1:]:
         row = built[built.index(step.symptom) :].split("</tr>", 1)[0]
         assert f"../workshop/{step.slug}/" in row
