@@ -1,11 +1,14 @@
 """The steps of the ladder, as their ``step.toml`` files describe them.
 
 Standard library only: the Docker entrypoint imports this module too, so a step's
-server command is built in exactly one place.
+server command is built in exactly one place. Every ``step.toml`` is checked against
+``bench/step.schema.json`` wherever jsonschema is installed: by the harness, not inside
+a step's image.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -13,15 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
-SERVERS = ("gunicorn", "uvicorn")
+# What a step.toml may hold, field by field; its enumerations are the choices below.
+SCHEMA_PATH = Path(__file__).with_name("step.schema.json")
+_FIELDS = json.loads(SCHEMA_PATH.read_text())["properties"]
+SERVERS = tuple(_FIELDS["server"]["enum"])
 # What running a step leaves in its folder; never part of the step itself.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".benchmarks", ".ruff_cache")
-SERVICES = ("postgres", "redis")
+SERVICES = tuple(_FIELDS["services"]["items"]["enum"])
 # How a step pages its listings (DESIGN §4): page numbers with a COUNT, or a cursor.
-PAGINATIONS = ("page", "cursor")
+PAGINATIONS = tuple(_FIELDS["pagination"]["enum"])
 # How a step answers ?search=: substring matches over the joins, or a full-text vector.
-SEARCHES = ("substring", "fulltext")
-SLUG = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*$")
+SEARCHES = tuple(_FIELDS["search"]["enum"])
+SLUG = re.compile(_FIELDS["slug"]["pattern"])
 # Every step refuses its development SECRET_KEY with DEBUG off unless told it runs on a
 # developer's machine (config/settings.py); the harness is such a machine.
 LOCAL_MODE = {"CRM_LOCAL": "1"}
@@ -67,6 +73,24 @@ class Step:
         return sorted((self.path / "crm" / "migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
+def schema_errors(data: dict) -> list[str]:
+    """``field: what is wrong`` for every way ``data`` breaks bench/step.schema.json."""
+    try:
+        import jsonschema
+    except ImportError:
+        # The Docker image reads the one step the harness has validated, beside only
+        # that step's own packages.
+        return []
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    found = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        field = ".".join(str(part) for part in error.absolute_path)
+        if error.validator == "required":
+            field = error.message.split("'")[1]
+        found.append(f"{field or '(top)'}: {error.message}")
+    return found
+
+
 def load(path: Path) -> Step:
     toml = path / "step.toml"
     if not toml.is_file():
@@ -75,66 +99,24 @@ def load(path: Path) -> Step:
         data = tomllib.loads(toml.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise StepError(f"{toml}: {exc}") from exc
-    required = {
-        "number": int,
-        "slug": str,
-        "title": str,
-        "summary": str,
-        "server": str,
-        "pagination": str,
-        "search": str,
-    }
-    kinds = {int: "a whole number", str: "a string"}
-    for key, kind in required.items():
-        if not isinstance(data.get(key), kind):
-            raise StepError(f"{toml}: `{key}` must be {kinds[kind]}")
-    match = SLUG.match(data["slug"])
-    if data["slug"] != path.name or not match or int(match.group(1)) != data["number"]:
-        raise StepError(f"{toml}: slug {data['slug']!r} must equal the folder name and number")
-    if data["server"] not in SERVERS:
-        raise StepError(f"{toml}: server must be one of {', '.join(SERVERS)}")
-    if data["pagination"] not in PAGINATIONS:
-        raise StepError(f"{toml}: pagination must be one of {', '.join(PAGINATIONS)}")
-    if data["search"] not in SEARCHES:
-        raise StepError(f"{toml}: search must be one of {', '.join(SEARCHES)}")
-    services = data.get("services", ["postgres"])
-    if not isinstance(services, list) or not set(services) <= set(SERVICES):
-        raise StepError(f"{toml}: services must be a list drawn from {', '.join(SERVICES)}")
-    if "postgres" not in services:
-        raise StepError(f"{toml}: every step needs postgres")
-    timed = data.get("timed_tests", [])
-    if not isinstance(timed, list) or not all(isinstance(t, str) for t in timed):
-        raise StepError(f"{toml}: timed_tests must be a list of test file paths")
-    missing = [name for name in timed if not (path / name).is_file()]
-    if missing:
-        raise StepError(f"{toml}: timed_tests names files that are not there: {missing}")
-    symptom = data.get("symptom", "")
-    if not isinstance(symptom, str):
-        raise StepError(f"{toml}: symptom must be a string")
-    shows = data.get("shows", [])
-    if not isinstance(shows, list) or not all(isinstance(name, str) for name in shows):
-        raise StepError(f"{toml}: shows must be a list of scenario names")
-    if data["number"] > 1 and not (symptom and shows):
-        raise StepError(f"{toml}: every step after the first names its symptom and shows")
-    retired = data.get("retired", {})
-    if not isinstance(retired, dict) or not all(
-        "::" in name and isinstance(why, str) and why for name, why in retired.items()
-    ):
-        raise StepError(f"{toml}: [retired] maps 'test_file.py::test_name' to the reason")
+    if errors := schema_errors(data):
+        raise StepError(f"{toml}: " + "; ".join(errors))
+    if data["slug"] != path.name or int(data["slug"][:2]) != data["number"]:
+        raise StepError(f"{toml}: slug: {data['slug']!r} must equal the folder name and number")
     return Step(
         number=data["number"],
         slug=data["slug"],
         title=data["title"],
         summary=data["summary"],
         server=data["server"],
-        services=tuple(services),
+        services=tuple(data.get("services", ["postgres"])),
         pagination=data["pagination"],
         search=data["search"],
         path=path,
-        timed_tests=tuple(timed),
-        symptom=symptom,
-        shows=tuple(shows),
-        retired=retired,
+        timed_tests=tuple(data.get("timed_tests", [])),
+        symptom=data.get("symptom", ""),
+        shows=tuple(data.get("shows", [])),
+        retired=data.get("retired", {}),
     )
 
 

@@ -7,6 +7,7 @@ script and must build the same server command as the native runner.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -109,6 +110,15 @@ def test_the_entrypoint_exports_only_the_step_it_serves(tmp_path):
     assert (exported / "step.toml").is_file()
     assert (exported / "requirements.txt").is_file()
     assert not (exported / "tests").exists()
+
+
+@pytest.mark.parametrize("step", ALL, ids=lambda s: s.slug)
+def test_an_exported_step_loads_as_its_image_loads_it(step, tmp_path):
+    # The image holds the step without its tests/, and timed_tests may name them.
+    done = entrypoint("export", step.label, str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    exported = tmp_path / step.slug
+    assert steps.load(exported) == dataclasses.replace(step, path=exported)
 
 
 def test_the_port_and_secrets_come_from_the_environment():
