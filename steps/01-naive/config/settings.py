@@ -1,6 +1,7 @@
 """Settings. Everything that differs between machines comes from the environment."""
 
 import os
+import tomllib
 from pathlib import Path
 
 import dj_database_url
@@ -16,6 +17,10 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The harness's embedded PostgreSQL and this step's own database, named from step.toml so
+# that this line reads the same in every step.
+STEP_NUMBER = tomllib.loads((BASE_DIR / "step.toml").read_text())["number"]
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:55432/crm_step_{STEP_NUMBER:02d}"
 
 # The default key only exists so that a checkout runs without set-up. With DEBUG off a
 # server takes itself for a deployment and refuses that key, unless CRM_LOCAL=1 says it
@@ -84,11 +89,7 @@ TEMPLATES = [
 
 # Django's defaults for connections: CONN_MAX_AGE=0, so every request opens and
 # closes its own PostgreSQL connection.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/crm_step_01")
-    )
-}
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,6 +1,7 @@
 """Settings. Everything that differs between machines comes from the environment."""
 
 import os
+import tomllib
 from pathlib import Path
 
 import dj_database_url
@@ -17,6 +18,10 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The harness's embedded PostgreSQL and this step's own database, named from step.toml so
+# that this line reads the same in every step.
+STEP_NUMBER = tomllib.loads((BASE_DIR / "step.toml").read_text())["number"]
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:55432/crm_step_{STEP_NUMBER:02d}"
 
 # The default key only exists so that a checkout runs without set-up. With DEBUG off a
 # server takes itself for a deployment and refuses that key, unless CRM_LOCAL=1 says it
@@ -105,7 +110,7 @@ POOL_TIMEOUT = float(os.environ.get("DB_POOL_TIMEOUT", "5"))
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/crm_step_07"),
+        os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
         conn_max_age=0,
     )
 }
