@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -110,18 +112,77 @@ def _create(conn: psycopg.Connection, name: str, template: str | None = None) ->
     _set_comment(conn, name, BUILDING)
 
 
-def migrate(step: Step, url: str) -> None:
+# A migration quiet for this long is reported with what PostgreSQL is doing meanwhile;
+# one that took at least REPORT_AFTER_S is named with its time when it is done.
+PROGRESS_EVERY_S = 10.0
+REPORT_AFTER_S = 1.0
+APPLYING = re.compile(r"Applying (\S+)\.\.\.")
+
+
+def activity(url: str) -> str:
+    """What the database's other sessions are doing, in a line: the statement, and for
+    an index build its phase and how far it is (pg_stat_progress_create_index)."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT left(regexp_replace(a.query, '\\s+', ' ', 'g'), 90), p.phase,"
+            " p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total"
+            " FROM pg_stat_activity a"
+            " LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid"
+            " WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()"
+            " AND a.state = 'active' ORDER BY a.query_start LIMIT 1"
+        ).fetchone()
+    if row is None:
+        return "between statements"
+    query, phase, blocks_done, blocks_total, tuples_done, tuples_total = row
+    if phase is None:
+        return query
+    done, total = (blocks_done, blocks_total) if blocks_total else (tuples_done, tuples_total)
+    share = f" {100 * done / total:.0f}%" if total else ""
+    return f"{query} ({phase}{share})"
+
+
+def migrate(step: Step, url: str, log=print) -> None:
+    """``manage.py migrate``, saying which migration runs and, while one is quiet for
+    PROGRESS_EVERY_S, which statement and how far an index build has come."""
     python = venvs.ensure(step)
-    env = {**os.environ, **LOCAL_MODE, "DATABASE_URL": url}
-    result = subprocess.run(
+    env = {**os.environ, **LOCAL_MODE, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
         [python, "manage.py", "migrate", "--noinput", "-v", "1"],
         cwd=step.path,
         env=env,
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    if result.returncode != 0:
-        raise DatabaseError(f"migrating {step.slug} failed:\n{result.stdout}{result.stderr}")
+    chunks: queue.Queue[bytes] = queue.Queue()
+
+    def read() -> None:
+        # Chunks, not lines: Django flushes "Applying x..." and adds " OK" when it is done.
+        while chunk := os.read(process.stdout.fileno(), 4096):
+            chunks.put(chunk)
+        chunks.put(b"")
+
+    def done(migration: str | None, since: float) -> None:
+        if migration and (took := time.monotonic() - since) >= REPORT_AFTER_S:
+            log(f"[db]   {migration}: {took:.1f}s")
+
+    threading.Thread(target=read, daemon=True).start()
+    output, seen, current, since = "", 0, None, time.monotonic()
+    while True:
+        try:
+            chunk = chunks.get(timeout=PROGRESS_EVERY_S)
+        except queue.Empty:
+            took = time.monotonic() - since
+            log(f"[db]   {current or 'migrate'}: {took:.0f}s so far; {activity(url)}")
+            continue
+        if not chunk:
+            break
+        output += chunk.decode(errors="replace")
+        for found in APPLYING.finditer(output, seen):
+            done(current, since)
+            current, since, seen = found.group(1), time.monotonic(), found.end()
+    if process.wait() != 0:
+        raise DatabaseError(f"migrating {step.slug} failed:\n{output}")
+    done(current, since)
 
 
 def prepare_base(
@@ -145,7 +206,7 @@ def prepare_base(
     url = with_database(admin_url, name)
     first = discover()[0]
     log(f"[db] {name}: migrating with {first.slug}")
-    migrate(first, url)
+    migrate(first, url, log)
     seed.load(url, customers, seed_value, log=log)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         _set_comment(conn, name, wanted)
@@ -195,7 +256,7 @@ def prepare_template(
     url = with_database(admin_url, name)
     log(f"[db] {name}: migrating with {step.slug}")
     started = time.perf_counter()
-    migrate(step, url)
+    migrate(step, url, log)
     with psycopg.connect(url, autocommit=True) as conn:
         # The indexes a step's migrations add start without statistics (an expression
         # index has none until ANALYZE); the planner would guess, and the bench would

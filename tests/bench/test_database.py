@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 import pytest
 from psycopg import sql
 
-from bench import database, steps
+from bench import database, net, steps
 
 PREFIX = "crm_test_db"
 
@@ -114,3 +116,37 @@ def test_databases_use_a_byte_order_collation(servers):
         assert ordered == sorted(ordered)
     finally:
         database.drop_all(servers.database_url, PREFIX)
+
+
+def test_a_migration_says_which_one_runs_and_what_postgres_is_doing(servers, monkeypatch):
+    # Every migration named, and a quiet spell reported at once (Django's start-up is
+    # one): on a large data set these are the lines between "migrating" and "migrated".
+    monkeypatch.setattr(database, "REPORT_AFTER_S", 0)
+    monkeypatch.setattr(database, "PROGRESS_EVERY_S", 0.001)
+    step = steps.discover()[-1]
+    messages: list[str] = []
+    database.drop_all(servers.database_url, PREFIX)
+    try:
+        database.prepare_step(
+            servers.database_url, step, 100, 1, prefix=PREFIX, log=messages.append
+        )
+    finally:
+        database.drop_all(servers.database_url, PREFIX)
+    named = {m.split()[1].rstrip(":") for m in messages if m.startswith("[db]   ")}
+    assert {f"crm.{path.stem}" for path in step.migrations} <= named
+    assert any("s so far; " in m for m in messages)
+
+
+def test_activity_names_the_statement_a_database_is_running(servers):
+    def sleeping() -> str | None:
+        said = database.activity(servers.database_url)
+        return said if "pg_sleep" in said else None
+
+    with psycopg.connect(servers.database_url, autocommit=True) as busy:
+        started = threading.Thread(target=busy.execute, args=["SELECT pg_sleep(3)"])
+        started.start()
+        try:
+            found = net.wait_until(sleeping, 10, "the sleeping statement never showed")
+        finally:
+            started.join()
+    assert found == "SELECT pg_sleep(3)"
