@@ -755,7 +755,18 @@ def render_test_times(slug: str, src_uri: str) -> str:
         "*Timed by `make bench` in the step's own environment (JUnit XML: set-up, call"
         " and tear-down of each test), from the run the numbers above come from.*"
     )
-    return "\n".join(rows) + "\n\n" + caption
+    table = "\n".join(rows) + "\n\n" + caption
+    try:
+        named = list(step_of(slug).timed_tests)
+    except steps.StepError:
+        named = None
+    if named is not None and named != [entry["file"] for entry in timed]:
+        table += "\n\n" + note(
+            "Other files since this run",
+            f"The step's `timed_tests` now names {listing(named)}: the run this site shows"
+            " timed the files above, and the next `make bench-full` times these.",
+        )
+    return table
 
 
 def render_repeats(_: str | None, src_uri: str) -> str:

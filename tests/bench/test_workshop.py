@@ -98,7 +98,7 @@ def test_the_tests_an_exercise_is_about_run_first():
     assert sorted(order) == sorted(path.relative_to(keyset.path).as_posix() for path in files)
     new = {"tests/test_pagination.py", "tests/test_points_copy.py"}
     assert set(order[:3]) >= new
-    assert order.index("tests/test_atomicity.py") > order.index("tests/test_pagination.py")
+    assert order.index("tests/test_async.py") > order.index("tests/test_pagination.py")
 
 
 FAILING = """

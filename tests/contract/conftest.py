@@ -47,10 +47,12 @@ class Target:
     database_url: str
     http: httpx.Client
 
-    def sql(self, query: str, params=()) -> list[tuple]:
-        """Ground truth, read straight from the step's database."""
-        with psycopg.connect(self.database_url) as conn:
-            return conn.execute(query, params).fetchall()
+    def sql(self, query: str, params=(), fetch: bool = True) -> list[tuple]:
+        """Ground truth, read straight from the step's database (committed)."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            # No parameters, the simple protocol: one call may hold several statements.
+            cursor = conn.execute(query, params or None)
+            return cursor.fetchall() if fetch else []
 
     def ids(self, query: str, params=()) -> set[int]:
         return {row[0] for row in self.sql(query, params)}
@@ -110,9 +112,18 @@ def walk(target: Target, path: str, params: dict | None = None) -> list[dict]:
     return results
 
 
-def assert_names_field(response, field: str):
-    """A 400 whose JSON `detail` names ``field``."""
-    assert response.status_code == 400, (field, response.status_code, response.text[:300])
+def assert_names_field(response, field: str, status: int = 400):
+    """A 400 (or ``status``) whose JSON `detail` names ``field``, as its `errors` do."""
+    assert response.status_code == status, (field, response.status_code, response.text[:300])
     body = response.json()
     assert isinstance(body["detail"], str)
     assert field in body["detail"]
+    assert field in {error["field"] for error in body.get("errors") or []}, body
+
+
+# The tables a create writes; a refused or failed write leaves their counts alone.
+WRITTEN = ("app_user", "address", "customer_relationship")
+
+
+def count(target: Target, table: str) -> int:
+    return target.sql(f"SELECT count(*) FROM {table}")[0][0]

@@ -24,8 +24,7 @@ KEYS = {
 
 @pytest.fixture
 def cursors(target: Target) -> Target:
-    first = target.http.get(LIST, params={"page_size": 1}).json()
-    if "count" in first:
+    if target.step.pagination != "cursor":
         pytest.skip(f"{target.step.slug} pages with page numbers")
     return target
 

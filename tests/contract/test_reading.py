@@ -7,7 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.contract.conftest import ADDRESS, LIST, ORDERING_KEYS, Target, new_customer, walk
+from tests.contract.conftest import (
+    ADDRESS,
+    LIST,
+    ORDERING_KEYS,
+    Target,
+    count,
+    new_customer,
+    walk,
+)
 
 CUSTOMER_FIELDS = {
     "id", "customer_id", "first_name", "last_name", "gender", "phone_number",
@@ -17,9 +25,18 @@ ADDRESS_FIELDS = {"street", "street_number", "city_code", "city", "country"}
 RELATIONSHIP_FIELDS = {"points", "last_activity"}
 
 
+def page_keys(target: Target) -> set[str]:
+    # A page-number listing counts its matches (DESIGN §4); a cursor never does.
+    return {"next", "previous", "results"} | (
+        {"count"} if target.step.pagination == "page" else set()
+    )
+
+
 def test_first_page_shape(target: Target):
     body = target.http.get(LIST).json()
-    assert {"next", "previous", "results"} <= set(body)
+    assert set(body) == page_keys(target)
+    if "count" in body:
+        assert body["count"] == count(target, "app_user")
     assert body["previous"] is None
     assert len(body["results"]) == 20
     for customer in body["results"]:
@@ -44,6 +61,48 @@ def test_unknown_id_is_404(target: Target):
     assert "detail" in response.json()
 
 
+def test_every_page_counts_the_same_matches(target: Target):
+    if target.step.pagination != "page":
+        pytest.skip("a cursor does not count")
+    city = _sample(target, FILTERS["city"][0])
+    pages, url = [], f"{LIST}?city={city}&page_size=7"
+    while url:
+        pages.append(target.http.get(url).json())
+        url = pages[-1]["next"]
+    assert {page["count"] for page in pages} == {sum(len(page["results"]) for page in pages)}
+
+
+def test_an_empty_listing_is_one_empty_page(target: Target):
+    body = target.http.get(LIST, params={"last_name": "Nobody-by-this-name"}).json()
+    assert body == {"next": None, "previous": None, "results": []} | (
+        {"count": 0} if "count" in page_keys(target) else {}
+    )
+
+
+def test_the_last_day_of_the_calendar_is_a_valid_bound(target: Target):
+    found = walk(target, LIST, {"created_before": "9999-12-31", "page_size": 100})
+    assert len(found) == count(target, "app_user")
+
+
+def test_a_customer_without_a_relationship_reads_as_null(target: Target):
+    (customer_id,) = target.sql(
+        "SELECT min(u.id) FROM app_user u"
+        " WHERE NOT EXISTS (SELECT FROM customer_relationship r WHERE r.appuser_id = u.id)"
+    )[0]
+    assert customer_id, "the data set has a customer without a relationship"
+    assert target.http.get(f"{LIST}{customer_id}/").json()["relationship"] is None
+
+
+def test_a_relationship_reads_as_its_row(target: Target):
+    (customer_id, points, last_activity) = target.sql(
+        "SELECT appuser_id, points, last_activity FROM customer_relationship"
+        " WHERE points > 0 AND last_activity IS NOT NULL ORDER BY appuser_id LIMIT 1"
+    )[0]
+    read = target.http.get(f"{LIST}{customer_id}/").json()["relationship"]
+    assert read["points"] == points
+    assert dt.datetime.fromisoformat(read["last_activity"].replace("Z", "+00:00")) == last_activity
+
+
 def test_page_size_bounds(target: Target):
     assert len(target.http.get(LIST, params={"page_size": 1}).json()["results"]) == 1
     assert len(target.http.get(LIST, params={"page_size": 100}).json()["results"]) == 100
@@ -58,8 +117,9 @@ def _sample(target: Target, query: str):
 
 FILTERS = {
     # name: (value query, oracle query taking the value)
+    # In lower case: a prefix matches whatever the case (Al, al and AL find Alan).
     "first_name": (
-        "SELECT left(first_name, 2) FROM app_user ORDER BY id LIMIT 1",
+        "SELECT lower(left(first_name, 2)) FROM app_user ORDER BY id LIMIT 1",
         "SELECT id FROM app_user WHERE upper(first_name) LIKE upper(%s) || '%%'",
     ),
     "last_name": (
@@ -81,12 +141,15 @@ FILTERS = {
         "SELECT id FROM app_user WHERE customer_id = %s",
     ),
     "gender": ("SELECT 'other'", "SELECT id FROM app_user WHERE gender = %s"),
+    # The bounds are a customer's own values: each bound is inclusive.
     "birthday_after": (
-        "SELECT '1995-06-15'",
+        "SELECT max(birthday)::text FROM (SELECT birthday FROM app_user"
+        " WHERE birthday IS NOT NULL ORDER BY birthday DESC LIMIT 40) AS latest",
         "SELECT id FROM app_user WHERE birthday >= %s::date",
     ),
     "birthday_before": (
-        "SELECT '1945-03-01'",
+        "SELECT max(birthday)::text FROM (SELECT birthday FROM app_user"
+        " WHERE birthday IS NOT NULL ORDER BY birthday LIMIT 40) AS earliest",
         "SELECT id FROM app_user WHERE birthday <= %s::date",
     ),
     "created_after": (
@@ -98,7 +161,8 @@ FILTERS = {
         "SELECT id FROM app_user WHERE (created AT TIME ZONE 'UTC')::date <= %s::date",
     ),
     "points_min": (
-        "SELECT '20000'",
+        "SELECT min(points)::text FROM (SELECT points FROM customer_relationship"
+        " ORDER BY points DESC LIMIT 40) AS most",
         "SELECT appuser_id FROM customer_relationship WHERE points >= %s::int",
     ),
     "points_max": (
@@ -156,6 +220,11 @@ def someone(target: Target) -> dict:
 def test_search_finds_a_customer_by(target: Target, someone: dict, field: str):
     found = walk(target, LIST, {"search": someone[field], "page_size": 100})
     assert someone["id"] in {c["id"] for c in found}
+
+
+def test_search_by_a_customer_id_finds_that_customer_alone(target: Target, someone: dict):
+    found = walk(target, LIST, {"search": someone["customer_id"]})
+    assert [c["id"] for c in found] == [someone["id"]]
 
 
 def test_search_for_nonsense_finds_nothing(target: Target):

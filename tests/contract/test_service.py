@@ -15,7 +15,8 @@ from tests.contract.conftest import LIST, ORDERINGS, Target
 def test_health(target: Target):
     response = target.http.get("/api/health/")
     assert response.status_code == 200
-    assert response.json()["status"] == "ok"
+    cache = {"cache": "ok"} if "redis" in target.step.services else {}
+    assert response.json() == {"status": "ok", "database": "ok", **cache}
 
 
 def test_health_is_503_when_the_database_is_down(target: Target):
@@ -37,15 +38,23 @@ def test_openapi_document(target: Target):
     assert any(re.fullmatch(r"/api/customers/\{[a-z_]+\}/", p) for p in paths)
     listing = {p["name"] for p in paths["/api/customers/"]["get"]["parameters"]}
     assert {"search", "ordering", "page_size", "first_name", "city", "has_address"} <= listing
+    assert {"points_min", "points_max", "birthday_after", "created_before"} <= listing
+    # The listing's own token, and not the other kind's (DESIGN §4).
+    token, other = ("page", "cursor") if target.step.pagination == "page" else ("cursor", "page")
+    assert token in listing
+    assert other not in listing
 
 
 def test_swagger_ui_loads_with_its_assets(target: Target):
     page = target.http.get("/api/docs/")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
+    assert "swagger-ui" in page.text
     scripts = re.findall(r'src="([^"]+\.js)"', page.text)
     assert scripts, "Swagger UI page references no script"
     for src in scripts:
+        # Served by the step itself: offline, behind a firewall, the page still works.
+        assert src.startswith("/") or src.startswith(target.base_url), src
         asset = target.http.get(src)
         assert asset.status_code == 200, src
 

@@ -579,6 +579,16 @@ def test_test_times_are_the_result_files_or_said_to_be_missing(hooks):
     assert "Not measured in this run" in hooks.render_test_times("08-x", "steps/08-x.md")
 
 
+def test_test_times_of_files_a_step_no_longer_times_say_so(hooks):
+    last = steps.discover()[-1]
+    timed = [{"file": "tests/test_gone.py", "tests": 2, "seconds": 0.1, "median_ms": 50.0}]
+    hooks._state["result"] = {"steps": [{"slug": last.slug, "number": 8, "test_times": timed}]}
+    table = hooks.render_test_times(last.slug, f"steps/{last.slug}.md")
+    assert "| `tests/test_gone.py` | 2 |" in table
+    assert "Other files since this run" in table
+    assert f"`{last.timed_tests[-1]}`" in table
+
+
 @pytest.mark.parametrize(("preset", "target"), [("quick", "bench"), ("publication", "bench-full")])
 def test_the_readme_describes_each_preset_as_bench_run_defines_it(preset, target):
     from bench import run
