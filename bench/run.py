@@ -459,29 +459,69 @@ def test_times(step: steps.Step, url: str, redis_url: str | None) -> list[dict] 
 
 
 class Progress:
-    """One line per finished piece: where the run is, how long it took, how long is left."""
+    """One line per finished piece: where the run is, how long it took, how long is left.
 
-    def __init__(self, planned_s: float):
-        self.started = time.perf_counter()
-        self.planned_s = planned_s
-        self.done_s = 0.0
+    The plan counts pieces of a few kinds: k6 seconds (warm-ups and scenarios), steps
+    to prepare (a database cloned and migrated), servers to start, untimed passes. Each
+    kind's time per piece is learned as its pieces finish; until then its default from
+    ``PER_PIECE_S`` stands. The time between two lines is the later piece's.
+    """
 
-    def advance(self, planned_s: float, message: str) -> None:
-        self.done_s += planned_s
-        elapsed = time.perf_counter() - self.started
-        # Scale the plan by how far reality has run ahead of or behind it so far.
-        pace = elapsed / self.done_s if self.done_s else 1.0
-        left = max(0.0, (self.planned_s - self.done_s) * pace)
-        print(f"[bench] {message}  · elapsed {clock(elapsed)} · ETA {clock(left)}", flush=True)
+    def __init__(self, plan: dict[str, float], per_piece_s: dict[str, float] | None = None):
+        self.started = self.mark = time.perf_counter()
+        self.plan = dict(plan)
+        self.default = {**PER_PIECE_S, **(per_piece_s or {})}
+        self.done = dict.fromkeys(self.plan, 0.0)
+        self.spent = dict.fromkeys(self.plan, 0.0)
+
+    def per_piece(self, kind: str) -> float:
+        return self.spent[kind] / self.done[kind] if self.done[kind] else self.default[kind]
+
+    def left_s(self) -> float:
+        return sum(
+            max(0.0, planned - self.done[kind]) * self.per_piece(kind)
+            for kind, planned in self.plan.items()
+        )
+
+    def advance(self, pieces: float, message: str, kind: str = "k6") -> None:
+        now = time.perf_counter()
+        self.done[kind] += pieces
+        self.spent[kind] += now - self.mark
+        self.mark = now
+        elapsed = now - self.started
+        print(
+            f"[bench] {message}  · elapsed {clock(elapsed)} · ETA {clock(self.left_s())}",
+            flush=True,
+        )
+
+    def spending(self) -> str:
+        """Where the time went, by kind: what the methodology page calls its budget."""
+        return ", ".join(
+            f"{kind} {clock(self.spent[kind])}" for kind in self.plan if self.done[kind]
+        )
+
+
+# What one piece of each kind takes on a 2-core machine before the run has timed one:
+# a second of k6 costs a little more (its start, the settle after it); a step's database
+# is cloned and migrated; a server starts; the untimed pass of a step without extras.
+PER_PIECE_S = {"k6": 1.3, "seed": 1.0, "prepare": 8.0, "boot": 4.0, "probe": 20.0}
+
+
+def per_piece_estimates(
+    customers: int, seeded: tuple[int, int] | None, details: bool
+) -> dict[str, float]:
+    """The defaults scaled to the data set: seeding and migrating grow with the rows (a
+    base of another size is seeded again); the extras add micro-benchmarks and probes."""
+    return {
+        "seed": 1.0 if seeded and seeded[0] == customers else customers * 4e-4,
+        "prepare": 4.0 + customers * 4e-5,
+        "probe": PER_PIECE_S["probe"] * (6 if details else 1),
+    }
 
 
 def clock(seconds: float) -> str:
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes}:{rest:02d}"
-
-
-# Set-up, probe pass and micro-benchmarks of one step, in seconds: only for the ETA.
-STEP_OVERHEAD_S = 20
 
 
 def scenario_runs(
@@ -631,8 +671,20 @@ def run(
         for owner, names in owners
         for repeat in rounds
     }
-    planned = sum(settings.warmup_s + len(n) * settings.duration_s for n in todo.values() if n)
-    progress = Progress(planned + STEP_OVERHEAD_S * sum(not kept.step(s.slug) for s in selected))
+    progress = Progress(
+        {
+            "seed": 1,
+            "prepare": len(selected),
+            "boot": sum(1 for names in todo.values() if names),
+            "k6": sum(settings.warmup_s + len(n) * settings.duration_s for n in todo.values() if n),
+            "probe": sum(not kept.step(step.slug) for step in selected),
+        },
+        per_piece_estimates(
+            customers, database.current_dataset(found.database_url, prefix), settings.details
+        ),
+    )
+    database.prepare_base(found.database_url, customers, seed_value, prefix)
+    progress.advance(1, f"data set ready: {customers:,} customers", kind="seed")
     log_dir = paths.CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     urls: dict[str, str] = {}
@@ -645,6 +697,7 @@ def run(
             # Every step's clone holds the same rows; read their shape before any write.
             if "shape" not in kept.state:
                 kept.remember("shape", database.distribution(urls[step.slug]))
+            progress.advance(1, f"{step.slug} database ready", kind="prepare")
         return urls[step.slug]
 
     for repeat in rounds:
@@ -659,6 +712,7 @@ def run(
                 (log_dir / f"bench-{step.slug}.log").open("a") as log,
                 serve.running(step, url, found.redis_url, output=log) as base_url,
             ):
+                progress.advance(1, f"{where} serving", kind="boot")
                 scenario_runs(
                     base_url, url, terms_file, settings, progress, where, names,
                     keep=lambda name, m, slug=step.slug, r=repeat: kept.keep_cell(slug, name, r, m),
@@ -674,6 +728,7 @@ def run(
                 (log_dir / "bench-ceiling.log").open("a") as log,
                 ceiling.running(top, url, output=log) as base_url,
             ):
+                progress.advance(1, f"{where} serving", kind="boot")
                 scenario_runs(
                     base_url, url, terms_file, settings, progress, where, names,
                     warmup=ceiling.WARMUP,
@@ -690,7 +745,7 @@ def run(
         if entry is None:
             entry = untimed_pass(step, url_of(step), found.redis_url, terms, settings.details)
             kept.keep_step(step.slug, entry)
-            progress.advance(STEP_OVERHEAD_S, f"{step.slug} ({index}/{len(selected)}) probed")
+            progress.advance(1, f"{step.slug} ({index}/{len(selected)}) probed", kind="probe")
         scenarios = scenarios_of(step.slug, settings.scenarios)
         for name, scenario in scenarios.items():
             scenario.update(entry["probed"].get(name.removesuffix("-open"), {}))
@@ -724,6 +779,7 @@ def run(
     )
     path = results.write(result, directory, publish=publish)
     kept.discard()
+    print(f"[bench] time by kind: {progress.spending()}", flush=True)
     return path
 
 
@@ -767,7 +823,10 @@ def measure_running(
     if not customers:
         raise BenchError(f"{step.database_name()} is empty: seed it first (the seed profile)")
     progress = Progress(
-        settings.repeats * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+        {
+            "k6": settings.repeats
+            * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+        }
     )
     shape = database.distribution(url)
     with tempfile.TemporaryDirectory() as tmp:

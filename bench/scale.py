@@ -111,7 +111,7 @@ def measure_size(
     seeded_s = time.perf_counter() - started
     terms = database.terms_path(database.base_fingerprint(customers, seed_value))
     progress = run.Progress(
-        len(selected) * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)
+        {"k6": len(selected) * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)}
     )
     measured = {}
     for index, step in enumerate(selected, 1):
