@@ -7,6 +7,7 @@ import contextlib
 import functools
 import html
 import http.server
+import importlib
 import json
 import os
 import re
@@ -257,9 +258,12 @@ def test_key_code_shows_the_files_it_names(site, step):
         assert not foreign, f"{title}: lines that are not in the file: {foreign[:3]}"
 
 
-def hook_strings() -> str:
-    """The prose docs/hooks.py writes onto pages: its string literals, not its docstrings."""
-    tree = ast.parse((paths.ROOT / "docs" / "hooks.py").read_text())
+RENDERERS = paths.ROOT / "docs" / "renderers"
+
+
+def hook_strings(path: Path) -> str:
+    """The prose a renderer writes onto pages: its string literals, not its docstrings."""
+    tree = ast.parse(path.read_text())
     docstrings = {
         id(node.value)
         for node in ast.walk(tree)
@@ -282,7 +286,8 @@ def typed_sources() -> dict[str, str]:
     }
     for name in ("README.md", "mkdocs.yml"):
         found[name] = (paths.ROOT / name).read_text()
-    found["docs/hooks.py"] = hook_strings()
+    for path in [paths.ROOT / "docs" / "hooks.py", *sorted(RENDERERS.glob("*.py"))]:
+        found[str(path.relative_to(paths.ROOT))] = hook_strings(path)
     return found
 
 
@@ -401,10 +406,16 @@ def load_hooks():
 
 @pytest.fixture
 def hooks():
-    """docs/hooks.py as the build configures it, reading the committed result file."""
+    """docs/hooks.py and every renderer's names, as the build configures them, reading the
+    committed result file."""
+    from types import SimpleNamespace
+
     module = load_hooks()
     module.on_config({"docs_dir": str(paths.ROOT / "docs")})
-    return module
+    names = {}
+    for path in sorted(RENDERERS.glob("[a-z]*.py")):
+        names |= vars(importlib.import_module(f"renderers.{path.stem}"))
+    return SimpleNamespace(**names, on_page_markdown=module.on_page_markdown)
 
 
 def test_a_step_without_a_page_fails_the_build(tmp_path):
@@ -536,7 +547,7 @@ def plan_of(plan: dict) -> dict:
     ],
 )
 def test_a_sort_is_described_from_its_plan(hooks, plan, says):
-    hooks._state["result"] = {
+    hooks.STATE["result"] = {
         "steps": [
             {"slug": "03-x", "number": 3, "scenarios": {"sort": {"main_query": plan_of(plan)}}}
         ]
@@ -572,17 +583,17 @@ def test_a_change_is_called_what_it_is(hooks, before, now, more_is_better, says)
 
 def test_test_times_are_the_result_files_or_said_to_be_missing(hooks):
     timed = [{"file": "tests/test_fast.py", "tests": 10, "seconds": 0.108, "median_ms": 4.0}]
-    hooks._state["result"] = {"steps": [{"slug": "08-x", "number": 8, "test_times": timed}]}
+    hooks.STATE["result"] = {"steps": [{"slug": "08-x", "number": 8, "test_times": timed}]}
     table = hooks.render_test_times("08-x", "steps/08-x.md")
     assert "| `tests/test_fast.py` | 10 | 0.11 s | 4.00 ms |" in table
-    hooks._state["result"] = {"steps": [{"slug": "08-x", "number": 8}]}
+    hooks.STATE["result"] = {"steps": [{"slug": "08-x", "number": 8}]}
     assert "Not measured in this run" in hooks.render_test_times("08-x", "steps/08-x.md")
 
 
 def test_test_times_of_files_a_step_no_longer_times_say_so(hooks):
     last = steps.discover()[-1]
     timed = [{"file": "tests/test_gone.py", "tests": 2, "seconds": 0.1, "median_ms": 50.0}]
-    hooks._state["result"] = {"steps": [{"slug": last.slug, "number": 8, "test_times": timed}]}
+    hooks.STATE["result"] = {"steps": [{"slug": last.slug, "number": 8, "test_times": timed}]}
     table = hooks.render_test_times(last.slug, f"steps/{last.slug}.md")
     assert "| `tests/test_gone.py` | 2 |" in table
     assert "Other files since this run" in table
@@ -653,8 +664,7 @@ def test_which_fix_first_maps_every_symptom_to_its_step_and_what_it_bought(site,
             assert f"{hooks.fmt_number(rps)} req/s" in row, (step.slug, name)
 
 
-def test_the_scale_slope_reads_growth_off_the_log_log_chart():
-    hooks = load_hooks()
+def test_the_scale_slope_reads_growth_off_the_log_log_chart(hooks):
     rows = [10_000, 100_000, 1_000_000]
     assert hooks.slope([(n, n / 1000) for n in rows]) == pytest.approx(1)
     assert hooks.slope([(n, 4.2) for n in rows]) == pytest.approx(0)
@@ -665,8 +675,8 @@ def test_the_scale_slope_reads_growth_off_the_log_log_chart():
 @pytest.mark.parametrize(
     ("seconds", "shown"), [(42.4, "42 s"), (425, "7 min 05 s"), (5920.7, "1 h 38 min")]
 )
-def test_durations_read_as_a_person_would_say_them(seconds, shown):
-    assert load_hooks().fmt_duration(seconds) == shown
+def test_durations_read_as_a_person_would_say_them(hooks, seconds, shown):
+    assert hooks.fmt_duration(seconds) == shown
 
 
 def test_the_profile_gap_table_is_the_result_file(hooks):

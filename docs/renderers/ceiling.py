@@ -1,0 +1,174 @@
+"""The ceiling page: a bare ASGI app with the last step's SQL, and where the time goes
+(``make profile``).
+"""
+
+from __future__ import annotations
+
+from bench import report
+from renderers.common import (
+    STATE,
+    fmt_number,
+    fmt_span,
+    link,
+    made_at,
+    measured,
+    note,
+    optional_result,
+    signed,
+)
+
+
+def ceiling_of() -> dict | None:
+    return STATE["result"].get("ceiling")
+
+
+NO_CEILING = note(
+    "Not measured in this run",
+    "The published run has no ceiling: `make bench-full` measures it whenever the last"
+    " step is among the steps it runs.",
+)
+
+
+def render_ceiling(_: str | None, src_uri: str) -> str:
+    """Every step's req/s as a share of the ceiling's, per ceiling scenario."""
+    found = ceiling_of()
+    if not found:
+        return NO_CEILING
+    result = STATE["result"]
+    repeats = result["k6"]["repeats"]
+    names = list(found["scenarios"])
+    rows = [
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "--:|" * len(names),
+        "| **ceiling**, req/s | "
+        + " | ".join(
+            fmt_number(found["scenarios"][n]["requests_per_second"])
+            + (f" ({fmt_span(found['scenarios'][n])})" if repeats > 1 else "")
+            for n in names
+        )
+        + " |",
+    ]
+    for step in result["steps"]:
+        shares = [report.ceiling_share(result, step, n) for n in names]
+        target = link(src_uri, f"steps/{step['slug']}.md")
+        rows.append(
+            f"| [{step['slug']}]({target}) | "
+            + " | ".join("—" if share is None else f"{share:.0%}" for share in shares)
+            + " |"
+        )
+    medians = f"medians of {repeats} runs (range)" if repeats > 1 else "one run each"
+    caption = (
+        f"*req/s as a share of the ceiling's, {medians}; the ceiling took its turn after"
+        f" the steps in every round, with {found['workers']} uvicorn workers on"
+        f" {found['step']}'s database. {result['dataset']['customers']:,} customers,"
+        f" {result['k6']['vus']} virtual users for {result['k6']['duration_s']:g} s per"
+        f" scenario. Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
+def render_ceiling_share(arg: str, src_uri: str) -> str:
+    """``{{ ceiling_share 08-optimized search }}``: ``36 %`` of the ceiling's req/s."""
+    slug, name = arg.split()
+    if not ceiling_of():
+        return "—"
+    share = report.ceiling_share(STATE["result"], measured(slug), name)
+    if share is None:
+        raise ValueError(f"no ceiling figure for {name} in the published run")
+    return f"{share:.0%}"
+
+
+# A profile row smaller than this is noise of the sampling, not a place to look.
+SMALLEST_SHARE = 0.005
+
+
+def side_by_side(one: dict, other: dict, figure: str) -> dict[str, list[float]]:
+    """Each group of two profiled targets, with its ``figure`` in each (0 where absent)."""
+    found = {group["name"]: [0.0, 0.0] for group in one["groups"] + other["groups"]}
+    for column, target in enumerate((one, other)):
+        for group in target["groups"]:
+            found[group["name"]][column] = group[figure]
+    return found
+
+
+def render_profile(_: str | None, src_uri: str) -> str:
+    """Where the last step's and the ceiling's CPU time went (``make profile``)."""
+    found = profile_result()
+    if found is None:
+        return note(
+            "Not profiled yet",
+            "`make profile` samples the last two steps and the ceiling and writes"
+            " `docs/results/profile.json`.",
+        )
+    step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
+    shares = side_by_side(step, top, "share")
+    rows = [
+        f"| where the CPU time went | {found['step']} | ceiling |",
+        "|---|--:|--:|",
+        *(
+            f"| {name} | {mine:.1%} | {theirs:.1%} |"
+            for name, (mine, theirs) in sorted(shares.items(), key=lambda item: -item[1][0])
+            if max(mine, theirs) >= SMALLEST_SHARE
+        ),
+        f"| **req/s while sampled** | {fmt_number(step['requests_per_second'])}"
+        f" | {fmt_number(top['requests_per_second'])} |",
+    ]
+    caption = (
+        f"*Shares of the busy samples py-spy took at {found['rate_hz']} Hz of every worker,"
+        f" {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']} virtual"
+        f" users each, on {found['customers']:,} customers; idle samples left out, rows"
+        f" under {SMALLEST_SHARE:.1%} too. Made by `{found['command']}`"
+        f" at {made_at(found)}.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
+def profile_result() -> dict | None:
+    from bench import profile
+
+    return optional_result(profile.PROFILE)
+
+
+SMALLEST_GAP_MS = 0.005
+
+
+def render_profile_gap(_: str | None, src_uri: str) -> str:
+    """Where the last step spends more CPU per request than the step before it."""
+    found = profile_result()
+    if found is None or "before" not in found:
+        return note(
+            "Not profiled yet",
+            "`make profile` samples the last two steps and the ceiling and writes"
+            " `docs/results/profile.json`.",
+        )
+    before, last = found["targets"][found["before"]], found["targets"][found["step"]]
+    per = side_by_side(before, last, "ms_per_request")
+    rows = [
+        f"| CPU per request, ms | {found['before']} | {found['step']} | difference |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, (old, new) in sorted(per.items(), key=lambda item: item[1][0] - item[1][1]):
+        if abs(new - old) >= SMALLEST_GAP_MS:
+            rows.append(f"| {name} | {old:.3f} | {new:.3f} | {signed(new - old)} |")
+    old, new = before["cpu_ms_per_request"], last["cpu_ms_per_request"]
+    rows.append(f"| **all busy CPU** | **{old:.3f}** | **{new:.3f}** | **{signed(new - old)}** |")
+    rows.append(
+        f"| req/s while sampled | {fmt_number(before['requests_per_second'])}"
+        f" | {fmt_number(last['requests_per_second'])} | |"
+    )
+    caption = (
+        f"*Busy CPU per request of every worker, sampled by py-spy at {found['rate_hz']} Hz"
+        f" during {found['duration_s']:g} s of `{found['scenario']}` under {found['vus']}"
+        f" virtual users, on {found['customers']:,} customers; rows that differ by less"
+        f" than {SMALLEST_GAP_MS} ms are left out. Made by `{found['command']}` at"
+        f" {made_at(found)}.*"
+    )
+    return "\n".join(rows) + f"\n\n{caption}"
+
+
+RENDERERS = {
+    "ceiling": render_ceiling,
+    "ceiling_share": render_ceiling_share,
+    "profile": render_profile,
+    "profile_gap": render_profile_gap,
+}

@@ -1,0 +1,180 @@
+"""The methodology and results pages: the machine, the presets and what each took, the
+charts, the terminal table and the data set.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench import database, report, results
+from renderers.common import STATE, fmt_duration, link, share
+from renderers.numbers import render_numbers
+
+CHART_TITLES = {
+    "requests-per-second": "Requests per second per scenario and step",
+    "p95-latency": "95th percentile latency per scenario and step",
+    "queries-per-request": "SQL queries per request per scenario and step",
+    "deep-pages": "What page 50 costs against page 1, per ordering and step",
+}
+
+
+def render_chart(name: str, src_uri: str) -> str:
+    if name not in CHART_TITLES:
+        raise KeyError(f"no chart {name}; charts: {', '.join(CHART_TITLES)}")
+    return f"![{CHART_TITLES[name]}]({link(src_uri, f'media/{name}.svg')}){{ .chart }}"
+
+
+def render_machine(_: str | None, src_uri: str) -> str:
+    result = STATE["result"]
+    machine, versions = result["machine"], result["versions"]
+    rows = [
+        "| | |",
+        "|---|---|",
+        f"| CPU | {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']:g} GB RAM |",
+        f"| OS | {machine['os']} |",
+        f"| Python | {versions['python']} |",
+        f"| PostgreSQL | {versions['postgresql']}"
+        f" ({'embedded' if result['postgresql']['embedded'] else 'external'}) |",
+        f"| k6 | {versions['k6']} |",
+        f"| data | {result['dataset']['customers']:,} customers,"
+        f" seed {result['dataset']['seed']} |",
+        f"| closed model | {result['k6']['vus']} virtual users, {result['k6']['duration_s']:g} s"
+        f" per scenario after a {result['k6']['warmup_s']:g} s warm-up |",
+        f"| open model | {result['k6']['open_rate']:g} arrivals/s of `mixed`,"
+        f" at most {result['k6']['max_vus']} virtual users |",
+        f"| run | `{result['run']['id']}`, revision `{result['run']['git_revision'][:7]}`,"
+        f" {result['run']['wall_time_s']:g} s in all |",
+    ]
+    settings = result["postgresql"]["settings"]
+    pg = ["| setting | value |", "|---|---|"]
+    pg += [f"| `{name}` | `{value}` |" for name, value in sorted(settings.items())]
+    return "\n".join(rows) + "\n\nPostgreSQL settings in force:\n\n" + "\n".join(pg)
+
+
+def render_results(_: str | None, src_uri: str) -> str:
+    parts = []
+    for step in STATE["result"]["steps"]:
+        target = link(src_uri, f"steps/{step['slug']}.md")
+        parts.append(f"## [{step['slug']}]({target})\n")
+        parts.append(
+            f"`{step['server']}`, {step['workers']} workers; "
+            + ", ".join(f"{name} {version}" for name, version in step["packages"].items())
+            + "\n"
+        )
+        parts.append(render_numbers(step["slug"], src_uri))
+        micro = step["microbenchmarks"]
+        if micro:
+            parts.append("\nMicro-benchmarks (pytest-benchmark):\n")
+            parts.append("| benchmark | mean ms | median ms | rounds |\n|---|--:|--:|--:|")
+            parts += [
+                f"| `{b['name']}` | {b['mean_s'] * 1000:,.3f} | {b['median_s'] * 1000:,.3f}"
+                f" | {b['rounds']} |"
+                for b in micro
+            ]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def render_table(_: str | None, src_uri: str) -> str:
+    return "```text\n" + report.table(STATE["result"]) + "```"
+
+
+def render_default_customers(_: str | None, src_uri: str) -> str:
+    return f"{database.DEFAULT_CUSTOMERS:,}"
+
+
+PRESET_TARGETS = {"quick": "make bench", "publication": "make bench-full"}
+
+
+def preset_run(name: str) -> dict | None:
+    """The newest committed run of every step with a preset's data and settings."""
+    from bench import run
+
+    preset = run.PRESETS[name]
+    every = {step.slug for step in STATE["steps"]}
+    found = []
+    for path in results.runs():
+        candidate = json.loads(path.read_text())
+        if (
+            candidate["dataset"]["customers"] == int(preset["CUSTOMERS"])
+            and candidate["k6"]["duration_s"] == float(preset["DURATION"])
+            and candidate["k6"].get("repeats", 1) == int(preset["REPEATS"])
+            and {step["slug"] for step in candidate["steps"]} == every
+        ):
+            found.append(candidate)
+    return max(found, key=lambda c: c["run"]["id"], default=None)
+
+
+def render_presets(_: str | None, src_uri: str) -> str:
+    """The two presets of bench/run.py, as the Makefile runs them, and what each took."""
+    from bench import run
+
+    rows = [
+        "| command | data | per scenario | repeats | extras | writes | took here |",
+        "|---|--:|--:|--:|---|---|--:|",
+    ]
+    for name, target in PRESET_TARGETS.items():
+        preset = run.PRESETS[name]
+        extras = (
+            "micro-benchmarks, test times, full text's roads not taken, django-ninja's cursor"
+            if run.flag(preset, "DETAILS", True)
+            else "—"
+        )
+        writes = "`latest`" + (" and `published`" if name == "publication" else "")
+        last = preset_run(name)
+        took = (
+            f"{fmt_duration(last['run']['wall_time_s'])} (`{last['run']['id']}`)"
+            if last
+            else "not measured with these settings"
+        )
+        rows.append(
+            f"| `{target}` | {int(preset['CUSTOMERS']):,} customers"
+            f" | {preset['DURATION']} s after a {preset['WARMUP']} s warm-up"
+            f" | {preset['REPEATS']} | {extras} | {writes} | {took} |"
+        )
+    return "\n".join(rows) + "\n\n*Took here: the newest committed run of each preset.*"
+
+
+def render_wall_time(_: str | None, src_uri: str) -> str:
+    return fmt_duration(STATE["result"]["run"]["wall_time_s"])
+
+
+def render_data(name: str, src_uri: str) -> str:
+    """A fact about the seeded rows, from the result file's ``dataset.distribution``."""
+    shape = STATE["result"]["dataset"]["distribution"]
+    if shape is None:
+        raise ValueError("the published run has no dataset distribution: run `make bench-full`")
+    value = shape[name]
+    if isinstance(value, dict):
+        return ", ".join(f"`{key}` {share(part)}" for key, part in value.items())
+    if name == "customers_per_address":
+        return f"{value:.1f}"
+    return share(value)
+
+
+def render_cores(_: str | None, src_uri: str) -> str:
+    return str(STATE["result"]["machine"]["cores"])
+
+
+def render_duration(_: str | None, src_uri: str) -> str:
+    return f"{STATE['result']['k6']['duration_s']:g} s"
+
+
+def render_repeats(_: str | None, src_uri: str) -> str:
+    repeats = STATE["result"]["k6"]["repeats"]
+    return "once" if repeats == 1 else f"{repeats} times"
+
+
+RENDERERS = {
+    "chart": render_chart,
+    "cores": render_cores,
+    "data": render_data,
+    "default_customers": render_default_customers,
+    "duration": render_duration,
+    "machine": render_machine,
+    "presets": render_presets,
+    "repeats": render_repeats,
+    "results": render_results,
+    "table": render_table,
+    "wall_time": render_wall_time,
+}

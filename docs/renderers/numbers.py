@@ -1,0 +1,307 @@
+"""A step's numbers: its scenarios against the step before, its micro-benchmarks and test
+times, the summary box that opens its page, and the pages that set the steps side by
+side (the ladder, which fix first).
+"""
+
+from __future__ import annotations
+
+from bench import report, steps
+from renderers.common import (
+    STATE,
+    fmt_change,
+    fmt_errors,
+    fmt_ms,
+    fmt_number,
+    fmt_queries,
+    fmt_rps,
+    fmt_span,
+    link,
+    listing,
+    measured,
+    note,
+    previous,
+    step_of,
+    verdict,
+)
+
+
+def render_numbers(slug: str, src_uri: str) -> str:
+    mine = measured(slug)
+    before = previous(slug)
+    # A cached step's table says how many of each scenario's reads the cache answered.
+    cached = any(s.get("cache_hit_ratio") is not None for s in mine["scenarios"].values())
+    result = STATE["result"]
+    repeats = result["k6"]["repeats"]
+    rows = [
+        "| scenario | model | req/s |" + (" range |" if repeats > 1 else "")
+        + " vs previous step | p50 ms | p95 ms | p99 ms"
+        " | errors | queries/request |" + (" cache hits |" if cached else ""),
+        "|---|---|--:|" + ("--:|" if repeats > 1 else "") + "--:|--:|--:|--:|--:|--:|"
+        + ("--:|" if cached else ""),
+    ]  # fmt: skip
+    for name, scenario in mine["scenarios"].items():
+        earlier = before["scenarios"].get(name) if before else None
+        closed = scenario["model"] == "closed"
+        change = (
+            fmt_change(
+                scenario["requests_per_second"],
+                earlier["requests_per_second"],
+                report.within_noise(scenario, earlier),
+            )
+            if earlier and closed
+            else "—"
+        )
+        latency = scenario["latency_ms"]
+        hits = scenario.get("cache_hit_ratio")
+        spread = f" {fmt_span(scenario)} |" if repeats > 1 else ""
+        rows.append(
+            f"| {name} | {scenario['model']} | {fmt_number(scenario['requests_per_second'])} |"
+            f"{spread} {change} | {fmt_number(latency['p50'])} | {fmt_number(latency['p95'])}"
+            f" | {fmt_number(latency['p99'])} | {fmt_errors(scenario['error_rate'])}"
+            f" | {fmt_queries(scenario['queries_per_request'])} |"
+            + ((" — |" if hits is None else f" {hits:.0%} |") if cached else "")
+        )
+    noise = (
+        f" req/s is the median of {repeats} runs, the steps taking turns; range is their"
+        " lowest and highest; \N{ALMOST EQUAL TO} marks a change inside the ranges of both"
+        " steps (within noise)."
+        if repeats > 1
+        else " One run per scenario, so the run-to-run noise is not measured here"
+        f" ([Methodology]({link(src_uri, 'methodology.md')}))."
+    )
+    caption = (
+        f"*{result['dataset']['customers']:,} customers, {result['machine']['cores']} cores,"
+        f" {result['k6']['vus']} virtual users for {result['k6']['duration_s']:g} s per"
+        f" scenario; mixed-open at {result['k6']['open_rate']:g} arrivals/s.{noise}"
+        f" Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`;"
+        f" [every number]({link(src_uri, 'results/index.md')}).*"
+    )
+    return '<div class="numbers" markdown>\n\n' + "\n".join(rows) + f"\n\n{caption}\n\n</div>"
+
+
+def render_ladder(_: str | None, src_uri: str) -> str:
+    rows = [
+        "| step | adds | list req/s | search req/s | broad search req/s | queries per list page |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for step in STATE["steps"]:
+        mine = measured(step.slug)["scenarios"]
+
+        def rps(name: str, scenarios: dict = mine) -> str:
+            found = scenarios.get(name)
+            return fmt_number(found["requests_per_second"]) if found else "—"
+
+        listing = mine.get("list")
+        queries = fmt_queries(listing["queries_per_request"]) if listing else "—"
+        target = link(src_uri, f"steps/{step.slug}.md")
+        rows.append(
+            f"| [{step.slug}]({target}) | {step.summary} | {rps('list')} | {rps('search')}"
+            f" | {rps('search-broad')} | {queries} |"
+        )
+    return "\n".join(rows)
+
+
+MICRO_LABELS = {
+    "test_serialise_one_page": "a loaded page of customers to response bytes",
+    "test_one_list_request": "one list request through the test client",
+    "test_one_detail_request": "one detail request through the test client",
+    "test_take_a_connection": "take a database connection and give it back",
+}
+
+
+LATENCIES = ("p50", "p95", "p99")
+
+
+def micro_of(slug: str, name: str) -> dict:
+    for bench in measured(slug)["microbenchmarks"]:
+        if bench["name"] == name:
+            return bench
+    raise KeyError(f"{slug} has no micro-benchmark {name}")
+
+
+def render_compare(arg: str, src_uri: str) -> str:
+    """``{{ compare 02-asgi micro test_serialise_one_page }}`` or ``… detail p50|rps``."""
+    slug, kind, name = arg.split()
+    before = previous(slug)
+    if before is None:
+        raise ValueError(f"{slug} has no previous step to compare with")
+    if kind == "micro":
+        old, new = (micro_of(s, name)["median_s"] * 1000 for s in (before["slug"], slug))
+        return f"{fmt_ms(old)} → {fmt_ms(new)}, {verdict(old, new, False)}"
+    old_s, new_s = before["scenarios"][kind], measured(slug)["scenarios"][kind]
+    if name != "rps" and name not in LATENCIES:
+        raise ValueError(f"compare takes micro, or a scenario with rps or {LATENCIES}")
+    old, new = report.figure(old_s, name), report.figure(new_s, name)
+    said = (
+        "within noise"
+        if report.within_noise(old_s, new_s, name)
+        else verdict(old, new, name == "rps")
+    )
+    if name == "rps":
+        return f"{fmt_number(old)} → {fmt_number(new)} req/s, {said}"
+    return f"{name} {fmt_ms(old)} → {fmt_ms(new)}, {said}"
+
+
+def render_micro(slug: str, src_uri: str) -> str:
+    before = previous(slug)
+    mine = measured(slug)["microbenchmarks"]
+    head = f"| operation | {before['slug']} | {slug} | change |" if before else ""
+    if not before:
+        head = f"| operation | {slug} |"
+    rows = [head, "|---|" + "--:|" * (3 if before else 1)]
+    for bench in mine:
+        label = MICRO_LABELS.get(bench["name"], bench["name"])
+        now = bench["median_s"] * 1000
+        if before is None:
+            rows.append(f"| {label} | {fmt_ms(now)} |")
+            continue
+        old = micro_of(before["slug"], bench["name"])["median_s"] * 1000
+        rows.append(f"| {label} | {fmt_ms(old)} | {fmt_ms(now)} | {verdict(old, now, False)} |")
+    caption = "*Medians of pytest-benchmark rounds, in process, from the same run.*"
+    return "\n".join(rows) + "\n\n" + caption
+
+
+def render_test_times(slug: str, src_uri: str) -> str:
+    """The run times of the test files the step's ``timed_tests`` names."""
+    timed = measured(slug).get("test_times")
+    if not timed:
+        return note(
+            "Not measured in this run",
+            f"The run this site shows predates `timed_tests` in {slug}'s step.toml;"
+            " the next `make bench` records these run times.",
+        )
+    rows = ["| test file | tests | total | median test |", "|---|--:|--:|--:|"]
+    for entry in timed:
+        median = "—" if entry["median_ms"] is None else fmt_ms(entry["median_ms"])
+        rows.append(
+            f"| `{entry['file']}` | {entry['tests']} | {entry['seconds']:.2f} s | {median} |"
+        )
+    caption = (
+        "*Timed by `make bench` in the step's own environment (JUnit XML: set-up, call"
+        " and tear-down of each test), from the run the numbers above come from.*"
+    )
+    table = "\n".join(rows) + "\n\n" + caption
+    try:
+        named = list(step_of(slug).timed_tests)
+    except steps.StepError:
+        named = None
+    if named is not None and named != [entry["file"] for entry in timed]:
+        table += "\n\n" + note(
+            "Other files since this run",
+            f"The step's `timed_tests` now names {listing(named)}: the run this site shows"
+            " timed the files above, and the next `make bench-full` times these.",
+        )
+    return table
+
+
+def gains(slug: str) -> list[tuple[str, str, str, str]]:
+    """(scenario, before, after, change) for each scenario the step's step.toml shows."""
+    step = step_of(slug)
+    before, mine = previous(slug)["scenarios"], measured(slug)["scenarios"]
+    found = []
+    for name in step.shows:
+        old, new = before[name], mine[name]
+        before_rps, now_rps = old["requests_per_second"], new["requests_per_second"]
+        said = verdict(before_rps, now_rps, True)
+        if report.within_noise(old, new):
+            said = "within noise"
+        elif said == "no clear change":
+            # Small, but outside both steps' ranges: say how small, not that it is none.
+            said = fmt_change(now_rps, before_rps)
+        found.append((name, fmt_rps(old), fmt_rps(new), said))
+    return found
+
+
+def run_caption(src_uri: str) -> str:
+    result = STATE["result"]
+    repeats = result["k6"]["repeats"]
+    runs = f"the median of {repeats} runs and their range" if repeats > 1 else "one run"
+    return (
+        f"*The publication run: {result['dataset']['customers']:,} customers,"
+        f" {result['k6']['vus']} virtual users, {runs}; a change is within noise when the"
+        f" two steps' ranges overlap. Run `{result['run']['id']}`"
+        f" ([every number]({link(src_uri, 'results/index.md')})).*"
+    )
+
+
+def render_at_a_glance(slug: str, src_uri: str) -> str:
+    """The box that opens a step page: what it adds, what it fixes, what that bought."""
+    step = step_of(slug)
+    exercise = link(src_uri, f"workshop/{slug}.md")
+    guide = link(src_uri, "which-fix-first.md")
+    lines = [f'!!! abstract "Step {step.label} at a glance"', "", f"    **Adds.** {step.summary}"]
+    if step.number == 1:
+        mine = measured(slug)["scenarios"]
+        lines += [
+            "",
+            "    **The baseline.** Every later step changes one thing and is measured"
+            " against the step before it.",
+            "",
+            "    | scenario | here |",
+            "    |---|--:|",
+            *(f"    | {name} | {fmt_rps(mine[name])} |" for name in ("list", "search", "detail")),
+        ]
+        doors = f"`make serve STEP={step.number}`"
+    else:
+        before = previous(slug)["slug"]
+        lines += [
+            "",
+            f"    **Fixes.** {step.symptom}",
+            "",
+            f"    | scenario | {before} | {slug} | change |",
+            "    |---|--:|--:|--:|",
+            *(
+                f"    | {name} | {old} | {new} | {change} |"
+                for name, old, new, change in gains(slug)
+            ),
+        ]
+        doors = (
+            f"`make serve STEP={step.number}` · [build it yourself]({exercise})"
+            f" · [which fix first?]({guide})"
+        )
+    lines += ["", f"    {run_caption(src_uri)}", "", f"    {doors}"]
+    return "\n".join(lines)
+
+
+def render_which_fix_first(_: str | None, src_uri: str) -> str:
+    rows = ["| what you see | the fix | what it bought here |", "|---|---|---|"]
+    for step in STATE["steps"][1:]:
+        page = link(src_uri, f"steps/{step.slug}.md")
+        exercise = link(src_uri, f"workshop/{step.slug}.md")
+        bought = "<br>".join(
+            f"{name}: {old} → {new}, **{change}**" for name, old, new, change in gains(step.slug)
+        )
+        rows.append(
+            f"| {step.symptom} | [{step.label} · {step.title}]({page})"
+            f" ([exercise]({exercise})) | {bought} |"
+        )
+    return "\n".join(rows) + "\n\n" + run_caption(src_uri)
+
+
+def render_symptom(slug: str, src_uri: str) -> str:
+    """The step before, on the scenarios this exercise is about: the attendee's start."""
+    step = step_of(slug)
+    before = previous(slug)
+    rows = [
+        f"| scenario | {before['slug']} | p95 | queries per request |",
+        "|---|--:|--:|--:|",
+    ]
+    for name in step.shows:
+        scenario = before["scenarios"][name]
+        rows.append(
+            f"| {name} | {fmt_rps(scenario)} | {fmt_ms(scenario['latency_ms']['p95'])}"
+            f" | {fmt_queries(scenario['queries_per_request'])} |"
+        )
+    return f"> {step.symptom}\n\n" + "\n".join(rows) + "\n\n" + run_caption(src_uri)
+
+
+RENDERERS = {
+    "at_a_glance": render_at_a_glance,
+    "compare": render_compare,
+    "ladder": render_ladder,
+    "micro": render_micro,
+    "numbers": render_numbers,
+    "symptom": render_symptom,
+    "test_times": render_test_times,
+    "which_fix_first": render_which_fix_first,
+}

@@ -1,0 +1,265 @@
+"""What the SQL does: each scenario's statements and plans, deep pages, django-ninja's
+cursor, full text's roads not taken, and the scans and sorts read off a plan.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bench import fulltext, probe
+from renderers.common import STATE, fmt_bytes, fmt_ms, fmt_queries, link, listing, measured
+
+
+def shortSTATEment(statement: str, limit: int = 140) -> str:
+    """A statement short enough for a table cell: the column list folded, the tail cut."""
+    folded = re.sub(r"^SELECT (?!COUNT\().{30,}? FROM ", "SELECT … FROM ", statement, count=1)
+    folded = folded if len(folded) <= limit else folded[: limit - 1] + "…"
+    return folded.replace("|", "\\|")
+
+
+CLAUSE = re.compile(r" (FROM|(?:LEFT OUTER |INNER )?JOIN|WHERE|GROUP BY|ORDER BY|LIMIT|OFFSET) ")
+
+
+def readable_sql(sql: str) -> str:
+    """Django's one-line SQL with a line per clause, for reading on a page."""
+    return CLAUSE.sub(lambda m: f"\n{m.group(1)} ", sql)
+
+
+def scenario_breakdown(scenario: dict) -> list[dict]:
+    """The queries of a scenario's slowest probed request, grouped by statement."""
+    kept = scenario["probe"]
+    slowest = max(kept["requests"], key=lambda r: sum(ms for _, ms in r["queries"]))
+    queries = [
+        {"statement": kept["statements"][index], "time_ms": ms} for index, ms in slowest["queries"]
+    ]
+    return probe.breakdown(queries)
+
+
+CURSOR_VALUE = re.compile(r"(cursor=)[^&]+")
+
+
+def short_path(path: str) -> str:
+    """A path as a reader needs it: a cursor's token says nothing, so it is elided."""
+    return CURSOR_VALUE.sub(r"\1…", path)
+
+
+def render_plans(slug: str, src_uri: str) -> str:
+    mine = measured(slug)
+    rows = [
+        "| scenario | queries/request | slowest probed request | its costliest query |",
+        "|---|--:|---|---|",
+    ]
+    details = []
+    for name, scenario in mine["scenarios"].items():
+        query = scenario["main_query"]
+        if scenario["queries_per_request"] is None or query is None:
+            continue
+        total = query["request_time_ms"]
+        share = f"{query['time_ms'] / total:.0%}" if total else "—"
+        outline = f"`{query['outline']}`" if query["outline"] else "a write (not EXPLAINed)"
+        rows.append(
+            f"| {name} | {fmt_queries(scenario['queries_per_request'])}"
+            f" | `{query['method']} {short_path(query['path'])}`<br>{fmt_ms(total)} in the database"
+            f" | {outline}<br>{fmt_ms(query['time_ms'])}, {share} of the request |"
+        )
+        groups = scenario_breakdown(scenario)
+        table = [
+            "    | statement | times | ms | share |",
+            "    |---|--:|--:|--:|",
+            *(
+                f"    | `{shortSTATEment(g['statement'])}` | {g['count']}"
+                f" | {fmt_ms(g['time_ms'])} | {g['share']:.0%} |"
+                for g in groups
+            ),
+        ]
+        sql = "\n".join(f"    {line}" for line in readable_sql(query["sql"]).splitlines())
+        details.append(
+            f'??? note "{name}: where `{query["method"]} {short_path(query["path"])}` spends its'
+            f' database time"\n\n'
+            + "\n".join(table)
+            + f"\n\n    The costliest query:\n\n    ```sql\n{sql}\n    ```"
+        )
+    intro = (
+        "Each scenario's requests went through the step once more, outside the timed runs"
+        f" ([the probe pass]({link(src_uri, 'methodology.md')}#the-probe-pass)); the table"
+        " shows the probed"
+        " request that spent the most time in PostgreSQL and the query that cost it most.\n\n"
+    )
+    table = '<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+    return intro + table + "\n\n" + "\n\n".join(details)
+
+
+def render_deep(arg: str, src_uri: str) -> str:
+    """``{{ deep 04-indexes -created }}``: page 1 against page 50 of one ordering."""
+    slug, ordering = arg.split()
+    entry = measured(slug)["deep_pages"][ordering]
+    first, deep = entry["first"], entry["deep"]
+    return (
+        f"{fmt_ms(first['time_ms'])} on page 1 and {fmt_ms(deep['time_ms'])} on page"
+        f" {entry['page']} ({first['buffers']:,} and {deep['buffers']:,} buffers read)"
+    )
+
+
+def render_ninja_cursor(slug: str, src_uri: str) -> str:
+    """django-ninja's CursorPagination walked through one first name's ties."""
+    found = measured(slug)["ninja_cursor"]
+    if found is None:
+        raise ValueError(f"{slug} has no ninja_cursor measurement: is it a cursor step?")
+    rows = ["| page | cursor offset | status | page query | plan |", "|--:|--:|--:|--:|---|"]
+    for number, page in enumerate(found["pages"], 1):
+        cost = "—" if page["time_ms"] is None else fmt_ms(page["time_ms"])
+        if page["buffers"] is not None:
+            cost += f", {page['buffers']:,} buffers"
+        status = f"**{page['status']}**" if page["status"] != 200 else "200"
+        outline = f"`{page['outline']}`" if page["outline"] else "—"
+        rows.append(f"| {number} | {page['offset']} | {status} | {cost} | {outline} |")
+    failed = [page for page in found["pages"] if page["status"] != 200]
+    ending = (
+        f"Page {len(found['pages'])} answered {failed[0]['status']}:"
+        f" `{failed[0].get('error', '')}`."
+        if failed
+        else "Every page answered 200."
+    )
+    intro = (
+        f"Ordered by `first_name`, from `{found['first_name']}`, a first name"
+        f" {found['ties']:,} customers share. {ending}"
+    )
+    return intro + '\n\n<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+
+
+def render_fulltext(slug: str, src_uri: str) -> str:
+    """The full-text step's roads not taken: ts_rank ordering and a trigram index."""
+    found = measured(slug)["fulltext"]
+    if found is None:
+        raise ValueError(f"{slug} has no fulltext measurement: is it a full-text step?")
+    trigram = found["trigram"]
+    rows = [
+        "| term | kind | full-text matches | first page | ranked by `ts_rank`"
+        " | substring matches | first page with trigrams |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    plans = ["| term | way | plan |", "|---|---|---|"]
+    for entry in found["terms"]:
+        rows.append(
+            f"| `{entry['term']}` | {entry['kind']} | {entry['matches']:,}"
+            f" | {fmt_ms(entry['page']['time_ms'])} | {fmt_ms(entry['ranked']['time_ms'])}"
+            f" | {entry['trigram_matches']:,} | {fmt_ms(entry['trigram']['time_ms'])} |"
+        )
+        for way, label in [("page", "as issued"), ("ranked", "ts_rank"), ("trigram", "trigram")]:
+            plans.append(f"| `{entry['term']}` | {label} | `{entry[way]['outline']}` |")
+    sizes = (
+        f"The GIN index on the vector holds {fmt_bytes(found['index_bytes'])}; a trigram GIN"
+        f" index over the same text took {trigram['build_ms'] / 1000:,.1f} s to build and"
+        f" holds {fmt_bytes(trigram['index_bytes'])}."
+    )
+    caption = (
+        f"*Median execution time of {fulltext.REPEATS} EXPLAIN ANALYZE runs of each first"
+        " page (bench/fulltext.py). Substring matches: `ILIKE '%term%'` over the same text.*"
+    )
+    return (
+        f"{sizes}\n\n"
+        + "\n".join(rows)
+        + f"\n\n{caption}\n\n"
+        + '??? note "Plans"\n\n    <div class="plans" markdown>\n\n'
+        + "\n".join(f"    {row}" for row in plans)
+        + "\n\n    </div>\n"
+    )
+
+
+def render_hits(arg: str, src_uri: str) -> str:
+    """``{{ hits 07-redis-cache mixed }}``: the share of a scenario's reads the cache answered."""
+    slug, name = arg.split()
+    ratio = measured(slug)["scenarios"][name].get("cache_hit_ratio")
+    if ratio is None:
+        raise ValueError(f"{slug} {name} has no cache hit ratio: is it a cached step?")
+    return f"{ratio:.0%}"
+
+
+def render_deep_pages(_: str | None, src_uri: str) -> str:
+    """Page 1 against page 50 of every ordering, for every step: the page query's time."""
+    measured_steps = [s for s in STATE["result"]["steps"] if s.get("deep_pages")]
+    orderings = list(measured_steps[0]["deep_pages"])
+    rows = [
+        "| ordering | " + " | ".join(s["slug"] for s in measured_steps) + " |",
+        "|---|" + "--:|" * len(measured_steps),
+    ]
+    for name in orderings:
+        cells = []
+        for step in measured_steps:
+            entry = step["deep_pages"][name]
+            first, deep = (
+                fmt_ms(entry[k]["time_ms"]).removesuffix(" ms") for k in ("first", "deep")
+            )
+            cells.append(f"{first} → {deep}")
+        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    caption = (
+        "*The page query's execution time in ms (EXPLAIN ANALYZE) on page 1 → page"
+        f" {probe.DEEP_PAGE}: page-number steps asked for `?page={probe.DEEP_PAGE}`,"
+        " cursor steps walked there through `next`.*"
+    )
+    return '<div class="deep-pages" markdown>\n\n' + "\n".join(rows) + f"\n\n{caption}\n\n</div>"
+
+
+def relations(plan: dict) -> list[str]:
+    return sorted({n["Relation Name"] for n in probe.nodes(plan) if "Relation Name" in n})
+
+
+def render_scans(arg: str, src_uri: str) -> str:
+    """Which tables the costliest query of a scenario reads end to end, from its plan."""
+    slug, name = arg.split()
+    query = measured(slug)["scenarios"][name]["main_query"]
+    if query is None or query["plan"] is None:
+        raise ValueError(f"{slug} {name} has no plan")
+    scanned = sorted(probe.seq_scans(query["plan"]))
+    what = listing(scanned) if scanned else "no table"
+    how = "sequential scans" if len(scanned) > 1 else "a sequential scan"
+    kind = "a COUNT" if query["sql"].lstrip().upper().startswith("SELECT COUNT") else "a query"
+    return (
+        f"the costliest query of `{short_path(query['path'])}` is {kind} that reads {what}"
+        f" with {how};"
+        f" it took {fmt_ms(query['time_ms'])} of the request's"
+        f" {fmt_ms(query['request_time_ms'])} in the database"
+    )
+
+
+def render_sort_plan(arg: str, src_uri: str) -> str:
+    """Where the costliest query of a scenario sorts, said from its plan, not typed."""
+    slug, name = arg.split()
+    query = measured(slug)["scenarios"][name]["main_query"]
+    if query is None or query["plan"] is None:
+        raise ValueError(f"{slug} {name} has no plan")
+    where = f"the plan of `{short_path(query['path'])}`"
+    sort = next((n for n in probe.nodes(query["plan"]) if n["Node Type"] == "Sort"), None)
+    if sort is None:
+        indexes = [n["Index Name"] for n in probe.nodes(query["plan"]) if "Index Name" in n]
+        used = f" (`{indexes[0]}`)" if indexes else ""
+        return f"{where} reads the rows in order from an index{used}, with no sort"
+    sorted_rows = sum(
+        child.get("Actual Rows", 0) * child.get("Actual Loops", 1)
+        for child in sort.get("Plans", [])
+    )
+    under, every = relations(sort), relations(query["plan"])
+    method = sort.get("Sort Method", "a sort")
+    what = (
+        f"the whole join of {listing(under)}"
+        if under == every and len(every) > 1
+        else f"{listing(under)} alone"
+    )
+    rest = [r for r in every if r not in under]
+    after = f", and joins {listing(rest)} afterwards" if rest else ""
+    return (
+        f"{where} sorts {what} ({sorted_rows:,.0f} rows, {method}){after};"
+        f" that query took {fmt_ms(query['time_ms'])}"
+    )
+
+
+RENDERERS = {
+    "deep": render_deep,
+    "deep_pages": render_deep_pages,
+    "fulltext": render_fulltext,
+    "hits": render_hits,
+    "ninja_cursor": render_ninja_cursor,
+    "plans": render_plans,
+    "scans": render_scans,
+    "sort_plan": render_sort_plan,
+}
