@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import paths
+from bench.tables import Column, text_header, text_line
 
 MEDIA_DIR = paths.ROOT / "media"
 # (file, title, value of a scenario, axis label); every chart groups by scenario, one
@@ -88,10 +89,18 @@ def table(result: dict) -> str:
     """The terminal table: one block per scenario, one row per step; with repeats, the
     medians and the range of req/s over the repeats."""
     repeated = result["k6"]["repeats"] > 1
-    header = f"{'scenario':<12} {'step':<20} {'req/s':>9}"
-    header += f" {'range':>15}" if repeated else ""
-    header += f" {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'errors':>7} {'q/req':>6}"
-    lines = [header, "-" * len(header)]
+    columns = [
+        Column("scenario", width=12),
+        Column("step", width=20),
+        Column("req/s", ">", 9),
+        *([Column("range", ">", 15)] if repeated else []),
+        Column("p50 ms", ">", 9),
+        Column("p95 ms", ">", 9),
+        Column("p99 ms", ">", 9),
+        Column("errors", ">", 7),
+        Column("q/req", ">", 6),
+    ]
+    lines = text_header(columns)
 
     ceiling = result.get("ceiling") or {"scenarios": {}}
     for name in scenario_names(result):
@@ -101,13 +110,16 @@ def table(result: dict) -> str:
             if found is None:
                 continue
             latency = found["latency_ms"]
-            lines.append(
-                f"{name:<12} {slug:<20} {number(found['requests_per_second']):>9}"
-                + (f" {span(found):>15}" if repeated else "")
-                + f" {number(latency['p50']):>9} {number(latency['p95']):>9}"
-                f" {number(latency['p99']):>9} {found['error_rate']:>7.2%}"
-                f" {number(found['queries_per_request']):>6}"
-            )
+            cells = [
+                name,
+                slug,
+                number(found["requests_per_second"]),
+                *([span(found)] if repeated else []),
+                *(number(latency[p]) for p in ("p50", "p95", "p99")),
+                f"{found['error_rate']:.2%}",
+                number(found["queries_per_request"]),
+            ]
+            lines.append(text_line(columns, cells))
         lines.append("")
     shares = [
         f"{name:<12} " + " ".join(f"{step['number']:02d} {share:>4.0%}" for step, share in found)

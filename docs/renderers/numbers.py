@@ -6,6 +6,7 @@ side (the ladder, which fix first).
 from __future__ import annotations
 
 from bench import report, steps
+from bench.tables import Column, markdown
 from renderers.common import (
     STATE,
     fmt_change,
@@ -32,13 +33,18 @@ def render_numbers(slug: str, src_uri: str) -> str:
     cached = any(s.get("cache_hit_ratio") is not None for s in mine["scenarios"].values())
     result = STATE["result"]
     repeats = result["k6"]["repeats"]
-    rows = [
-        "| scenario | model | req/s |" + (" range |" if repeats > 1 else "")
-        + " vs previous step | p50 ms | p95 ms | p99 ms"
-        " | errors | queries/request |" + (" cache hits |" if cached else ""),
-        "|---|---|--:|" + ("--:|" if repeats > 1 else "") + "--:|--:|--:|--:|--:|--:|"
-        + ("--:|" if cached else ""),
-    ]  # fmt: skip
+    columns = [
+        Column("scenario"),
+        Column("model"),
+        Column("req/s", ">"),
+        *([Column("range", ">")] if repeats > 1 else []),
+        Column("vs previous step", ">"),
+        *(Column(f"{p} ms", ">") for p in ("p50", "p95", "p99")),
+        Column("errors", ">"),
+        Column("queries/request", ">"),
+        *([Column("cache hits", ">")] if cached else []),
+    ]
+    rows = []
     for name, scenario in mine["scenarios"].items():
         earlier = before["scenarios"].get(name) if before else None
         closed = scenario["model"] == "closed"
@@ -53,13 +59,18 @@ def render_numbers(slug: str, src_uri: str) -> str:
         )
         latency = scenario["latency_ms"]
         hits = scenario.get("cache_hit_ratio")
-        spread = f" {fmt_span(scenario)} |" if repeats > 1 else ""
         rows.append(
-            f"| {name} | {scenario['model']} | {fmt_number(scenario['requests_per_second'])} |"
-            f"{spread} {change} | {fmt_number(latency['p50'])} | {fmt_number(latency['p95'])}"
-            f" | {fmt_number(latency['p99'])} | {fmt_errors(scenario['error_rate'])}"
-            f" | {fmt_queries(scenario['queries_per_request'])} |"
-            + ((" — |" if hits is None else f" {hits:.0%} |") if cached else "")
+            [
+                name,
+                scenario["model"],
+                fmt_number(scenario["requests_per_second"]),
+                *([fmt_span(scenario)] if repeats > 1 else []),
+                change,
+                *(fmt_number(latency[p]) for p in ("p50", "p95", "p99")),
+                fmt_errors(scenario["error_rate"]),
+                fmt_queries(scenario["queries_per_request"]),
+                *([("—" if hits is None else f"{hits:.0%}")] if cached else []),
+            ]
         )
     noise = (
         f" req/s is the median of {repeats} runs, the steps taking turns; range is their"
@@ -76,14 +87,18 @@ def render_numbers(slug: str, src_uri: str) -> str:
         f" Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`;"
         f" [every number]({link(src_uri, 'results/index.md')}).*"
     )
-    return '<div class="numbers" markdown>\n\n' + "\n".join(rows) + f"\n\n{caption}\n\n</div>"
+    table = markdown(columns, rows)
+    return f'<div class="numbers" markdown>\n\n{table}\n\n{caption}\n\n</div>'
 
 
 def render_ladder(_: str | None, src_uri: str) -> str:
-    rows = [
-        "| step | adds | list req/s | search req/s | broad search req/s | queries per list page |",
-        "|---|---|--:|--:|--:|--:|",
+    columns = [
+        Column("step"),
+        Column("adds"),
+        *(Column(f"{what} req/s", ">") for what in ("list", "search", "broad search")),
+        Column("queries per list page", ">"),
     ]
+    rows = []
     for step in STATE["steps"]:
         mine = measured(step.slug)["scenarios"]
 
@@ -94,11 +109,10 @@ def render_ladder(_: str | None, src_uri: str) -> str:
         listing = mine.get("list")
         queries = fmt_queries(listing["queries_per_request"]) if listing else "—"
         target = link(src_uri, f"steps/{step.slug}.md")
-        rows.append(
-            f"| [{step.slug}]({target}) | {step.summary} | {rps('list')} | {rps('search')}"
-            f" | {rps('search-broad')} | {queries} |"
-        )
-    return "\n".join(rows)
+        linked = f"[{step.slug}]({target})"
+        rates = [rps("list"), rps("search"), rps("search-broad")]
+        rows.append([linked, step.summary, *rates, queries])
+    return markdown(columns, rows)
 
 
 MICRO_LABELS = {
@@ -145,20 +159,19 @@ def render_compare(arg: str, src_uri: str) -> str:
 def render_micro(slug: str, src_uri: str) -> str:
     before = previous(slug)
     mine = measured(slug)["microbenchmarks"]
-    head = f"| operation | {before['slug']} | {slug} | change |" if before else ""
-    if not before:
-        head = f"| operation | {slug} |"
-    rows = [head, "|---|" + "--:|" * (3 if before else 1)]
+    names = [before["slug"], slug, "change"] if before else [slug]
+    columns = [Column("operation"), *(Column(name, ">") for name in names)]
+    rows = []
     for bench in mine:
         label = MICRO_LABELS.get(bench["name"], bench["name"])
         now = bench["median_s"] * 1000
         if before is None:
-            rows.append(f"| {label} | {fmt_ms(now)} |")
+            rows.append([label, fmt_ms(now)])
             continue
         old = micro_of(before["slug"], bench["name"])["median_s"] * 1000
-        rows.append(f"| {label} | {fmt_ms(old)} | {fmt_ms(now)} | {verdict(old, now, False)} |")
+        rows.append([label, fmt_ms(old), fmt_ms(now), verdict(old, now, False)])
     caption = "*Medians of pytest-benchmark rounds, in process, from the same run.*"
-    return "\n".join(rows) + "\n\n" + caption
+    return markdown(columns, rows) + "\n\n" + caption
 
 
 def render_test_times(slug: str, src_uri: str) -> str:
@@ -170,17 +183,21 @@ def render_test_times(slug: str, src_uri: str) -> str:
             f"The run this site shows predates `timed_tests` in {slug}'s step.toml;"
             " the next `make bench` records these run times.",
         )
-    rows = ["| test file | tests | total | median test |", "|---|--:|--:|--:|"]
-    for entry in timed:
-        median = "—" if entry["median_ms"] is None else fmt_ms(entry["median_ms"])
-        rows.append(
-            f"| `{entry['file']}` | {entry['tests']} | {entry['seconds']:.2f} s | {median} |"
-        )
+    columns = [Column("test file"), *(Column(t, ">") for t in ("tests", "total", "median test"))]
+    rows = [
+        [
+            f"`{entry['file']}`",
+            str(entry["tests"]),
+            f"{entry['seconds']:.2f} s",
+            "—" if entry["median_ms"] is None else fmt_ms(entry["median_ms"]),
+        ]
+        for entry in timed
+    ]
     caption = (
         "*Timed by `make bench` in the step's own environment (JUnit XML: set-up, call"
         " and tear-down of each test), from the run the numbers above come from.*"
     )
-    table = "\n".join(rows) + "\n\n" + caption
+    table = markdown(columns, rows) + "\n\n" + caption
     try:
         named = list(step_of(slug).timed_tests)
     except steps.StepError:
@@ -264,18 +281,17 @@ def render_at_a_glance(slug: str, src_uri: str) -> str:
 
 
 def render_which_fix_first(_: str | None, src_uri: str) -> str:
-    rows = ["| what you see | the fix | what it bought here |", "|---|---|---|"]
+    columns = [Column("what you see"), Column("the fix"), Column("what it bought here")]
+    rows = []
     for step in STATE["steps"][1:]:
         page = link(src_uri, f"steps/{step.slug}.md")
         exercise = link(src_uri, f"workshop/{step.slug}.md")
         bought = "<br>".join(
             f"{name}: {old} → {new}, **{change}**" for name, old, new, change in gains(step.slug)
         )
-        rows.append(
-            f"| {step.symptom} | [{step.label} · {step.title}]({page})"
-            f" ([exercise]({exercise})) | {bought} |"
-        )
-    return "\n".join(rows) + "\n\n" + run_caption(src_uri)
+        fix = f"[{step.label} · {step.title}]({page}) ([exercise]({exercise}))"
+        rows.append([step.symptom, fix, bought])
+    return markdown(columns, rows) + "\n\n" + run_caption(src_uri)
 
 
 def render_symptom(slug: str, src_uri: str) -> str:

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bench import probe, report, results, run
+from bench import probe, report, results, run, tables
 
 SCENARIOS = ["list", "search", "mixed-open"]
 
@@ -343,3 +343,20 @@ def test_the_published_result_validates_and_its_charts_are_current(tmp_path):
         assert committed.read_bytes() == path.read_bytes(), (
             f"run `make report RESULTS=published`: {path.name}"
         )
+
+
+def test_one_column_list_renders_a_markdown_and_a_terminal_table():
+    columns = [tables.Column("step", width=8), tables.Column("req/s", ">", 7)]
+    rows = [["01-naive", "5.3"], ["02-asgi", "1,204.0"]]
+    assert tables.markdown(columns, rows).splitlines() == [
+        "| step | req/s |",
+        "|---|--:|",
+        "| 01-naive | 5.3 |",
+        "| 02-asgi | 1,204.0 |",
+    ]
+    assert [*tables.text_header(columns), *(tables.text_line(columns, r) for r in rows)] == [
+        "step       req/s",
+        "----------------",
+        "01-naive     5.3",
+        "02-asgi  1,204.0",
+    ]
