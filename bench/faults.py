@@ -51,7 +51,7 @@ import httpx
 import psycopg
 import redis
 
-from bench import database, net, overload, paths, results, serve, services, steps
+from bench import database, net, overload, paths, results, serve, services, steps, variables
 
 RESULT = results.RESULTS_DIR / "reliability.json"
 DATABASE_FAULTS = ("outage", "killed")
@@ -83,7 +83,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
         """OUTAGE (seconds) sets how long a fault lasts; the load runs around it."""
-        raw = env.get("OUTAGE", "").strip()
+        raw = variables.given("OUTAGE", env)
         try:
             outage = float(raw) if raw else cls.outage_s
         except ValueError:
@@ -459,12 +459,13 @@ def write(measured: dict, settings: Settings, started: dt.datetime, path=RESULT)
 def main(env: dict[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     settings = Settings.from_env(env)
-    wanted = [f.strip() for f in env.get("FAULTS", "").split(",") if f.strip()] or list(FAULTS)
+    wanted = [f.strip() for f in variables.given("FAULTS", env).split(",") if f.strip()]
+    wanted = wanted or list(FAULTS)
     unknown = sorted(set(wanted) - set(FAULTS))
     if unknown:
         raise SystemExit(f"FAULTS: unknown {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
     started = dt.datetime.now(dt.UTC)
-    measured = measure(steps.select_many(env.get("STEPS")), wanted, settings)
+    measured = measure(steps.select_many(variables.given("STEPS", env)), wanted, settings)
     write(measured, settings, started)
     broken = sorted(
         f"{slug} {fault}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from bench import variables
+
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = Path(os.environ.get("CRM_CACHE_DIR", ROOT / ".cache")).resolve()
+CACHE_DIR = (ROOT / variables.text("CRM_CACHE_DIR")).resolve()
 PG_DIR = CACHE_DIR / "postgres"
 REDIS_DIR = CACHE_DIR / "redis"
 VENVS_DIR = CACHE_DIR / "venvs"

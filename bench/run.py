@@ -38,6 +38,7 @@ from bench import (
     serve,
     services,
     steps,
+    variables,
     venvs,
 )
 
@@ -93,11 +94,6 @@ def preset_env(name: str) -> dict[str, str]:
     return {**PRESETS[name], **{k: v for k, v in os.environ.items() if v.strip()}}
 
 
-def flag(env: dict[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    return default if not raw else raw not in {"0", "false", "no", "off"}
-
-
 @dataclass(frozen=True)
 class Settings:
     vus: int
@@ -116,34 +112,25 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+        def number(name: str, kind=float):
+            return variables.number(name, env, kind)
 
-        def number(name: str, default: float, kind=float):
-            raw = env.get(name, "").strip().removesuffix("s") or str(default)
-            try:
-                value = kind(raw)
-            except ValueError:
-                raise SystemExit(f"{name} must be a number, got {raw!r}") from None
-            if value <= 0:
-                raise SystemExit(f"{name} must be more than 0, got {raw!r}")
-            return value
-
-        wanted = env.get("SCENARIOS", "").strip()
+        wanted = variables.text("SCENARIOS", env)
         scenarios = [s.strip() for s in wanted.split(",") if s.strip()] or [*SCENARIOS, OPEN]
         unknown = sorted(set(scenarios) - {*SCENARIOS, OPEN})
         if unknown:
             known = ", ".join([*SCENARIOS, OPEN])
             raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {known}")
         return cls(
-            vus=number("VUS", 8, int),
-            duration_s=number("DURATION", 5),
-            warmup_s=number("WARMUP", 3),
-            open_rate=number("RATE", 20),
-            max_vus=number("MAX_VUS", 64, int),
+            vus=number("VUS", int),
+            duration_s=number("DURATION"),
+            warmup_s=number("WARMUP"),
+            open_rate=number("RATE"),
+            max_vus=number("MAX_VUS", int),
             scenarios=scenarios,
-            repeats=number("REPEATS", 1, int),
-            ceiling=flag(env, "CEILING", True),
-            details=flag(env, "DETAILS", True),
+            repeats=number("REPEATS", int),
+            ceiling=variables.flag("CEILING", env),
+            details=variables.flag("DETAILS", env),
         )
 
     def ceiling_scenarios(self) -> list[str]:
@@ -838,7 +825,7 @@ def measure_running(
         ]
     scenarios = {name: combined([run[name] for run in runs]) for name in settings.scenarios}
     unknown = {"packages": {}, "database": {"conn_max_age": None, "pool": None}}
-    seed_value = int(os.environ.get("SEED") or database.DEFAULT_SEED)
+    seed_value = int(variables.given("SEED") or database.DEFAULT_SEED)
     result = envelope(
         started_at,
         time.perf_counter() - started,

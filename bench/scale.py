@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench import database, paths, probe, report, results, run, serve, services, steps
+from bench import database, paths, probe, report, results, run, serve, services, steps, variables
 
 RESULT = results.RESULTS_DIR / "scale.json"
 MEDIA = report.MEDIA_DIR / "scale"
@@ -242,17 +242,17 @@ def charts(result: dict, directory: Path = MEDIA, fmt: str = "svg") -> list[Path
 
 def main(env: dict[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
-    selected = steps.select_many(env.get("STEPS"))
-    sizes = sizes_from(env.get("SIZES"))
+    selected = steps.select_many(variables.given("STEPS", env))
+    sizes = sizes_from(variables.given("SIZES", env))
     settings = settings_from(env)
-    seed_value = int(env.get("SEED") or database.DEFAULT_SEED)
+    seed_value = int(variables.given("SEED", env) or database.DEFAULT_SEED)
     print(
         f"[scale] {len(selected)} step(s) x {', '.join(label(s) for s in sizes)} customers;"
         f" {', '.join(settings.scenarios)}; 1 VU x {settings.duration_s:g} s each",
         flush=True,
     )
     started = time.perf_counter()
-    path = scale(sizes, seed_value, selected, settings, fresh=run.flag(env, "FRESH", False))
+    path = scale(sizes, seed_value, selected, settings, fresh=variables.flag("FRESH", env))
     for chart in charts(json.loads(path.read_text())):
         print(f"[scale] chart: {chart}")
     print(f"[scale] results: {path}\n[scale] wall time {run.clock(time.perf_counter() - started)}")

@@ -16,7 +16,7 @@ from typing import IO
 
 import psycopg
 
-from bench import net, services, venvs
+from bench import net, services, variables, venvs
 from bench.net import HOST
 from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 
@@ -32,8 +32,8 @@ def environment(step: Step, database_url: str, redis_url: str | None) -> dict[st
         **os.environ,
         **LOCAL_MODE,
         "DATABASE_URL": database_url,
-        "DEBUG": os.environ.get("DEBUG", "false"),
-        "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
+        "DEBUG": variables.text("DEBUG"),
+        "ALLOWED_HOSTS": variables.text("ALLOWED_HOSTS"),
         "PYTHONUNBUFFERED": "1",
     }
     if redis_url and "redis" in step.services:
@@ -102,7 +102,7 @@ def running(
     port = port or net.free_port()
     command = server_command(step, venvs.ensure(step), HOST, port)
     env = environment(step, database_url, redis_url)
-    if "DB_POOL_MAX_SIZE" not in os.environ:
+    if not variables.given("DB_POOL_MAX_SIZE"):
         try:
             allowed = int(services.server_settings(database_url)["max_connections"])
         except psycopg.Error:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import net, paths
+from bench import net, paths, variables
 
-PG_PORT = int(os.environ.get("CRM_PG_PORT", "55432"))
-REDIS_PORT = int(os.environ.get("CRM_REDIS_PORT", "56379"))
+PG_PORT = int(variables.number("CRM_PG_PORT", kind=int))
+REDIS_PORT = int(variables.number("CRM_REDIS_PORT", kind=int))
 
 # The settings every step is measured with, on embedded and (as far as we may set
 # them) reported for external servers. Sized for the 2-core / 24 GB reference box:
@@ -73,13 +73,13 @@ def ensure(*, redis: bool = True) -> Services:
     paths.CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with _lock():
         state = _read_state()
-        database_url = os.environ.get("DATABASE_URL")
+        database_url = variables.given("DATABASE_URL")
         embedded_pg = not database_url
         if embedded_pg:
             database_url = _ensure_postgres(state)
         else:
             _check_postgres(database_url)
-        redis_url = os.environ.get("REDIS_URL")
+        redis_url = variables.given("REDIS_URL")
         embedded_redis = redis and not redis_url
         if embedded_redis:
             redis_url = _ensure_redis(state)
@@ -120,7 +120,7 @@ def postgres_down() -> Iterator[None]:
     An outage as a client sees a real server restart: the address stays, so a running
     step server can reconnect (`make test-faults`).
     """
-    if os.environ.get("DATABASE_URL"):
+    if variables.given("DATABASE_URL"):
         raise ServiceError("an outage needs the embedded PostgreSQL: unset DATABASE_URL")
     data = paths.PG_DIR / "data"
     with _lock():
@@ -140,7 +140,7 @@ def redis_down(keep_data: bool = False) -> Iterator[None]:
     every entry and version counter from before the stop comes back, the hard case for
     a cache whose invalidations failed meanwhile.
     """
-    if os.environ.get("REDIS_URL"):
+    if variables.given("REDIS_URL"):
         raise ServiceError("stopping Redis needs the embedded one: unset REDIS_URL")
     snapshot = paths.REDIS_DIR / "dump.rdb"
     with _lock():
@@ -168,13 +168,13 @@ def redis_down(keep_data: bool = False) -> Iterator[None]:
 def status() -> dict[str, str]:
     state = _read_state()
     result = {}
-    if os.environ.get("DATABASE_URL"):
+    if variables.given("DATABASE_URL"):
         result["postgres"] = "external (DATABASE_URL)"
     elif _postgres_running(paths.PG_DIR / "data"):
         result["postgres"] = f"embedded, running on {state.get('postgres', {}).get('url')}"
     else:
         result["postgres"] = "embedded, stopped"
-    if os.environ.get("REDIS_URL"):
+    if variables.given("REDIS_URL"):
         result["redis"] = "external (REDIS_URL)"
     elif _redis_pid():
         result["redis"] = f"embedded, running on {state.get('redis', {}).get('url')}"

@@ -15,6 +15,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import variables
+
 STEPS_DIR = Path(__file__).resolve().parent.parent / "steps"
 # What a step.toml may hold, field by field; its enumerations are the choices below.
 SCHEMA_PATH = Path(__file__).with_name("step.schema.json")
@@ -131,7 +133,7 @@ def discover(steps_dir: Path = STEPS_DIR) -> list[Step]:
 def under_test(steps_dir: Path = STEPS_DIR) -> list[Step]:
     """The steps the repository's step suites judge: the ladder, or the one folder that
     ``CRM_STEP_DIR`` names."""
-    folder = os.environ.get(UNDER_TEST, "").strip()
+    folder = variables.given(UNDER_TEST)
     return [load(Path(folder).resolve())] if folder else discover(steps_dir)
 
 

@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import database, paths, results, run, services, steps, venvs
+from bench import database, paths, results, run, services, steps, variables, venvs
 
 WORKSHOP_DIR = paths.ROOT / "workshop"
 REPORTS = paths.REPORTS_DIR
@@ -430,7 +430,7 @@ def rehearse(selected: list[steps.Step], log=print) -> dict:
 
 
 def main_rehearse(env: dict[str, str]) -> int:
-    chosen = [s for s in steps.select_many(env.get("STEPS")) if s.number > 1]
+    chosen = [s for s in steps.select_many(variables.given("STEPS", env)) if s.number > 1]
     print(
         f"[rehearse] {len(chosen)} exercise(s): {', '.join(s.label for s in chosen)};"
         " each made, checked as made, then solved with the step's own code and checked",

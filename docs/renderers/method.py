@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from bench import database, report, results
+from bench import database, report, results, variables
 from renderers.common import STATE, fmt_duration, link, share
 from renderers.numbers import render_numbers
 
@@ -117,7 +117,7 @@ def render_presets(_: str | None, src_uri: str) -> str:
         preset = run.PRESETS[name]
         extras = (
             "micro-benchmarks, test times, full text's roads not taken, django-ninja's cursor"
-            if run.flag(preset, "DETAILS", True)
+            if variables.flag("DETAILS", preset)
             else "—"
         )
         writes = "`latest`" + (" and `published`" if name == "publication" else "")

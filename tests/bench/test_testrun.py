@@ -12,7 +12,7 @@ REPORT = """<?xml version="1.0" encoding="utf-8"?>
 <testcase classname="tests.contract.test_reading" name="test_b[last_name-02-asgi]" time="1.0"/>
 <testcase classname="tests.contract.test_reading" name="test_a[02-asgi]" time="0.5"/>
 <testcase classname="tests.bench.test_steps" name="test_select_many" time="0.25"/>
-<testcase classname="tests.steps.test_keyset_plans" name="test_c[01-naive-03-select-related]" time="4"/>
+<testcase classname="tests.steps.test_keyset" name="test_c[01-naive-03-select-related]" time="4"/>
 </testsuite></testsuites>
 """
 
