@@ -280,10 +280,8 @@ def _late_errors() -> tuple[type[Exception], ...]:
     return (run.BenchError, probe.ProbeError, results.ResultError, workshop.WorkshopError)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _data_commands(sub) -> None:
+    """The embedded servers and the databases the harness owns."""
     p = sub.add_parser("services", help="start, stop or show the embedded servers")
     p.add_argument("action", choices=["up", "stop", "status"])
     p.set_defaults(func=cmd_services)
@@ -298,12 +296,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=cmd_seed)
 
+    p = sub.add_parser("drop", help="drop the databases this harness created")
+    p.add_argument("--prefix", default="crm")
+    p.set_defaults(func=cmd_drop)
+
+
+def _step_commands(sub) -> None:
+    """One step: serve it, measure it, explain one of its requests."""
     p = sub.add_parser("serve", help="run one step's server on its own database")
     p.add_argument("step", help="3, 03 or 03-select-related")
     p.add_argument("--port", type=int, default=int(variables.number("PORT", kind=int)))
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("measure", help="run the k6 scenarios against a step already running")
+    p.add_argument("step", help="3, 03 or 03-select-related")
+    p.add_argument("--base-url", default=variables.text("BASE_URL"))
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("explain", help="one request's queries and the plan of its page query")
+    p.add_argument("step", help="3, 03 or 03-select-related")
+    p.add_argument("path", help="a path of the API, such as '/api/customers/?ordering=-points'")
+    _dataset(p, reuse=True)
+    p.set_defaults(func=cmd_explain)
+
+
+def _run_commands(sub) -> None:
+    """The runs that measure every step, their report, and the test suites."""
     p = sub.add_parser("bench", help="seed and run every step (STEPS=1,3 selects)")
     _dataset(p, reuse=True)
     p.add_argument(
@@ -328,17 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_profile)
 
-    p = sub.add_parser("measure", help="run the k6 scenarios against a step already running")
-    p.add_argument("step", help="3, 03 or 03-select-related")
-    p.add_argument("--base-url", default=variables.text("BASE_URL"))
-    p.set_defaults(func=cmd_measure)
+    p = sub.add_parser("report", help="redraw the table and charts from a result file")
+    p.add_argument("--results", default=variables.text("RESULTS"))
+    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("explain", help="one request's queries and the plan of its page query")
-    p.add_argument("step", help="3, 03 or 03-select-related")
-    p.add_argument("path", help="a path of the API, such as '/api/customers/?ordering=-points'")
-    _dataset(p, reuse=True)
-    p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("test", help="every step's own tests, then the repository's suites")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_test)
 
+
+def _workshop_commands(sub) -> None:
+    """The workshop's exercises, and the list of steps."""
     p = sub.add_parser("exercise", help="a workshop copy of step n-1 to turn into step n")
     p.add_argument("step", help="the step to build: 4, 04 or 04-indexes")
     p.set_defaults(func=cmd_exercise)
@@ -350,22 +369,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rehearse", help="the workshop's set-up and dress rehearsal (STEPS=2,3,4)")
     p.set_defaults(func=cmd_rehearse)
 
-    p = sub.add_parser("report", help="redraw the table and charts from a result file")
-    p.add_argument("--results", default=variables.text("RESULTS"))
-    p.set_defaults(func=cmd_report)
-
     p = sub.add_parser("steps", help="list the steps")
     p.set_defaults(func=cmd_steps)
 
-    p = sub.add_parser("drop", help="drop the databases this harness created")
-    p.add_argument("--prefix", default="crm")
-    p.set_defaults(func=cmd_drop)
 
-    p = sub.add_parser("test", help="every step's own tests, then the repository's suites")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_test)
+def parser() -> argparse.ArgumentParser:
+    found = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = found.add_subparsers(dest="command", required=True)
+    for add in (_data_commands, _step_commands, _run_commands, _workshop_commands):
+        add(sub)
+    return found
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import (
@@ -616,6 +616,189 @@ def envelope(
     }
 
 
+@dataclass
+class Sitting:
+    """One sitting of a run: what is left to measure (bench/journal.py keeps the rest),
+    the steps' databases as they are prepared, and the progress line."""
+
+    selected: list[steps.Step]
+    customers: int
+    seed_value: int
+    settings: Settings
+    prefix: str
+    found: services.Services
+    kept: journal.Journal
+    progress: Progress | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, selected, customers, seed_value, settings, prefix, fresh) -> Sitting:
+        found = services.ensure(redis=any("redis" in step.services for step in selected))
+        identity = {
+            "steps": [step.slug for step in selected],
+            "customers": customers,
+            "seed": seed_value,
+            "prefix": prefix,
+            "settings": {**settings.__dict__},
+        }
+        kept = journal.Journal.open(identity, fresh)
+        if done := kept.begin_sitting():
+            print(
+                f"[bench] going on with the run started {kept.state['started']}: {done}"
+                " measured cell(s) of earlier sittings kept (FRESH=1 starts over)",
+                flush=True,
+            )
+        sitting = cls(selected, customers, seed_value, settings, prefix, found, kept)
+        sitting.progress = Progress(sitting.plan(), sitting.estimates())
+        return sitting
+
+    @property
+    def rounds(self) -> range:
+        return range(1, self.settings.repeats + 1)
+
+    @property
+    def top(self) -> steps.Step | None:
+        return ceiling.step_of(self.selected)
+
+    @property
+    def ceiling_names(self) -> list[str]:
+        return self.settings.ceiling_scenarios() if self.top else []
+
+    @property
+    def terms_file(self) -> Path:
+        # prepare_base writes it the first time the data set is seeded.
+        return database.terms_path(database.base_fingerprint(self.customers, self.seed_value))
+
+    def todo(self, owner: str, repeat: int) -> list[str]:
+        """The scenarios of ``owner`` (a step's slug, or the ceiling) left in a round."""
+        names = self.ceiling_names if owner == "ceiling" else self.settings.scenarios
+        return [name for name in names if self.kept.cell(owner, name, repeat) is None]
+
+    def plan(self) -> dict[str, float]:
+        owners = [step.slug for step in self.selected] + (["ceiling"] if self.ceiling_names else [])
+        left = [self.todo(owner, repeat) for owner in owners for repeat in self.rounds]
+        warmup, duration = self.settings.warmup_s, self.settings.duration_s
+        return {
+            "seed": 1,
+            "prepare": len(self.selected),
+            "boot": sum(1 for names in left if names),
+            "k6": sum(warmup + len(names) * duration for names in left if names),
+            "probe": sum(not self.kept.step(step.slug) for step in self.selected),
+        }
+
+    def estimates(self) -> dict[str, float]:
+        seeded = database.current_dataset(self.found.database_url, self.prefix)
+        return per_piece_estimates(self.customers, seeded, self.settings.details)
+
+    def seed(self) -> None:
+        database.prepare_base(self.found.database_url, self.customers, self.seed_value, self.prefix)
+        self.progress.advance(1, f"data set ready: {self.customers:,} customers", kind="seed")
+
+    def url_of(self, step: steps.Step) -> str:
+        if step.slug not in self.urls:
+            self.urls[step.slug] = database.prepare_step(
+                self.found.database_url, step, self.customers, self.seed_value, self.prefix
+            )
+            # Every step's clone holds the same rows; read their shape before any write.
+            if "shape" not in self.kept.state:
+                self.kept.remember("shape", database.distribution(self.urls[step.slug]))
+            self.progress.advance(1, f"{step.slug} database ready", kind="prepare")
+        return self.urls[step.slug]
+
+    def measure_round(self, repeat: int) -> None:
+        """Every step in turn, then the ceiling: each runs what is left of this round."""
+        again = f", repeat {repeat}/{self.settings.repeats}" if self.settings.repeats > 1 else ""
+        for index, step in enumerate(self.selected, 1):
+            if names := self.todo(step.slug, repeat):
+                where = f"{step.slug} ({index}/{len(self.selected)}{again})"
+                url = self.url_of(step)
+
+                def server(log, step=step, url=url):
+                    return serve.running(step, url, self.found.redis_url, output=log)
+
+                self.measure(server, step.slug, url, where, names, repeat)
+        if names := self.todo("ceiling", repeat):
+            # The ceiling takes its turn in every round, after the steps, on the last
+            # step's database: the same drift meets it.
+            where = "ceiling" + (f" ({again.removeprefix(', ')})" if again else "")
+            url = self.url_of(self.top)
+
+            def server(log):
+                return ceiling.running(self.top, url, output=log)
+
+            self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP)
+
+    def measure(self, server, owner, url, where, names, repeat, warmup="mixed") -> None:
+        """Start ``owner``'s server (``server(log)``, its output in .cache/logs/), then
+        run ``names`` against it, keeping each scenario as it is measured."""
+        logs = paths.CACHE_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / f"bench-{owner}.log").open("a") as log, server(log) as base_url:
+            self.progress.advance(1, f"{where} serving", kind="boot")
+            scenario_runs(
+                base_url, url, self.terms_file, self.settings, self.progress, where, names,
+                warmup=warmup,
+                keep=lambda name, m: self.kept.keep_cell(owner, name, repeat, m),
+            )  # fmt: skip
+
+    def scenarios_of(self, owner: str, names: list[str]) -> dict[str, dict]:
+        return {
+            name: combined([self.kept.cell(owner, name, repeat) for repeat in self.rounds])
+            for name in names
+        }
+
+    def step_results(self) -> list[dict]:
+        """Each step's scenarios with what its untimed pass found (run now if not yet)."""
+        terms = json.loads(self.terms_file.read_text())
+        found = []
+        for index, step in enumerate(self.selected, 1):
+            entry = self.kept.step(step.slug)
+            if entry is None:
+                url = self.url_of(step)
+                entry = untimed_pass(step, url, self.found.redis_url, terms, self.settings.details)
+                self.kept.keep_step(step.slug, entry)
+                where = f"{step.slug} ({index}/{len(self.selected)}) probed"
+                self.progress.advance(1, where, kind="probe")
+            scenarios = self.scenarios_of(step.slug, self.settings.scenarios)
+            for name, scenario in scenarios.items():
+                scenario.update(entry["probed"].get(name.removesuffix("-open"), {}))
+            found.append(
+                {
+                    **step_entry(step, entry["facts"], scenarios, entry["micro"], entry["deep"]),
+                    "ninja_cursor": entry["ninja"],
+                    "fulltext": entry["roads"],
+                    "test_times": entry["timed"],
+                }
+            )
+        return found
+
+    def ceiling_result(self) -> dict | None:
+        if not self.ceiling_names:
+            return None
+        return {
+            "step": self.top.slug,
+            "workers": steps.workers(self.top.server),
+            "command": ceiling.command(self.top, "python", "<port>")[1:],
+            "scenarios": self.scenarios_of("ceiling", self.ceiling_names),
+        }
+
+    def result(self) -> dict:
+        measured_steps = self.step_results()
+        state = self.kept.state
+        return envelope(
+            dt.datetime.fromisoformat(state["started"]),
+            self.kept.elapsed_s(),
+            self.found,
+            (self.customers, self.seed_value),
+            self.settings,
+            measured_steps,
+            state.get("shape"),
+            self.ceiling_result(),
+            state["sittings"],
+            (state["git_revision"], state["git_dirty"]),
+        )
+
+
 def run(
     selected: list[steps.Step],
     customers: int,
@@ -629,144 +812,13 @@ def run(
     """Measure ``selected`` on databases named ``prefix``_*; write the result file there
     (named "published" too with ``publish``). A run stopped half-way goes on where it
     stopped when the same command runs again (bench/journal.py), unless ``fresh``."""
-    needs_redis = any("redis" in step.services for step in selected)
-    found = services.ensure(redis=needs_redis)
-    identity = {
-        "steps": [step.slug for step in selected],
-        "customers": customers,
-        "seed": seed_value,
-        "prefix": prefix,
-        "settings": {**settings.__dict__},
-    }
-    kept = journal.Journal.open(identity, fresh)
-    if done := kept.begin_sitting():
-        print(
-            f"[bench] going on with the run started {kept.state['started']}: {done} measured"
-            " cell(s) of earlier sittings kept (FRESH=1 starts over)",
-            flush=True,
-        )
-    started_at = dt.datetime.fromisoformat(kept.state["started"])
-    # prepare_step seeds the base (and writes its term file) the first time it is needed.
-    terms_file = database.terms_path(database.base_fingerprint(customers, seed_value))
-    top = ceiling.step_of(selected)
-    ceiling_names = settings.ceiling_scenarios() if top else []
-    rounds = range(1, settings.repeats + 1)
-    owners = [(step.slug, settings.scenarios) for step in selected]
-    owners += [("ceiling", ceiling_names)] if ceiling_names else []
-    todo = {
-        (owner, repeat): [n for n in names if kept.cell(owner, n, repeat) is None]
-        for owner, names in owners
-        for repeat in rounds
-    }
-    progress = Progress(
-        {
-            "seed": 1,
-            "prepare": len(selected),
-            "boot": sum(1 for names in todo.values() if names),
-            "k6": sum(settings.warmup_s + len(n) * settings.duration_s for n in todo.values() if n),
-            "probe": sum(not kept.step(step.slug) for step in selected),
-        },
-        per_piece_estimates(
-            customers, database.current_dataset(found.database_url, prefix), settings.details
-        ),
-    )
-    database.prepare_base(found.database_url, customers, seed_value, prefix)
-    progress.advance(1, f"data set ready: {customers:,} customers", kind="seed")
-    log_dir = paths.CACHE_DIR / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    urls: dict[str, str] = {}
-
-    def url_of(step: steps.Step) -> str:
-        if step.slug not in urls:
-            urls[step.slug] = database.prepare_step(
-                found.database_url, step, customers, seed_value, prefix
-            )
-            # Every step's clone holds the same rows; read their shape before any write.
-            if "shape" not in kept.state:
-                kept.remember("shape", database.distribution(urls[step.slug]))
-            progress.advance(1, f"{step.slug} database ready", kind="prepare")
-        return urls[step.slug]
-
-    for repeat in rounds:
-        for index, step in enumerate(selected, 1):
-            names = todo[step.slug, repeat]
-            if not names:
-                continue
-            where = f"{step.slug} ({index}/{len(selected)}"
-            where += f", repeat {repeat}/{settings.repeats})" if settings.repeats > 1 else ")"
-            url = url_of(step)
-            with (
-                (log_dir / f"bench-{step.slug}.log").open("a") as log,
-                serve.running(step, url, found.redis_url, output=log) as base_url,
-            ):
-                progress.advance(1, f"{where} serving", kind="boot")
-                scenario_runs(
-                    base_url, url, terms_file, settings, progress, where, names,
-                    keep=lambda name, m, slug=step.slug, r=repeat: kept.keep_cell(slug, name, r, m),
-                )  # fmt: skip
-        if names := todo.get(("ceiling", repeat)):
-            # The ceiling takes its turn in every round, after the steps, on the last
-            # step's database: the same drift meets it.
-            where = "ceiling" + (
-                f" (repeat {repeat}/{settings.repeats})" if settings.repeats > 1 else ""
-            )
-            url = url_of(top)
-            with (
-                (log_dir / "bench-ceiling.log").open("a") as log,
-                ceiling.running(top, url, output=log) as base_url,
-            ):
-                progress.advance(1, f"{where} serving", kind="boot")
-                scenario_runs(
-                    base_url, url, terms_file, settings, progress, where, names,
-                    warmup=ceiling.WARMUP,
-                    keep=lambda name, m, r=repeat: kept.keep_cell("ceiling", name, r, m),
-                )  # fmt: skip
-
-    def scenarios_of(owner: str, names: list[str]) -> dict[str, dict]:
-        return {n: combined([kept.cell(owner, n, repeat) for repeat in rounds]) for n in names}
-
-    terms = json.loads(terms_file.read_text())
-    measured_steps = []
-    for index, step in enumerate(selected, 1):
-        entry = kept.step(step.slug)
-        if entry is None:
-            entry = untimed_pass(step, url_of(step), found.redis_url, terms, settings.details)
-            kept.keep_step(step.slug, entry)
-            progress.advance(1, f"{step.slug} ({index}/{len(selected)}) probed", kind="probe")
-        scenarios = scenarios_of(step.slug, settings.scenarios)
-        for name, scenario in scenarios.items():
-            scenario.update(entry["probed"].get(name.removesuffix("-open"), {}))
-        measured_steps.append(
-            {
-                **step_entry(step, entry["facts"], scenarios, entry["micro"], entry["deep"]),
-                "ninja_cursor": entry["ninja"],
-                "fulltext": entry["roads"],
-                "test_times": entry["timed"],
-            }
-        )
-    ceiling_entry = None
-    if ceiling_names:
-        ceiling_entry = {
-            "step": top.slug,
-            "workers": steps.workers(top.server),
-            "command": ceiling.command(top, "python", "<port>")[1:],
-            "scenarios": scenarios_of("ceiling", ceiling_names),
-        }
-    result = envelope(
-        started_at,
-        kept.elapsed_s(),
-        found,
-        (customers, seed_value),
-        settings,
-        measured_steps,
-        kept.state.get("shape"),
-        ceiling_entry,
-        kept.state["sittings"],
-        (kept.state["git_revision"], kept.state["git_dirty"]),
-    )
-    path = results.write(result, directory, publish=publish)
-    kept.discard()
-    print(f"[bench] time by kind: {progress.spending()}", flush=True)
+    sitting = Sitting.start(selected, customers, seed_value, settings, prefix, fresh)
+    sitting.seed()
+    for repeat in sitting.rounds:
+        sitting.measure_round(repeat)
+    path = results.write(sitting.result(), directory, publish=publish)
+    sitting.kept.discard()
+    print(f"[bench] time by kind: {sitting.progress.spending()}", flush=True)
     return path
 
 
