@@ -482,10 +482,12 @@ class Progress:
         )
 
     def spending(self) -> str:
-        """Where the time went, by kind: what the methodology page calls its budget."""
-        return ", ".join(
-            f"{kind} {clock(self.spent[kind])}" for kind in self.plan if self.done[kind]
-        )
+        """Where the time went, by kind, as the run's last line says it."""
+        return ", ".join(f"{kind} {clock(seconds)}" for kind, seconds in self.spent_s().items())
+
+    def spent_s(self) -> dict[str, float]:
+        """Seconds by kind of work done, for the result file (run.spent_s)."""
+        return {kind: round(self.spent[kind], 1) for kind in self.plan if self.done[kind]}
 
 
 # What one piece of each kind takes on a 2-core machine before the run has timed one:
@@ -577,6 +579,7 @@ def envelope(
     ceiling_entry: dict | None = None,
     sittings: int = 1,
     revision: tuple[str, bool] | None = None,
+    spent_s: dict[str, float] | None = None,
 ) -> dict:
     """The result file around the steps: the run, the machine, versions and settings;
     ``revision`` is the (commit, dirty) measured, read now when not given."""
@@ -592,6 +595,7 @@ def envelope(
             "sittings": sittings,
             "git_revision": revision,
             "git_dirty": dirty,
+            **({"spent_s": spent_s} if spent_s else {}),
         },
         "machine": results.machine(),
         "versions": {
@@ -796,6 +800,7 @@ class Sitting:
             self.ceiling_result(),
             state["sittings"],
             (state["git_revision"], state["git_dirty"]),
+            self.progress.spent_s(),
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from bench import database, report, results, variables
+from bench.tables import Column, markdown
 from renderers.common import STATE, fmt_duration, link, share
 from renderers.numbers import render_numbers
 
@@ -109,10 +110,16 @@ def render_presets(_: str | None, src_uri: str) -> str:
     """The two presets of bench/run.py, as the Makefile runs them, and what each took."""
     from bench import run
 
-    rows = [
-        "| command | data | per scenario | repeats | extras | writes | took here |",
-        "|---|--:|--:|--:|---|---|--:|",
+    columns = [
+        Column("command"),
+        Column("data", ">"),
+        Column("per scenario", ">"),
+        Column("repeats", ">"),
+        Column("extras"),
+        Column("writes"),
+        Column("took here", ">"),
     ]
+    rows, spent = [], []
     for name, target in PRESET_TARGETS.items():
         preset = run.PRESETS[name]
         extras = (
@@ -128,11 +135,36 @@ def render_presets(_: str | None, src_uri: str) -> str:
             else "not measured with these settings"
         )
         rows.append(
-            f"| `{target}` | {int(preset['CUSTOMERS']):,} customers"
-            f" | {preset['DURATION']} s after a {preset['WARMUP']} s warm-up"
-            f" | {preset['REPEATS']} | {extras} | {writes} | {took} |"
+            [
+                f"`{target}`",
+                f"{int(preset['CUSTOMERS']):,} customers",
+                f"{preset['DURATION']} s after a {preset['WARMUP']} s warm-up",
+                preset["REPEATS"],
+                extras,
+                writes,
+                took,
+            ]
         )
-    return "\n".join(rows) + "\n\n*Took here: the newest committed run of each preset.*"
+        if last and "spent_s" in last["run"]:
+            kinds = ", ".join(
+                f"{SPENT_ON[kind]} {fmt_duration(seconds)}"
+                for kind, seconds in last["run"]["spent_s"].items()
+            )
+            spent.append(f"`{target}` (`{last['run']['id']}`): {kinds}.")
+    caption = "*Took here: the newest committed run of each preset.*"
+    if spent:
+        caption += "\n\nWhere that time went: " + " ".join(spent)
+    return markdown(columns, rows) + "\n\n" + caption
+
+
+# The kinds of work bench/run.py's Progress times (run.spent_s of a result file).
+SPENT_ON = {
+    "seed": "seeding",
+    "prepare": "preparing the steps' databases",
+    "boot": "starting servers",
+    "k6": "k6 warm-ups and scenarios",
+    "probe": "the untimed pass",
+}
 
 
 def render_wall_time(_: str | None, src_uri: str) -> str:

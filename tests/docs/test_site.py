@@ -697,3 +697,12 @@ def test_the_profile_gap_table_is_the_result_file(hooks):
         assert (shown in rendered) == (abs(gap) >= hooks.SMALLEST_GAP_MS), name
     total = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
     assert f"**{hooks.signed(total)}**" in rendered
+
+
+def test_the_presets_say_where_a_runs_time_went(hooks, monkeypatch):
+    method = importlib.import_module("renderers.method")
+    run_ = {"run": {"id": "20270101T000000Z", "wall_time_s": 480.0, "spent_s": {"seed": 40.0}}}
+    monkeypatch.setattr(method, "preset_run", lambda name: run_ if name == "quick" else None)
+    rendered = hooks.render_presets(None, "methodology.md")
+    assert "| `make bench` |" in rendered
+    assert "Where that time went: `make bench` (`20270101T000000Z`): seeding 40 s." in rendered
