@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 from bench import fulltext, probe
+from bench.tables import Column, markdown
 from renderers.common import STATE, fmt_bytes, fmt_ms, fmt_queries, link, listing, measured
 
 
-def shortSTATEment(statement: str, limit: int = 140) -> str:
+def short_statement(statement: str, limit: int = 140) -> str:
     """A statement short enough for a table cell: the column list folded, the tail cut."""
     folded = re.sub(r"^SELECT (?!COUNT\().{30,}? FROM ", "SELECT … FROM ", statement, count=1)
     folded = folded if len(folded) <= limit else folded[: limit - 1] + "…"
@@ -43,13 +44,23 @@ def short_path(path: str) -> str:
     return CURSOR_VALUE.sub(r"\1…", path)
 
 
+STATEMENT_COLUMNS = [
+    Column("statement"),
+    Column("times", ">"),
+    Column("ms", ">"),
+    Column("share", ">"),
+]
+
+
 def render_plans(slug: str, src_uri: str) -> str:
     mine = measured(slug)
-    rows = [
-        "| scenario | queries/request | slowest probed request | its costliest query |",
-        "|---|--:|---|---|",
+    columns = [
+        Column("scenario"),
+        Column("queries/request", ">"),
+        Column("slowest probed request"),
+        Column("its costliest query"),
     ]
-    details = []
+    rows, details = [], []
     for name, scenario in mine["scenarios"].items():
         query = scenario["main_query"]
         if scenario["queries_per_request"] is None or query is None:
@@ -58,20 +69,25 @@ def render_plans(slug: str, src_uri: str) -> str:
         share = f"{query['time_ms'] / total:.0%}" if total else "—"
         outline = f"`{query['outline']}`" if query["outline"] else "a write (not EXPLAINed)"
         rows.append(
-            f"| {name} | {fmt_queries(scenario['queries_per_request'])}"
-            f" | `{query['method']} {short_path(query['path'])}`<br>{fmt_ms(total)} in the database"
-            f" | {outline}<br>{fmt_ms(query['time_ms'])}, {share} of the request |"
+            [
+                name,
+                fmt_queries(scenario["queries_per_request"]),
+                f"`{query['method']} {short_path(query['path'])}`<br>{fmt_ms(total)}"
+                " in the database",
+                f"{outline}<br>{fmt_ms(query['time_ms'])}, {share} of the request",
+            ]
         )
-        groups = scenario_breakdown(scenario)
-        table = [
-            "    | statement | times | ms | share |",
-            "    |---|--:|--:|--:|",
-            *(
-                f"    | `{shortSTATEment(g['statement'])}` | {g['count']}"
-                f" | {fmt_ms(g['time_ms'])} | {g['share']:.0%} |"
-                for g in groups
-            ),
+        statements = [
+            [
+                f"`{short_statement(g['statement'])}`",
+                str(g["count"]),
+                fmt_ms(g["time_ms"]),
+                f"{g['share']:.0%}",
+            ]
+            for g in scenario_breakdown(scenario)
         ]
+        table = markdown(STATEMENT_COLUMNS, statements).splitlines()
+        table = [f"    {line}" for line in table]
         sql = "\n".join(f"    {line}" for line in readable_sql(query["sql"]).splitlines())
         details.append(
             f'??? note "{name}: where `{query["method"]} {short_path(query["path"])}` spends its'
@@ -85,7 +101,7 @@ def render_plans(slug: str, src_uri: str) -> str:
         " shows the probed"
         " request that spent the most time in PostgreSQL and the query that cost it most.\n\n"
     )
-    table = '<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+    table = f'<div class="plans" markdown>\n\n{markdown(columns, rows)}\n\n</div>'
     return intro + table + "\n\n" + "\n\n".join(details)
 
 
@@ -105,14 +121,21 @@ def render_ninja_cursor(slug: str, src_uri: str) -> str:
     found = measured(slug)["ninja_cursor"]
     if found is None:
         raise ValueError(f"{slug} has no ninja_cursor measurement: is it a cursor step?")
-    rows = ["| page | cursor offset | status | page query | plan |", "|--:|--:|--:|--:|---|"]
+    columns = [
+        Column("page", ">"),
+        Column("cursor offset", ">"),
+        Column("status", ">"),
+        Column("page query", ">"),
+        Column("plan"),
+    ]
+    rows = []
     for number, page in enumerate(found["pages"], 1):
         cost = "—" if page["time_ms"] is None else fmt_ms(page["time_ms"])
         if page["buffers"] is not None:
             cost += f", {page['buffers']:,} buffers"
         status = f"**{page['status']}**" if page["status"] != 200 else "200"
         outline = f"`{page['outline']}`" if page["outline"] else "—"
-        rows.append(f"| {number} | {page['offset']} | {status} | {cost} | {outline} |")
+        rows.append([str(number), str(page["offset"]), status, cost, outline])
     failed = [page for page in found["pages"] if page["status"] != 200]
     ending = (
         f"Page {len(found['pages'])} answered {failed[0]['status']}:"
@@ -124,7 +147,7 @@ def render_ninja_cursor(slug: str, src_uri: str) -> str:
         f"Ordered by `first_name`, from `{found['first_name']}`, a first name"
         f" {found['ties']:,} customers share. {ending}"
     )
-    return intro + '\n\n<div class="plans" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
+    return intro + f'\n\n<div class="plans" markdown>\n\n{markdown(columns, rows)}\n\n</div>'
 
 
 def render_fulltext(slug: str, src_uri: str) -> str:
@@ -133,20 +156,31 @@ def render_fulltext(slug: str, src_uri: str) -> str:
     if found is None:
         raise ValueError(f"{slug} has no fulltext measurement: is it a full-text step?")
     trigram = found["trigram"]
-    rows = [
-        "| term | kind | full-text matches | first page | ranked by `ts_rank`"
-        " | substring matches | first page with trigrams |",
-        "|---|---|--:|--:|--:|--:|--:|",
+    columns = [
+        Column("term"),
+        Column("kind"),
+        Column("full-text matches", ">"),
+        Column("first page", ">"),
+        Column("ranked by `ts_rank`", ">"),
+        Column("substring matches", ">"),
+        Column("first page with trigrams", ">"),
     ]
-    plans = ["| term | way | plan |", "|---|---|---|"]
+    rows, plans = [], []
     for entry in found["terms"]:
+        term = f"`{entry['term']}`"
         rows.append(
-            f"| `{entry['term']}` | {entry['kind']} | {entry['matches']:,}"
-            f" | {fmt_ms(entry['page']['time_ms'])} | {fmt_ms(entry['ranked']['time_ms'])}"
-            f" | {entry['trigram_matches']:,} | {fmt_ms(entry['trigram']['time_ms'])} |"
+            [
+                term,
+                entry["kind"],
+                f"{entry['matches']:,}",
+                fmt_ms(entry["page"]["time_ms"]),
+                fmt_ms(entry["ranked"]["time_ms"]),
+                f"{entry['trigram_matches']:,}",
+                fmt_ms(entry["trigram"]["time_ms"]),
+            ]
         )
         for way, label in [("page", "as issued"), ("ranked", "ts_rank"), ("trigram", "trigram")]:
-            plans.append(f"| `{entry['term']}` | {label} | `{entry[way]['outline']}` |")
+            plans.append([term, label, f"`{entry[way]['outline']}`"])
     sizes = (
         f"The GIN index on the vector holds {fmt_bytes(found['index_bytes'])}; a trigram GIN"
         f" index over the same text took {trigram['build_ms'] / 1000:,.1f} s to build and"
@@ -156,12 +190,13 @@ def render_fulltext(slug: str, src_uri: str) -> str:
         f"*Median execution time of {fulltext.REPEATS} EXPLAIN ANALYZE runs of each first"
         " page (bench/fulltext.py). Substring matches: `ILIKE '%term%'` over the same text.*"
     )
+    plans_table = markdown([Column("term"), Column("way"), Column("plan")], plans)
     return (
         f"{sizes}\n\n"
-        + "\n".join(rows)
+        + markdown(columns, rows)
         + f"\n\n{caption}\n\n"
         + '??? note "Plans"\n\n    <div class="plans" markdown>\n\n'
-        + "\n".join(f"    {row}" for row in plans)
+        + "\n".join(f"    {row}" for row in plans_table.splitlines())
         + "\n\n    </div>\n"
     )
 
@@ -179,10 +214,8 @@ def render_deep_pages(_: str | None, src_uri: str) -> str:
     """Page 1 against page 50 of every ordering, for every step: the page query's time."""
     measured_steps = [s for s in STATE["result"]["steps"] if s.get("deep_pages")]
     orderings = list(measured_steps[0]["deep_pages"])
-    rows = [
-        "| ordering | " + " | ".join(s["slug"] for s in measured_steps) + " |",
-        "|---|" + "--:|" * len(measured_steps),
-    ]
+    columns = [Column("ordering"), *(Column(s["slug"], ">") for s in measured_steps)]
+    rows = []
     for name in orderings:
         cells = []
         for step in measured_steps:
@@ -191,13 +224,14 @@ def render_deep_pages(_: str | None, src_uri: str) -> str:
                 fmt_ms(entry[k]["time_ms"]).removesuffix(" ms") for k in ("first", "deep")
             )
             cells.append(f"{first} → {deep}")
-        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        rows.append([f"`{name}`", *cells])
     caption = (
         "*The page query's execution time in ms (EXPLAIN ANALYZE) on page 1 → page"
         f" {probe.DEEP_PAGE}: page-number steps asked for `?page={probe.DEEP_PAGE}`,"
         " cursor steps walked there through `next`.*"
     )
-    return '<div class="deep-pages" markdown>\n\n' + "\n".join(rows) + f"\n\n{caption}\n\n</div>"
+    table = markdown(columns, rows)
+    return f'<div class="deep-pages" markdown>\n\n{table}\n\n{caption}\n\n</div>'
 
 
 def relations(plan: dict) -> list[str]:
