@@ -28,28 +28,36 @@ def render_chart(name: str, src_uri: str) -> str:
 def render_machine(_: str | None, src_uri: str) -> str:
     result = STATE["result"]
     machine, versions = result["machine"], result["versions"]
+    k6, run = result["k6"], result["run"]
+    where = "embedded" if result["postgresql"]["embedded"] else "external"
     rows = [
-        "| | |",
-        "|---|---|",
-        f"| CPU | {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']:g} GB RAM |",
-        f"| OS | {machine['os']} |",
-        f"| Python | {versions['python']} |",
-        f"| PostgreSQL | {versions['postgresql']}"
-        f" ({'embedded' if result['postgresql']['embedded'] else 'external'}) |",
-        f"| k6 | {versions['k6']} |",
-        f"| data | {result['dataset']['customers']:,} customers,"
-        f" seed {result['dataset']['seed']} |",
-        f"| closed model | {result['k6']['vus']} virtual users, {result['k6']['duration_s']:g} s"
-        f" per scenario after a {result['k6']['warmup_s']:g} s warm-up |",
-        f"| open model | {result['k6']['open_rate']:g} arrivals/s of `mixed`,"
-        f" at most {result['k6']['max_vus']} virtual users |",
-        f"| run | `{result['run']['id']}`, revision `{result['run']['git_revision'][:7]}`,"
-        f" {result['run']['wall_time_s']:g} s in all |",
+        ["CPU", f"{machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']:g} GB RAM"],
+        ["OS", machine["os"]],
+        ["Python", versions["python"]],
+        ["PostgreSQL", f"{versions['postgresql']} ({where})"],
+        ["k6", versions["k6"]],
+        ["data", f"{result['dataset']['customers']:,} customers, seed {result['dataset']['seed']}"],
+        [
+            "closed model",
+            f"{k6['vus']} virtual users, {k6['duration_s']:g} s per scenario after a"
+            f" {k6['warmup_s']:g} s warm-up",
+        ],
+        [
+            "open model",
+            f"{k6['open_rate']:g} arrivals/s of `mixed`, at most {k6['max_vus']} virtual users",
+        ],
+        [
+            "run",
+            f"`{run['id']}`, revision `{run['git_revision'][:7]}`, {run['wall_time_s']:g} s in all",
+        ],
     ]
     settings = result["postgresql"]["settings"]
-    pg = ["| setting | value |", "|---|---|"]
-    pg += [f"| `{name}` | `{value}` |" for name, value in sorted(settings.items())]
-    return "\n".join(rows) + "\n\nPostgreSQL settings in force:\n\n" + "\n".join(pg)
+    pg = [[f"`{name}`", f"`{value}`"] for name, value in sorted(settings.items())]
+    return (
+        markdown([Column(""), Column("")], rows)
+        + "\n\nPostgreSQL settings in force:\n\n"
+        + markdown([Column("setting"), Column("value")], pg)
+    )
 
 
 def render_results(_: str | None, src_uri: str) -> str:
@@ -66,12 +74,18 @@ def render_results(_: str | None, src_uri: str) -> str:
         micro = step["microbenchmarks"]
         if micro:
             parts.append("\nMicro-benchmarks (pytest-benchmark):\n")
-            parts.append("| benchmark | mean ms | median ms | rounds |\n|---|--:|--:|--:|")
-            parts += [
-                f"| `{b['name']}` | {b['mean_s'] * 1000:,.3f} | {b['median_s'] * 1000:,.3f}"
-                f" | {b['rounds']} |"
+            columns = [Column("benchmark")]
+            columns += [Column(t, ">") for t in ("mean ms", "median ms", "rounds")]
+            rows = [
+                [
+                    f"`{b['name']}`",
+                    f"{b['mean_s'] * 1000:,.3f}",
+                    f"{b['median_s'] * 1000:,.3f}",
+                    str(b["rounds"]),
+                ]
                 for b in micro
             ]
+            parts.append(markdown(columns, rows))
         parts.append("")
     return "\n".join(parts)
 
