@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.tables import Column, markdown
 from renderers.common import fmt_bytes, fmt_ms, link, note, optional_result
 
 
@@ -25,24 +26,25 @@ def render_scale_costs(_: str | None, src_uri: str) -> str:
     if found is None:
         return NOT_SCALED
     ident = found["identity"]
+    titles = ["customers", "seeding the base", "the size in all", "on disk"]
+    columns = [Column(title, ">") for title in titles]
+    columns[0] = Column("customers")
     rows = [
-        "| customers | seeding the base | the size in all | on disk |",
-        "|---|--:|--:|--:|",
+        [
+            f"{entry['customers']:,}",
+            f"{entry['prepare_s']:.0f} s",
+            run.clock(entry["wall_time_s"]),
+            fmt_bytes(entry["disk_bytes"]) if entry.get("disk_bytes") else "not recorded",
+        ]
+        for entry in found["sizes"]
     ]
-    for entry in found["sizes"]:
-        disk = entry.get("disk_bytes")
-        rows.append(
-            f"| {entry['customers']:,} | {entry['prepare_s']:.0f} s"
-            f" | {run.clock(entry['wall_time_s'])}"
-            f" | {fmt_bytes(disk) if disk else 'not recorded'} |"
-        )
     caption = (
         f"*{len(ident['steps'])} steps, {len(ident['scenarios'])} scenarios of"
         f" {ident['duration_s']:g} s each at {ident['vus']} virtual user, on"
         f" {found['machine']['cores']} cores; made by `make bench-scale` at"
         f" `{found['git_revision'][:7]}`.*"
     )
-    return "\n".join(rows) + f"\n\n{caption}"
+    return markdown(columns, rows) + f"\n\n{caption}"
 
 
 def slope(points: list[tuple[int, float]]) -> float | None:
@@ -70,10 +72,8 @@ def render_scale(scenario: str, src_uri: str) -> str:
         raise KeyError(f"the scaling run has no scenario {scenario}")
     sizes = found["sizes"]
     chart = link(src_uri, f"media/scale/{scenario}.svg")
-    rows = [
-        "| step | " + " | ".join(entry["label"] for entry in sizes) + " | slope |",
-        "|---|" + "--:|" * (len(sizes) + 1),
-    ]
+    columns = [Column("step"), *(Column(e["label"], ">") for e in sizes), Column("slope", ">")]
+    rows = []
     for slug in found["identity"]["steps"]:
         cells = []
         for entry in sizes:
@@ -85,7 +85,7 @@ def render_scale(scenario: str, src_uri: str) -> str:
             )
         grows = slope(scale.points(found, slug, scenario, "p50_ms"))
         cells.append("—" if grows is None else f"{grows:.2f}")
-        rows.append(f"| {slug} | " + " | ".join(cells) + " |")
+        rows.append([slug, *cells])
     caption = (
         "*p50 / p95 latency of one client's requests at each size (`make bench-scale`);"
         " slope: how p50 grows with the rows on the log-log chart, 1 when it grows as fast"
@@ -93,7 +93,7 @@ def render_scale(scenario: str, src_uri: str) -> str:
     )
     return (
         f"![{scenario}: p50 latency against customers, one line per step]({chart}){{ .chart }}"
-        "\n\n" + "\n".join(rows) + f"\n\n{caption}"
+        "\n\n" + markdown(columns, rows) + f"\n\n{caption}"
     )
 
 
