@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from bench import report
+from bench.tables import Column, markdown
 from renderers.common import (
     STATE,
     fmt_number,
@@ -37,24 +38,25 @@ def render_ceiling(_: str | None, src_uri: str) -> str:
     result = STATE["result"]
     repeats = result["k6"]["repeats"]
     names = list(found["scenarios"])
+    columns = [Column(""), *(Column(name, ">") for name in names)]
     rows = [
-        "| | " + " | ".join(names) + " |",
-        "|---|" + "--:|" * len(names),
-        "| **ceiling**, req/s | "
-        + " | ".join(
-            fmt_number(found["scenarios"][n]["requests_per_second"])
-            + (f" ({fmt_span(found['scenarios'][n])})" if repeats > 1 else "")
-            for n in names
-        )
-        + " |",
+        [
+            "**ceiling**, req/s",
+            *(
+                fmt_number(found["scenarios"][n]["requests_per_second"])
+                + (f" ({fmt_span(found['scenarios'][n])})" if repeats > 1 else "")
+                for n in names
+            ),
+        ]
     ]
     for step in result["steps"]:
         shares = [report.ceiling_share(result, step, n) for n in names]
         target = link(src_uri, f"steps/{step['slug']}.md")
         rows.append(
-            f"| [{step['slug']}]({target}) | "
-            + " | ".join("—" if share is None else f"{share:.0%}" for share in shares)
-            + " |"
+            [
+                f"[{step['slug']}]({target})",
+                *("—" if share is None else f"{share:.0%}" for share in shares),
+            ]
         )
     medians = f"medians of {repeats} runs (range)" if repeats > 1 else "one run each"
     caption = (
@@ -64,7 +66,7 @@ def render_ceiling(_: str | None, src_uri: str) -> str:
         f" {result['k6']['vus']} virtual users for {result['k6']['duration_s']:g} s per"
         f" scenario. Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`.*"
     )
-    return "\n".join(rows) + f"\n\n{caption}"
+    return markdown(columns, rows) + f"\n\n{caption}"
 
 
 def render_ceiling_share(arg: str, src_uri: str) -> str:
@@ -102,16 +104,15 @@ def render_profile(_: str | None, src_uri: str) -> str:
         )
     step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
     shares = side_by_side(step, top, "share")
+    columns = [Column("where the CPU time went"), Column(found["step"], ">")]
+    columns.append(Column("ceiling", ">"))
     rows = [
-        f"| where the CPU time went | {found['step']} | ceiling |",
-        "|---|--:|--:|",
         *(
-            f"| {name} | {mine:.1%} | {theirs:.1%} |"
+            [name, f"{mine:.1%}", f"{theirs:.1%}"]
             for name, (mine, theirs) in sorted(shares.items(), key=lambda item: -item[1][0])
             if max(mine, theirs) >= SMALLEST_SHARE
         ),
-        f"| **req/s while sampled** | {fmt_number(step['requests_per_second'])}"
-        f" | {fmt_number(top['requests_per_second'])} |",
+        ["**req/s while sampled**", *(fmt_number(t["requests_per_second"]) for t in (step, top))],
     ]
     caption = (
         f"*Shares of the busy samples py-spy took at {found['rate_hz']} Hz of every worker,"
@@ -120,7 +121,7 @@ def render_profile(_: str | None, src_uri: str) -> str:
         f" under {SMALLEST_SHARE:.1%} too. Made by `{found['command']}`"
         f" at {made_at(found)}.*"
     )
-    return "\n".join(rows) + f"\n\n{caption}"
+    return markdown(columns, rows) + f"\n\n{caption}"
 
 
 def profile_result() -> dict | None:
@@ -143,18 +144,19 @@ def render_profile_gap(_: str | None, src_uri: str) -> str:
         )
     before, last = found["targets"][found["before"]], found["targets"][found["step"]]
     per = side_by_side(before, last, "ms_per_request")
+    columns = [Column("CPU per request, ms")]
+    columns += [Column(title, ">") for title in (found["before"], found["step"], "difference")]
     rows = [
-        f"| CPU per request, ms | {found['before']} | {found['step']} | difference |",
-        "|---|--:|--:|--:|",
+        [name, f"{old:.3f}", f"{new:.3f}", signed(new - old)]
+        for name, (old, new) in sorted(per.items(), key=lambda item: item[1][0] - item[1][1])
+        if abs(new - old) >= SMALLEST_GAP_MS
     ]
-    for name, (old, new) in sorted(per.items(), key=lambda item: item[1][0] - item[1][1]):
-        if abs(new - old) >= SMALLEST_GAP_MS:
-            rows.append(f"| {name} | {old:.3f} | {new:.3f} | {signed(new - old)} |")
     old, new = before["cpu_ms_per_request"], last["cpu_ms_per_request"]
-    rows.append(f"| **all busy CPU** | **{old:.3f}** | **{new:.3f}** | **{signed(new - old)}** |")
     rows.append(
-        f"| req/s while sampled | {fmt_number(before['requests_per_second'])}"
-        f" | {fmt_number(last['requests_per_second'])} | |"
+        ["**all busy CPU**", f"**{old:.3f}**", f"**{new:.3f}**", f"**{signed(new - old)}**"]
+    )
+    rows.append(
+        ["req/s while sampled", *(fmt_number(t["requests_per_second"]) for t in (before, last)), ""]
     )
     caption = (
         f"*Busy CPU per request of every worker, sampled by py-spy at {found['rate_hz']} Hz"
@@ -163,7 +165,7 @@ def render_profile_gap(_: str | None, src_uri: str) -> str:
         f" than {SMALLEST_GAP_MS} ms are left out. Made by `{found['command']}` at"
         f" {made_at(found)}.*"
     )
-    return "\n".join(rows) + f"\n\n{caption}"
+    return markdown(columns, rows) + f"\n\n{caption}"
 
 
 RENDERERS = {
