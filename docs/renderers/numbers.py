@@ -241,6 +241,11 @@ def run_caption(src_uri: str) -> str:
     )
 
 
+def indented(table: str) -> list[str]:
+    """A table's lines inside an admonition."""
+    return [f"    {line}" for line in table.splitlines()]
+
+
 def render_at_a_glance(slug: str, src_uri: str) -> str:
     """The box that opens a step page: what it adds, what it fixes, what that bought."""
     step = step_of(slug)
@@ -254,9 +259,12 @@ def render_at_a_glance(slug: str, src_uri: str) -> str:
             "    **The baseline.** Every later step changes one thing and is measured"
             " against the step before it.",
             "",
-            "    | scenario | here |",
-            "    |---|--:|",
-            *(f"    | {name} | {fmt_rps(mine[name])} |" for name in ("list", "search", "detail")),
+            *indented(
+                markdown(
+                    [Column("scenario"), Column("here", ">")],
+                    [[name, fmt_rps(mine[name])] for name in ("list", "search", "detail")],
+                )
+            ),
         ]
         doors = f"`make serve STEP={step.number}`"
     else:
@@ -265,11 +273,11 @@ def render_at_a_glance(slug: str, src_uri: str) -> str:
             "",
             f"    **Fixes.** {step.symptom}",
             "",
-            f"    | scenario | {before} | {slug} | change |",
-            "    |---|--:|--:|--:|",
-            *(
-                f"    | {name} | {old} | {new} | {change} |"
-                for name, old, new, change in gains(slug)
+            *indented(
+                markdown(
+                    [Column("scenario"), *(Column(t, ">") for t in (before, slug, "change"))],
+                    [list(gain) for gain in gains(slug)],
+                )
             ),
         ]
         doors = (
@@ -298,17 +306,21 @@ def render_symptom(slug: str, src_uri: str) -> str:
     """The step before, on the scenarios this exercise is about: the attendee's start."""
     step = step_of(slug)
     before = previous(slug)
-    rows = [
-        f"| scenario | {before['slug']} | p95 | queries per request |",
-        "|---|--:|--:|--:|",
-    ]
+    columns = [Column("scenario")]
+    columns += [Column(title, ">") for title in (before["slug"], "p95", "queries per request")]
+    rows = []
     for name in step.shows:
         scenario = before["scenarios"][name]
         rows.append(
-            f"| {name} | {fmt_rps(scenario)} | {fmt_ms(scenario['latency_ms']['p95'])}"
-            f" | {fmt_queries(scenario['queries_per_request'])} |"
+            [
+                name,
+                fmt_rps(scenario),
+                fmt_ms(scenario["latency_ms"]["p95"]),
+                fmt_queries(scenario["queries_per_request"]),
+            ]
         )
-    return f"> {step.symptom}\n\n" + "\n".join(rows) + "\n\n" + run_caption(src_uri)
+    table = markdown(columns, rows)
+    return f"> {step.symptom}\n\n{table}\n\n" + run_caption(src_uri)
 
 
 RENDERERS = {

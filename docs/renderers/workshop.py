@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import steps
+from bench.tables import Column, markdown
 from renderers.code import step_files
 from renderers.common import (
     fmt_duration,
@@ -72,19 +73,20 @@ def render_rehearsal(_: str | None, src_uri: str) -> str:
             "Not rehearsed yet",
             "`make rehearse` times every exercise and writes `docs/results/workshop.json`.",
         )
-    rows = [
-        "| exercise | `make exercise` | `make check` as made | `make check` when done |",
-        "|---|--:|--:|--:|",
-    ]
+    titles = ["`make exercise`", "`make check` as made", "`make check` when done"]
+    columns = [Column("exercise"), *(Column(title, ">") for title in titles)]
+    rows = []
     for entry in found["exercises"]:
         made, solved = entry["as_made"], entry["solved"]
         page = link(src_uri, f"workshop/{entry['slug']}.md")
         made_in = entry["exercise_s"]
         rows.append(
-            f"| [{entry['slug']}]({page})"
-            f" | {'under a second' if made_in < 1 else fmt_duration(made_in)}"
-            f" | {sum(s['seconds'] for s in made):.0f} s, stops at {made[-1]['stage']}"
-            f" | {sum(s['seconds'] for s in solved):.0f} s ({stage_times(solved)}) |"
+            [
+                f"[{entry['slug']}]({page})",
+                "under a second" if made_in < 1 else fmt_duration(made_in),
+                f"{sum(s['seconds'] for s in made):.0f} s, stops at {made[-1]['stage']}",
+                f"{sum(s['seconds'] for s in solved):.0f} s ({stage_times(solved)})",
+            ]
         )
     base = found["base"]
     seeded = (
@@ -99,7 +101,7 @@ def render_rehearsal(_: str | None, src_uri: str) -> str:
         f" {fmt_duration(found['wall_time_s'])} in all; {seeded}. Stages: own tests + proofs"
         f" + contract. Made at `{found['git_revision'][:7]}`{dirty}.*"
     )
-    return "\n".join(rows) + f"\n\n{caption}"
+    return markdown(columns, rows) + f"\n\n{caption}"
 
 
 RENDERERS = {
