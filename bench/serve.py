@@ -93,15 +93,17 @@ def running(
     timeout: float = 90,
     healthy: bool = True,
     started: Callable[[subprocess.Popen], None] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Run the step's server; yield its base URL once ``/api/health/`` answers 200.
 
+    ``settings`` are environment variables the step reads on top of the harness's.
     With ``healthy=False`` any answer will do (a server whose database is down);
     ``started`` is handed the server's process (a profiler attaches to it).
     """
     port = port or net.free_port()
     command = server_command(step, venvs.ensure(step), HOST, port)
-    env = environment(step, database_url, redis_url)
+    env = {**environment(step, database_url, redis_url), **(settings or {})}
     if not variables.given("DB_POOL_MAX_SIZE"):
         try:
             allowed = int(services.server_settings(database_url)["max_connections"])

@@ -59,17 +59,15 @@ def test_swagger_ui_loads_with_its_assets(target: Target):
         assert asset.status_code == 200, src
 
 
-def test_a_burst_of_concurrent_requests_is_served(target: Target, servers, monkeypatch):
+def test_a_burst_of_concurrent_requests_is_served(target: Target):
     """More requests at once than PostgreSQL accepts connections: every one is answered.
 
     None may be refused or fail with PostgreSQL's "too many clients"; the excess has to
-    queue. The step runs with a pool wait no burst reaches: with its default of 5 s (a
-    quick 503 in an outage, make test-faults) this would test the machine's speed, and a
-    slow one takes longer than that to drain 250 of step 02's N+1 pages.
+    queue. The step runs with a pool wait no burst reaches (conftest.POOL_WAIT): a slow
+    machine takes longer than the default 5 s to drain 250 of step 02's N+1 pages.
     """
     (max_connections,) = target.sql("SELECT current_setting('max_connections')::int")[0]
     burst = max_connections + 50
-    monkeypatch.setenv("DB_POOL_TIMEOUT", "120")
 
     async def fire(base_url: str) -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -82,6 +80,5 @@ def test_a_burst_of_concurrent_requests_is_served(target: Target, servers, monke
             ]
             return await asyncio.gather(*requests)
 
-    with serve.running(target.step, target.database_url, servers.redis_url) as base_url:
-        statuses = Counter(response.status_code for response in asyncio.run(fire(base_url)))
+    statuses = Counter(response.status_code for response in asyncio.run(fire(target.base_url)))
     assert statuses == {200: burst}
