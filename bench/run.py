@@ -208,7 +208,7 @@ def settle(url: str) -> None:
             return quiet >= SETTLE_QUIET_SAMPLES
 
         try:
-            net.wait_until(idle_long_enough, SETTLE_LIMIT_S, "busy", interval=0.2)
+            net.wait_until(idle_long_enough, SETTLE_LIMIT_S, "busy")
         except TimeoutError:
             # Measured anyway, and said: the next scenario shares the database's cores.
             print(f"  [settle] queries still running after {SETTLE_LIMIT_S} s", flush=True)
@@ -493,7 +493,7 @@ class Progress:
 # What one piece of each kind takes on a 2-core machine before the run has timed one:
 # a second of k6 costs a little more (its start, the settle after it); a step's database
 # is cloned and migrated; a server starts; the untimed pass of a step without extras.
-PER_PIECE_S = {"k6": 1.3, "seed": 1.0, "prepare": 8.0, "boot": 4.0, "probe": 20.0}
+PER_PIECE_S = {"k6": 1.3, "seed": 1.0, "prepare": 8.0, "boot": 3.0, "probe": 12.0}
 
 
 def per_piece_estimates(
@@ -504,7 +504,7 @@ def per_piece_estimates(
     return {
         "seed": 1.0 if seeded and seeded[0] == customers else customers * 4e-4,
         "prepare": 4.0 + customers * 4e-5,
-        "probe": PER_PIECE_S["probe"] * (6 if details else 1),
+        "probe": (8.0 + customers * 4e-5) * (6 if details else 1),
     }
 
 
@@ -710,7 +710,9 @@ class Sitting:
         return self.urls[step.slug]
 
     def measure_round(self, repeat: int) -> None:
-        """Every step in turn, then the ceiling: each runs what is left of this round."""
+        """Every step in turn, then the ceiling: each runs what is left of this round. In
+        the last round a step's untimed pass follows its scenarios, so that the progress
+        line has timed one long before the run's end."""
         again = f", repeat {repeat}/{self.settings.repeats}" if self.settings.repeats > 1 else ""
         for index, step in enumerate(self.selected, 1):
             if names := self.todo(step.slug, repeat):
@@ -721,6 +723,8 @@ class Sitting:
                     return serve.running(step, url, self.found.redis_url, output=log)
 
                 self.measure(server, step.slug, url, where, names, repeat)
+            if repeat == self.settings.repeats:
+                self.untimed(step, index)
         if names := self.todo("ceiling", repeat):
             # The ceiling takes its turn in every round, after the steps, on the last
             # step's database: the same drift meets it.
@@ -751,18 +755,23 @@ class Sitting:
             for name in names
         }
 
+    def untimed(self, step: steps.Step, index: int) -> dict:
+        """The step's untimed pass, run once and kept (a resumed run does not repeat it)."""
+        entry = self.kept.step(step.slug)
+        if entry is None:
+            terms = json.loads(self.terms_file.read_text())
+            url = self.url_of(step)
+            entry = untimed_pass(step, url, self.found.redis_url, terms, self.settings.details)
+            self.kept.keep_step(step.slug, entry)
+            where = f"{step.slug} ({index}/{len(self.selected)}) probed"
+            self.progress.advance(1, where, kind="probe")
+        return entry
+
     def step_results(self) -> list[dict]:
-        """Each step's scenarios with what its untimed pass found (run now if not yet)."""
-        terms = json.loads(self.terms_file.read_text())
+        """Each step's scenarios with what its untimed pass found."""
         found = []
         for index, step in enumerate(self.selected, 1):
-            entry = self.kept.step(step.slug)
-            if entry is None:
-                url = self.url_of(step)
-                entry = untimed_pass(step, url, self.found.redis_url, terms, self.settings.details)
-                self.kept.keep_step(step.slug, entry)
-                where = f"{step.slug} ({index}/{len(self.selected)}) probed"
-                self.progress.advance(1, where, kind="probe")
+            entry = self.untimed(step, index)
             scenarios = self.scenarios_of(step.slug, self.settings.scenarios)
             for name, scenario in scenarios.items():
                 scenario.update(entry["probed"].get(name.removesuffix("-open"), {}))

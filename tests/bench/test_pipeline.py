@@ -63,6 +63,15 @@ def test_the_steps_take_turns_repeat_after_repeat(repeated):
     assert warmed == [(slug, str(n)) for n in range(1, REPEATS + 1) for slug in slugs]
 
 
+def test_each_step_is_probed_right_after_its_last_round(repeated):
+    last_round = rf"repeat {REPEATS}/{REPEATS}\) warmed up"
+    events = re.findall(
+        rf"\[bench\] (\S+) \(\d+/\d+(?:, {last_round}|\) (probed))", repeated["printed"]
+    )
+    slugs = [step["slug"] for step in repeated["steps"]]
+    assert events == [event for slug in slugs for event in ((slug, ""), (slug, "probed"))]
+
+
 def test_every_repeat_is_kept_and_the_medians_shown(repeated):
     assert repeated["k6"]["repeats"] == REPEATS
     for step in repeated["steps"]:
