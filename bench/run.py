@@ -76,12 +76,14 @@ PRESETS = {
         "REPEATS": "1",
         "DETAILS": "0",
     },
-    # The published numbers: 1M customers, 10 s per scenario, 3 interleaved repeats.
+    # The published numbers: 1M customers, 10 s per scenario, 3 interleaved repeats; a
+    # scenario whose first two agree within 15 % skips its third.
     "publication": {
         "CUSTOMERS": "1000000",
         "DURATION": "10",
         "WARMUP": "5",
         "REPEATS": "3",
+        "SPREAD": "0.15",
         "DETAILS": "1",
     },
 }
@@ -103,6 +105,9 @@ class Settings:
     max_vus: int
     scenarios: list[str]
     repeats: int = 1
+    # A scenario whose repeats so far agree within this share, in req/s and in p95, is
+    # not run again: a third run would hardly move their median (0: all repeats run).
+    spread: float = 0.0
     ceiling: bool = True
     # The untimed extras: micro-benchmarks, test times, full text's roads not taken and
     # django-ninja's cursor. The probe pass and the deep pages always run.
@@ -129,6 +134,7 @@ class Settings:
             max_vus=number("MAX_VUS", int),
             scenarios=scenarios,
             repeats=number("REPEATS", int),
+            spread=variables.share("SPREAD", env),
             ceiling=variables.flag("CEILING", env),
             details=variables.flag("DETAILS", env),
         )
@@ -245,6 +251,21 @@ REPEATED = (
 def median(values) -> float | None:
     known = [v for v in values if v is not None]
     return statistics.median(known) if known else None
+
+
+def spread(runs: list[dict]) -> float:
+    """How far apart repeats are: the larger of their req/s and p95 ranges, each as a
+    share of its median."""
+
+    def share(values: list[float]) -> float:
+        middle = statistics.median(values)
+        return (max(values) - min(values)) / middle if middle else 0.0
+
+    p95s = [run["latency_ms"]["p95"] for run in runs]
+    return max(
+        share([run["requests_per_second"] for run in runs]),
+        share(p95s) if None not in p95s else 0.0,
+    )
 
 
 def combined(runs: list[dict]) -> dict:
@@ -470,6 +491,11 @@ class Progress:
             for kind, planned in self.plan.items()
         )
 
+    def replan(self, left: dict[str, float]) -> None:
+        """What is left, as the run knows it now (a repeat found unnecessary is dropped)."""
+        for kind, pieces in left.items():
+            self.plan[kind] = self.done[kind] + pieces
+
     def advance(self, pieces: float, message: str, kind: str = "k6") -> None:
         now = time.perf_counter()
         self.done[kind] += pieces
@@ -614,6 +640,7 @@ def envelope(
             "max_vus": settings.max_vus,
             "scenarios": settings.scenarios,
             "repeats": settings.repeats,
+            **({"spread": settings.spread} if settings.spread else {}),
         },
         "steps": measured_steps,
         "ceiling": ceiling_entry,
@@ -634,6 +661,7 @@ class Sitting:
     kept: journal.Journal
     progress: Progress | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    seeded: bool = False
 
     @classmethod
     def start(cls, selected, customers, seed_value, settings, prefix, fresh) -> Sitting:
@@ -673,20 +701,69 @@ class Sitting:
         # prepare_base writes it the first time the data set is seeded.
         return database.terms_path(database.base_fingerprint(self.customers, self.seed_value))
 
+    def names_of(self, owner: str) -> list[str]:
+        """The scenarios ``owner`` (a step's slug, or the ceiling) runs in a round."""
+        return self.ceiling_names if owner == "ceiling" else self.settings.scenarios
+
     def todo(self, owner: str, repeat: int) -> list[str]:
-        """The scenarios of ``owner`` (a step's slug, or the ceiling) left in a round."""
-        names = self.ceiling_names if owner == "ceiling" else self.settings.scenarios
-        return [name for name in names if self.kept.cell(owner, name, repeat) is None]
+        """The scenarios of ``owner`` left in a round."""
+        return [
+            name
+            for name in self.names_of(owner)
+            if self.kept.cell(owner, name, repeat) is None and not self.settled(owner, name, repeat)
+        ]
+
+    def repeats_of(self, owner: str, name: str) -> list[dict]:
+        """The scenario's repeats measured so far, in order."""
+        found = (self.kept.cell(owner, name, repeat) for repeat in self.rounds)
+        return [cell for cell in found if cell is not None]
+
+    def settled(self, owner: str, name: str, repeat: int) -> bool:
+        """Whether the scenario's repeats before ``repeat`` agree within SPREAD: two or
+        more, all measured."""
+        if not self.settings.spread or repeat < 3:
+            return False
+        before = [self.kept.cell(owner, name, earlier) for earlier in range(1, repeat)]
+        return None not in before and spread(before) <= self.settings.spread
+
+    @property
+    def owners(self) -> list[str]:
+        return [step.slug for step in self.selected] + (["ceiling"] if self.ceiling_names else [])
+
+    def undecided(self, owner: str, name: str, repeat: int) -> bool:
+        """A repeat that SPREAD may yet spare: the ones before it are not all in."""
+        earlier = (self.kept.cell(owner, name, r) for r in range(1, repeat))
+        return bool(self.settings.spread) and repeat >= 3 and None in earlier
+
+    def still_needed(self) -> float:
+        """Of the repeats SPREAD has decided on, the share that still runs (1 until one
+        is decided): what the plan expects of those it cannot decide yet."""
+        decided = [
+            not self.settled(owner, name, repeat)
+            for owner in self.owners
+            for name in self.names_of(owner)
+            for repeat in self.rounds[2:]
+            if not self.undecided(owner, name, repeat)
+        ]
+        return sum(decided) / len(decided) if decided else 1.0
 
     def plan(self) -> dict[str, float]:
-        owners = [step.slug for step in self.selected] + (["ceiling"] if self.ceiling_names else [])
-        left = [self.todo(owner, repeat) for owner in owners for repeat in self.rounds]
+        """The pieces of work left (Progress); a repeat that SPREAD may spare counts as
+        likely as the decided ones turned out to be."""
+        expected = self.still_needed()
         warmup, duration = self.settings.warmup_s, self.settings.duration_s
+        boot = k6 = 0.0
+        for owner in self.owners:
+            for repeat in self.rounds:
+                if names := self.todo(owner, repeat):
+                    odds = [expected if self.undecided(owner, n, repeat) else 1.0 for n in names]
+                    boot += 1
+                    k6 += warmup + duration * sum(odds)
         return {
-            "seed": 1,
-            "prepare": len(self.selected),
-            "boot": sum(1 for names in left if names),
-            "k6": sum(warmup + len(names) * duration for names in left if names),
+            "seed": 0 if self.seeded else 1,
+            "prepare": sum(step.slug not in self.urls for step in self.selected),
+            "boot": boot,
+            "k6": k6,
             "probe": sum(not self.kept.step(step.slug) for step in self.selected),
         }
 
@@ -696,6 +773,7 @@ class Sitting:
 
     def seed(self) -> None:
         database.prepare_base(self.found.database_url, self.customers, self.seed_value, self.prefix)
+        self.seeded = True
         self.progress.advance(1, f"data set ready: {self.customers:,} customers", kind="seed")
 
     def url_of(self, step: steps.Step) -> str:
@@ -741,6 +819,8 @@ class Sitting:
         run ``names`` against it, keeping each scenario as it is measured."""
         logs = paths.CACHE_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        # Each turn plans again: the repeats decided since drop out of the ETA.
+        self.progress.replan(self.plan())
         with (logs / f"bench-{owner}.log").open("a") as log, server(log) as base_url:
             self.progress.advance(1, f"{where} serving", kind="boot")
             scenario_runs(
@@ -750,10 +830,7 @@ class Sitting:
             )  # fmt: skip
 
     def scenarios_of(self, owner: str, names: list[str]) -> dict[str, dict]:
-        return {
-            name: combined([self.kept.cell(owner, name, repeat) for repeat in self.rounds])
-            for name in names
-        }
+        return {name: combined(self.repeats_of(owner, name)) for name in names}
 
     def untimed(self, step: steps.Step, index: int) -> dict:
         """The step's untimed pass, run once and kept (a resumed run does not repeat it)."""
@@ -761,7 +838,8 @@ class Sitting:
         if entry is None:
             terms = json.loads(self.terms_file.read_text())
             url = self.url_of(step)
-            entry = untimed_pass(step, url, self.found.redis_url, terms, self.settings.details)
+            extras = extras_of(step, self.selected) if self.settings.details else set()
+            entry = untimed_pass(step, url, self.found.redis_url, terms, extras)
             self.kept.keep_step(step.slug, entry)
             where = f"{step.slug} ({index}/{len(self.selected)}) probed"
             self.progress.advance(1, where, kind="probe")
@@ -836,20 +914,35 @@ def run(
     return path
 
 
+def extras_of(step: steps.Step, selected: list[steps.Step]) -> set[str]:
+    """Which untimed extras ``step`` runs among ``selected``: every step its micro-
+    benchmarks and test times ("micro", "timed"). django-ninja's own cursor and the
+    trigram index are measured against the first cursor step and the first full-text
+    step only: the later steps page and search with the same code on the same rows, and
+    at 1M customers the trigram index alone takes minutes to build."""
+    first_cursor = next((s for s in selected if s.pagination == "cursor"), None)
+    first_fulltext = next((s for s in selected if s.search == "fulltext"), None)
+    found = {"micro", "timed"}
+    if step == first_cursor:
+        found.add("ninja")
+    if step == first_fulltext:
+        found.add("roads")
+    return found
+
+
 def untimed_pass(
-    step: steps.Step, url: str, redis_url: str | None, terms: dict, details: bool
+    step: steps.Step, url: str, redis_url: str | None, terms: dict, extras: set[str]
 ) -> dict:
     """Everything measured outside the timed runs: the probe pass (queries and plans),
-    deep pages, the server's facts and, with ``details``, the extras."""
-    cursor, fulltext_search = step.pagination == "cursor", step.search == "fulltext"
+    deep pages, the server's facts and the ``extras`` asked for (``extras_of``)."""
     return {
         "facts": facts.run(step, url),
         "probed": probe_pass(step, url, terms),
         "deep": deep_pages(step, url),
-        "ninja": ninja_cursor.run(step, url) if details and cursor else None,
-        "roads": fulltext.run(step, url, terms) if details and fulltext_search else None,
-        "micro": microbenchmarks(step, url, redis_url) if details else [],
-        "timed": test_times(step, url, redis_url) if details else None,
+        "ninja": ninja_cursor.run(step, url) if "ninja" in extras else None,
+        "roads": fulltext.run(step, url, terms) if "roads" in extras else None,
+        "micro": microbenchmarks(step, url, redis_url) if "micro" in extras else [],
+        "timed": test_times(step, url, redis_url) if "timed" in extras else None,
     }
 
 

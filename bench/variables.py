@@ -46,6 +46,7 @@ VARIABLES = {
         Variable("RATE", "mixed-open arrivals per second", "20"),
         Variable("MAX_VUS", "the most virtual users the open model may start", "64"),
         Variable("REPEATS", "runs of every scenario, the steps taking turns", "1"),
+        Variable("SPREAD", "no more repeats of a scenario whose runs agree this closely", "0"),
         Variable("CEILING", "measure the ceiling beside the steps", "1"),
         Variable("DETAILS", "the untimed extras: micro-benchmarks, test times, probes", "1"),
         Variable("FRESH", "start a resumable run over", "0"),
@@ -85,6 +86,18 @@ def number(name: str, env: Mapping[str, str] | None = None, kind: type = float) 
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise SystemExit(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
+def share(name: str, env: Mapping[str, str] | None = None) -> float:
+    """A share from 0 to 1; a clear error naming the variable otherwise."""
+    raw = text(name, env)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number from 0 to 1, got {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise SystemExit(f"{name} must be from 0 to 1, got {raw!r}")
     return value
 
 

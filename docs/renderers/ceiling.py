@@ -15,6 +15,7 @@ from renderers.common import (
     measured,
     note,
     optional_result,
+    runs,
     signed,
 )
 
@@ -58,7 +59,7 @@ def render_ceiling(_: str | None, src_uri: str) -> str:
                 *("—" if share is None else f"{share:.0%}" for share in shares),
             ]
         )
-    medians = f"medians of {repeats} runs (range)" if repeats > 1 else "one run each"
+    medians = f"medians of {runs(result)} runs (range)" if repeats > 1 else "one run each"
     caption = (
         f"*req/s as a share of the ceiling's, {medians}; the ceiling took its turn after"
         f" the steps in every round, with {found['workers']} uvicorn workers on"

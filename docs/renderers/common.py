@@ -73,6 +73,13 @@ def fmt_span(scenario: dict) -> str:
     return f"{fmt_number(low)}\N{EN DASH}{fmt_number(high)}"
 
 
+def runs(result: dict) -> str:
+    """How many runs a scenario's figures are the median of: ``3``, or ``up to 3`` when
+    the run stopped repeating scenarios whose runs agreed (k6.spread)."""
+    repeats = result["k6"]["repeats"]
+    return f"up to {repeats}" if result["k6"].get("spread") else str(repeats)
+
+
 def fmt_duration(seconds: float) -> str:
     """``1 h 38 min``, ``7 min 05 s`` or ``42 s``: how long a command took."""
     minutes, rest = divmod(round(seconds), 60)

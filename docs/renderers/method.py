@@ -8,7 +8,7 @@ import json
 
 from bench import database, report, results, variables
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_duration, link, share
+from renderers.common import STATE, fmt_duration, link, runs, share
 from renderers.numbers import render_numbers
 
 CHART_TITLES = {
@@ -120,6 +120,13 @@ def preset_run(name: str) -> dict | None:
     return max(found, key=lambda c: c["run"]["id"], default=None)
 
 
+def repeats_of(preset: dict[str, str]) -> str:
+    spread = float(preset.get("SPREAD", "0"))
+    if not spread:
+        return preset["REPEATS"]
+    return f"up to {preset['REPEATS']}, fewer where two agree within {spread:.0%}"
+
+
 def render_presets(_: str | None, src_uri: str) -> str:
     """The two presets of bench/run.py, as the Makefile runs them, and what each took."""
     from bench import run
@@ -137,7 +144,8 @@ def render_presets(_: str | None, src_uri: str) -> str:
     for name, target in PRESET_TARGETS.items():
         preset = run.PRESETS[name]
         extras = (
-            "micro-benchmarks, test times, full text's roads not taken, django-ninja's cursor"
+            "micro-benchmarks, test times; full text's roads not taken and django-ninja's"
+            " cursor on the first step that takes the road"
             if variables.flag("DETAILS", preset)
             else "—"
         )
@@ -153,7 +161,7 @@ def render_presets(_: str | None, src_uri: str) -> str:
                 f"`{target}`",
                 f"{int(preset['CUSTOMERS']):,} customers",
                 f"{preset['DURATION']} s after a {preset['WARMUP']} s warm-up",
-                preset["REPEATS"],
+                repeats_of(preset),
                 extras,
                 writes,
                 took,
@@ -207,8 +215,58 @@ def render_duration(_: str | None, src_uri: str) -> str:
 
 
 def render_repeats(_: str | None, src_uri: str) -> str:
-    repeats = STATE["result"]["k6"]["repeats"]
-    return "once" if repeats == 1 else f"{repeats} times"
+    result = STATE["result"]
+    if result["k6"]["repeats"] == 1:
+        return "once"
+    spread = result["k6"].get("spread")
+    stop = f", stopping once a scenario's runs agreed within {spread:.0%}" if spread else ""
+    return f"{runs(result)} times{stop}"
+
+
+def render_spread_check(_: str | None, src_uri: str) -> str:
+    """What stopping at SPREAD would have changed, read off a run that ran every repeat:
+    how many scenarios' first two runs agreed, and how far their third moved the median."""
+    import statistics
+
+    from bench import run
+
+    given = run.PRESETS["publication"]["SPREAD"]
+    limit = float(given)
+    rule = (
+        f"Every scenario runs twice on every step, the steps taking turns, and a third time"
+        f" only where those two differ by more than {limit:.0%} in req/s or in p95"
+        f" (`SPREAD={given}`; `SPREAD=0` runs every repeat)."
+    )
+    result = STATE["result"]
+    owners = [*result["steps"], *([result["ceiling"]] if result.get("ceiling") else [])]
+    cells = [
+        scenario["repeats"]
+        for owner in owners
+        for scenario in owner["scenarios"].values()
+        if len(scenario["repeats"]) >= 3
+        and all(r["latency_ms"]["p95"] is not None for r in scenario["repeats"])
+    ]
+    if result["k6"].get("spread") or not cells:
+        return rule
+    agreed = [repeats for repeats in cells if run.spread(repeats[:2]) <= limit]
+
+    def moved(stat) -> float:
+        """The most a third run moved the median of ``stat`` among those that agreed."""
+        changes = [
+            abs(statistics.median(all_three) - statistics.median(all_three[:2]))
+            / statistics.median(all_three)
+            for all_three in ([stat(r) for r in repeats[:3]] for repeats in agreed)
+        ]
+        return max(changes, default=0.0)
+
+    rps = moved(lambda r: r["requests_per_second"])
+    p95 = moved(lambda r: r["latency_ms"]["p95"])
+    return rule + (
+        f" In the run behind these pages, which ran every repeat, the first two runs agreed"
+        f" within {limit:.0%} for {len(agreed)} of its {len(cells)} pairs of step and"
+        f" scenario; for those the third run moved the median req/s by {rps:.1%} at most"
+        f" and the median p95 by {p95:.1%}."
+    )
 
 
 RENDERERS = {
@@ -221,6 +279,7 @@ RENDERERS = {
     "presets": render_presets,
     "repeats": render_repeats,
     "results": render_results,
+    "spread_check": render_spread_check,
     "table": render_table,
     "wall_time": render_wall_time,
 }

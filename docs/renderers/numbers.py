@@ -21,6 +21,7 @@ from renderers.common import (
     measured,
     note,
     previous,
+    runs,
     step_of,
     verdict,
 )
@@ -73,7 +74,7 @@ def render_numbers(slug: str, src_uri: str) -> str:
             ]
         )
     noise = (
-        f" req/s is the median of {repeats} runs, the steps taking turns; range is their"
+        f" req/s is the median of {runs(result)} runs, the steps taking turns; range is their"
         " lowest and highest; \N{ALMOST EQUAL TO} marks a change inside the ranges of both"
         " steps (within noise)."
         if repeats > 1
@@ -232,10 +233,10 @@ def gains(slug: str) -> list[tuple[str, str, str, str]]:
 def run_caption(src_uri: str) -> str:
     result = STATE["result"]
     repeats = result["k6"]["repeats"]
-    runs = f"the median of {repeats} runs and their range" if repeats > 1 else "one run"
+    median = f"the median of {runs(result)} runs and their range" if repeats > 1 else "one run"
     return (
         f"*The publication run: {result['dataset']['customers']:,} customers,"
-        f" {result['k6']['vus']} virtual users, {runs}; a change is within noise when the"
+        f" {result['k6']['vus']} virtual users, {median}; a change is within noise when the"
         f" two steps' ranges overlap. Run `{result['run']['id']}`"
         f" ([every number]({link(src_uri, 'results/index.md')})).*"
     )

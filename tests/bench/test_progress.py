@@ -55,3 +55,11 @@ def test_the_time_by_kind_is_said_at_the_end(clock, capsys):
     clock.now += 5
     progress.advance(1, "served", kind="boot")
     assert progress.spending() == "seed 1:05, boot 0:05"
+
+
+def test_a_replan_counts_only_what_is_left(clock, capsys):
+    progress = run.Progress({"k6": 100}, {"k6": 1.0})
+    clock.now += 80
+    progress.advance(40, "01 list")
+    progress.replan({"k6": 20})
+    assert progress.left_s() == 20 * 2.0

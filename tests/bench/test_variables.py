@@ -46,6 +46,19 @@ def test_a_number_that_is_not_one_is_refused_by_name(raw, message):
         variables.number("VUS", {"VUS": raw}, int)
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"), [("most", "must be a number"), ("1.5", "must be from 0 to 1")]
+)
+def test_a_share_out_of_bounds_is_refused_by_name(raw, message):
+    with pytest.raises(SystemExit, match=f"SPREAD {message}"):
+        variables.share("SPREAD", {"SPREAD": raw})
+
+
+def test_a_share_may_be_nothing_or_everything():
+    assert variables.share("SPREAD", {}) == 0
+    assert variables.share("SPREAD", {"SPREAD": "1"}) == 1
+
+
 def test_a_flag_reads_as_a_person_writes_it():
     assert variables.flag("FRESH", {"FRESH": "yes"})
     assert not variables.flag("FRESH", {"FRESH": "off"})

@@ -1,0 +1,99 @@
+"""make bench-full's repeats: a scenario whose first two runs agree (SPREAD) skips its
+third, the run plans without it, and its figures are the median of the runs it had."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import journal, run, steps
+
+SETTINGS = run.Settings(
+    vus=8,
+    duration_s=10,
+    warmup_s=5,
+    open_rate=20,
+    max_vus=64,
+    scenarios=["list", "search"],
+    repeats=3,
+    spread=0.1,
+    ceiling=False,
+)
+
+
+def measured(rps: float, p95: float) -> dict:
+    latency = {"avg": p95 / 2, "p50": p95 / 2, "p95": p95, "p99": p95, "max": p95}
+    return {
+        "model": "closed",
+        "duration_s": 10,
+        "requests": int(rps * 10),
+        "requests_per_second": rps,
+        "latency_ms": latency,
+        "error_rate": 0.0,
+        "errors": 0,
+        "dropped_iterations": 0,
+        "cache_hit_ratio": None,
+    }
+
+
+@pytest.fixture
+def sitting(tmp_path, monkeypatch) -> run.Sitting:
+    monkeypatch.setattr(journal, "DIRECTORY", tmp_path)
+    first = steps.discover()[:1]
+    kept = journal.Journal.open({"steps": [first[0].slug], "settings": {"repeats": 3}})
+    found = run.Sitting(first, 1000, 1, SETTINGS, "crm_test", None, kept)
+    found.progress = run.Progress(found.plan())
+    return found
+
+
+def test_spread_is_the_wider_of_the_throughput_and_p95_ranges():
+    assert run.spread([measured(100, 50), measured(95, 50)]) == pytest.approx(5 / 97.5)
+    assert run.spread([measured(100, 50), measured(100, 60)]) == pytest.approx(10 / 55)
+
+
+def test_only_the_scenarios_whose_runs_disagree_are_run_a_third_time(sitting):
+    slug = sitting.selected[0].slug
+    for repeat in (1, 2):
+        sitting.kept.keep_cell(slug, "list", repeat, measured(100 + repeat, 50))
+        sitting.kept.keep_cell(slug, "search", repeat, measured(10 * repeat, 500))
+    assert sitting.todo(slug, 3) == ["search"]
+    scenario = sitting.scenarios_of(slug, ["list"])["list"]
+    assert len(scenario["repeats"]) == 2
+    assert scenario["requests_per_second"] == pytest.approx(101.5)
+
+
+def test_a_third_run_is_needed_until_both_earlier_ones_are_kept(sitting):
+    slug = sitting.selected[0].slug
+    sitting.kept.keep_cell(slug, "list", 1, measured(100, 50))
+    assert sitting.todo(slug, 3) == ["list", "search"]
+
+
+def test_without_spread_every_repeat_runs(sitting):
+    slug = sitting.selected[0].slug
+    for repeat in (1, 2):
+        sitting.kept.keep_cell(slug, "list", repeat, measured(100, 50))
+    sitting.settings = run.Settings(**{**SETTINGS.__dict__, "spread": 0.0})
+    assert sitting.todo(slug, 3) == ["list", "search"]
+
+
+def test_the_plan_drops_the_third_runs_no_longer_needed(sitting):
+    slug = sitting.selected[0].slug
+    planned = sitting.plan()["k6"]
+    for repeat in (1, 2):
+        for name in SETTINGS.scenarios:
+            sitting.kept.keep_cell(slug, name, repeat, measured(100, 50))
+    # Both scenarios settled: the third round has nothing left for the step.
+    assert sitting.plan()["k6"] == 0
+    assert sitting.plan()["boot"] == 0
+    assert planned == 3 * (SETTINGS.warmup_s + 2 * SETTINGS.duration_s)
+
+
+def test_a_repeat_not_yet_decided_is_planned_as_likely_as_the_decided_ones(sitting):
+    slug = sitting.selected[0].slug
+    for repeat in (1, 2):
+        sitting.kept.keep_cell(slug, "list", repeat, measured(100, 50))
+    sitting.kept.keep_cell(slug, "search", 1, measured(10, 500))
+    # The one decided third run was spared, so the undecided one is planned at nothing:
+    # round 2's search after its warm-up, round 3's warm-up.
+    assert sitting.still_needed() == 0
+    warmup, duration = SETTINGS.warmup_s, SETTINGS.duration_s
+    assert sitting.plan()["k6"] == (warmup + duration) + warmup
