@@ -21,7 +21,7 @@ RUNS = "runs"
 # `make bench-full`, the run the site renders). Names point at a run, never copy it.
 NAMES = "names.json"
 NAMED = ("latest", "published")
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 PAIR = re.compile(r"\[\s+(\d+),\s+(-?[\d.e+-]+)\s+\]")
 
 
