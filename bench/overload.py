@@ -24,7 +24,7 @@ import time
 import httpx
 import psycopg
 
-from bench import database, net, run, serve, services, steps
+from bench import database, net, run, serve, services, steps, workload
 
 CAPACITY_S = 10
 LOAD_FACTOR = 3
@@ -153,13 +153,15 @@ def run_step(
         before.start()
         time.sleep(BEFORE_S)
         before.stop()
-        capacity = run.k6(base_url, terms, "mixed", settings, CAPACITY_S)["requests_per_second"]
+        capacity = workload.k6(base_url, terms, "mixed", settings, CAPACITY_S)[
+            "requests_per_second"
+        ]
         # k6 takes whole arrivals per second.
         rate = max(1, round(LOAD_FACTOR * capacity))
         offered = dataclasses.replace(settings, open_rate=rate, max_vus=MAX_VUS)
         client = Client(base_url, ids)
         client.start()
-        load = run.k6(base_url, terms, run.OPEN, offered, load_s)
+        load = workload.k6(base_url, terms, workload.OPEN, offered, load_s)
         ended = time.monotonic()
         time.sleep(AFTER_S)
         client.stop()

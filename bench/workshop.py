@@ -30,7 +30,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import database, paths, results, run, services, steps, variables, venvs
+from bench import database, paths, results, services, steps, variables, venvs
+from bench.progress import clock
 
 WORKSHOP_DIR = paths.ROOT / "workshop"
 REPORTS = paths.REPORTS_DIR
@@ -438,5 +439,5 @@ def main_rehearse(env: dict[str, str]) -> int:
     )
     found = rehearse(chosen)
     REHEARSAL.write_text(json.dumps(found, indent=1) + "\n")
-    print(f"[rehearse] ready; times in {shown(REHEARSAL)}; took {run.clock(found['wall_time_s'])}")
+    print(f"[rehearse] ready; times in {shown(REHEARSAL)}; took {clock(found['wall_time_s'])}")
     return 0

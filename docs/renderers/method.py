@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from bench import database, report, results, variables
+from bench import database, report, results, variables, workload
 from bench.tables import Column, markdown
 from renderers.common import STATE, fmt_duration, link, runs, share
 from renderers.numbers import render_numbers
@@ -248,7 +248,7 @@ def render_spread_check(_: str | None, src_uri: str) -> str:
     ]
     if result["k6"].get("spread") or not cells:
         return rule
-    agreed = [repeats for repeats in cells if run.spread(repeats[:2]) <= limit]
+    agreed = [repeats for repeats in cells if workload.spread(repeats[:2]) <= limit]
 
     def moved(stat) -> float:
         """The most a third run moved the median of ``stat`` among those that agreed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.progress import clock
 from bench.tables import Column, markdown
 from renderers.common import fmt_bytes, fmt_ms, link, note, optional_result
 
@@ -20,7 +21,6 @@ NOT_SCALED = note(
 
 def render_scale_costs(_: str | None, src_uri: str) -> str:
     """What each size of the scaling run cost here, from its own clock."""
-    from bench import run
 
     found = scale_result()
     if found is None:
@@ -33,7 +33,7 @@ def render_scale_costs(_: str | None, src_uri: str) -> str:
         [
             f"{entry['customers']:,}",
             f"{entry['prepare_s']:.0f} s",
-            run.clock(entry["wall_time_s"]),
+            clock(entry["wall_time_s"]),
             fmt_bytes(entry["disk_bytes"]) if entry.get("disk_bytes") else "not recorded",
         ]
         for entry in found["sizes"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import run, steps
+from bench import steps, untimed
 
 
 def firsts(selected: list[steps.Step], extra: str) -> list[str]:
-    return [step.slug for step in selected if extra in run.extras_of(step, selected)]
+    return [step.slug for step in selected if extra in untimed.extras_of(step, selected)]
 
 
 def test_every_step_runs_its_micro_benchmarks_and_test_times():

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from bench import ceiling, database, journal, probe, report, results, run, serve, steps
+from bench import ceiling, database, journal, probe, report, results, run, serve, steps, workload
 
 CUSTOMERS = 3_000
 SEED = 5
@@ -46,7 +46,9 @@ def pipeline(directory, scenarios: list[str], repeats: int, details: bool) -> di
 @pytest.fixture(scope="module")
 def measured(servers, tmp_path_factory) -> dict:
     """Every scenario once, with every extra."""
-    return pipeline(tmp_path_factory.mktemp("results"), [*run.SCENARIOS, run.OPEN], 1, True)
+    return pipeline(
+        tmp_path_factory.mktemp("results"), [*workload.SCENARIOS, workload.OPEN], 1, True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def test_the_result_file_validates_and_names_its_run(measured):
 
 def test_every_scenario_ran_without_errors(measured):
     for step in measured["steps"]:
-        assert set(step["scenarios"]) == {*run.SCENARIOS, run.OPEN}
+        assert set(step["scenarios"]) == {*workload.SCENARIOS, workload.OPEN}
         for name, scenario in step["scenarios"].items():
             where = (step["slug"], name)
             assert scenario["requests"] > 0, where
@@ -206,7 +208,7 @@ def test_the_full_text_roads_not_taken_are_measured(measured):
 def test_the_ceiling_runs_every_scenario_it_has(measured):
     found = measured["ceiling"]
     assert found["step"] == measured["steps"][-1]["slug"]
-    assert list(found["scenarios"]) == [n for n in run.SCENARIOS if n in ceiling.SCENARIOS]
+    assert list(found["scenarios"]) == [n for n in workload.SCENARIOS if n in ceiling.SCENARIOS]
     for name, scenario in found["scenarios"].items():
         assert scenario["errors"] == 0, name
         assert scenario["requests"] > 0, name

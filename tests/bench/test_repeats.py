@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import journal, run, steps
+from bench import journal, progress, run, steps, workload
 
 SETTINGS = run.Settings(
     vus=8,
@@ -41,13 +41,13 @@ def sitting(tmp_path, monkeypatch) -> run.Sitting:
     first = steps.discover()[:1]
     kept = journal.Journal.open({"steps": [first[0].slug], "settings": {"repeats": 3}})
     found = run.Sitting(first, 1000, 1, SETTINGS, "crm_test", None, kept)
-    found.progress = run.Progress(found.plan())
+    found.progress = progress.Progress(found.plan())
     return found
 
 
 def test_spread_is_the_wider_of_the_throughput_and_p95_ranges():
-    assert run.spread([measured(100, 50), measured(95, 50)]) == pytest.approx(5 / 97.5)
-    assert run.spread([measured(100, 50), measured(100, 60)]) == pytest.approx(10 / 55)
+    assert workload.spread([measured(100, 50), measured(95, 50)]) == pytest.approx(5 / 97.5)
+    assert workload.spread([measured(100, 50), measured(100, 60)]) == pytest.approx(10 / 55)
 
 
 def test_only_the_scenarios_whose_runs_disagree_are_run_a_third_time(sitting):

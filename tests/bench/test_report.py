@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bench import probe, report, results, run, tables
+from bench import probe, report, results, run, tables, untimed, workload
 
 SCENARIOS = ["list", "search", "mixed-open"]
 
@@ -33,7 +33,7 @@ def scenario(rps: float, p95: float, queries: float | None, repeats: int = 1) ->
         "main_query": None,
         "probe": None,
     }
-    entry["repeats"] = [{key: entry[key] for key in run.REPEATED} for _ in range(repeats)]
+    entry["repeats"] = [{key: entry[key] for key in workload.REPEATED} for _ in range(repeats)]
     return entry
 
 
@@ -161,7 +161,7 @@ def test_the_table_has_a_row_per_step_and_scenario(result):
 
 def repeated(*figures: tuple[float, float]) -> dict:
     """A scenario run once per (req/s, p95) pair, combined as ``make bench`` does."""
-    return run.combined(
+    return workload.combined(
         [{**scenario(rps, p95, 1.0), "errors": 1, "requests": 100} for rps, p95 in figures]
     )
 
@@ -238,7 +238,7 @@ K6_SUMMARY = {
 
 
 def test_a_k6_summary_becomes_a_scenario_entry():
-    entry = run.measured(K6_SUMMARY, 5.0)
+    entry = workload.measured(K6_SUMMARY, 5.0)
     assert entry["requests"] == 640
     assert entry["requests_per_second"] == 127.7
     assert entry["latency_ms"]["p95"] == 92.4
@@ -263,12 +263,12 @@ def test_the_main_query_is_the_costliest_of_the_slowest_request():
         ("SELECT COUNT(*) FROM t WHERE x LIKE '%a%'", 600.0, count),
         ("SELECT * FROM t WHERE x LIKE '%a%' LIMIT 20", 2.5, limit),
     )
-    found = run.main_query([quick, slow])
+    found = untimed.main_query([quick, slow])
     assert found["path"] == "/slow"
     assert found["sql"].startswith("SELECT COUNT(*)")
     assert found["outline"] == "Aggregate > Seq Scan(t)"
     assert found["request_time_ms"] == 602.5
-    assert run.main_query([probed("/none")]) is None
+    assert untimed.main_query([probed("/none")]) is None
 
 
 def test_every_probed_query_is_kept_with_its_time_and_statement():
@@ -276,7 +276,7 @@ def test_every_probed_query_is_kept_with_its_time_and_statement():
         probed("/a", ("SELECT * FROM address WHERE id = 7", 0.1, None), ("SELECT 'x'", 0.2, None)),
         probed("/b", ("SELECT * FROM address WHERE id = 9", 0.3, None)),
     ]
-    kept = run.probed_requests(requests)
+    kept = untimed.probed_requests(requests)
     assert kept["statements"] == ["SELECT * FROM address WHERE id = ?", "SELECT ?"]
     assert [r["queries"] for r in kept["requests"]] == [[[0, 0.1], [1, 0.2]], [[0, 0.3]]]
 
@@ -331,7 +331,7 @@ def test_scenario_requests_are_built_from_terms_alone():
     terms["ids"] = {"hot": [1], "cold": [2]}
     built = probe.scenario_requests(terms)
     assert built == probe.scenario_requests(terms)
-    assert set(built) == set(run.SCENARIOS) - {"mixed", "mixed-reads"}
+    assert set(built) == set(workload.SCENARIOS) - {"mixed", "mixed-reads"}
     assert "/api/customers/1/" in built["detail"]
 
 

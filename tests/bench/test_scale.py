@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import database, run, scale, services, steps
+from bench import database, scale, services, steps, workload
 
 # One page-number step and one cursor step: the deep page is reached both ways.
 CHOSEN = [steps.select(4), steps.select(5)]
@@ -104,5 +104,5 @@ def test_the_deep_scenario_needs_its_page(scaled):
     """k6 refuses `deep` without DEEP_URL instead of measuring nothing."""
     settings = scale.settings_from({"DURATION": "1"})
     terms = database.terms_path(database.base_fingerprint(SIZES[0], 7))
-    with pytest.raises(run.BenchError, match="DEEP_URL"):
-        run.k6("http://127.0.0.1:9", terms, "deep", settings, 1)
+    with pytest.raises(workload.BenchError, match="DEEP_URL"):
+        workload.k6("http://127.0.0.1:9", terms, "deep", settings, 1)

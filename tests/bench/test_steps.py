@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import steps
+from bench import steps, workload
 
 TOML = """number = {number}
 slug = "{slug}"
@@ -99,13 +99,12 @@ def test_a_step_after_the_first_names_what_it_fixes(tmp_path: Path, field: str):
 
 
 def test_the_real_steps_say_what_they_fix_in_scenarios_the_workload_has():
-    from bench import run
 
     ladder = steps.discover()
     assert not ladder[0].shows
     for step in ladder[1:]:
         assert step.symptom.endswith("."), step.slug
-        assert set(step.shows) <= set(run.SCENARIOS), step.slug
+        assert set(step.shows) <= set(workload.SCENARIOS), step.slug
 
 
 def test_worker_counts_follow_each_servers_docs():
