@@ -67,7 +67,7 @@ def per_piece_estimates(
     """The defaults scaled to the data set: seeding and migrating grow with the rows (a
     base of another size is seeded again); the extras add micro-benchmarks and probes."""
     return {
-        "seed": 1.0 if seeded and seeded[0] == customers else customers * 4e-4,
+        "seed": 1.0 if seeded and seeded[0] == customers else 2.0 + customers * 1e-5,
         "prepare": 4.0 + customers * 4e-5,
         "probe": (8.0 + customers * 4e-5) * (6 if details else 1),
     }
