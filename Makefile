@@ -1,8 +1,8 @@
 # The Django performance ladder. `make help` lists the targets.
 #
-# The first target that needs Python builds .venv from requirements.lock by itself (the
-# tests, linters and docs add requirements-dev.lock):
-# with uv when it is on PATH, with the standard venv module and pip otherwise.
+# The first target that needs Python builds .venv from requirements.lock by itself, with
+# uv when it is on PATH, with the standard venv module and pip otherwise; the tests,
+# linters, docs and the workshop's checker add requirements-dev.lock.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -33,10 +33,10 @@ $(STAMP): requirements.lock pyproject.toml
 	fi
 	@touch $(STAMP)
 
-# The tests, linters and docs add their tools on top, only when one of their targets runs:
-# make bench needs a fifth of the packages and installs in a quarter of the time.
+# Their tools go on top only when one of their targets runs: make bench needs under half
+# of the packages and installs in a quarter of the time.
 $(DEV_STAMP): $(STAMP) requirements-dev.lock
-	@echo "[venv] adding the test, lint and docs tools from requirements-dev.lock"
+	@echo "[venv] adding the test, lint, docs and checker tools from requirements-dev.lock"
 	@if command -v uv >/dev/null 2>&1; then \
 		uv pip install -q --python $(PY) -r requirements-dev.lock; \
 	else \
@@ -44,14 +44,14 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 	fi
 	@touch $(DEV_STAMP)
 
-venv: $(STAMP) ## create or refresh the tooling virtualenv (make venv-dev adds the test, lint and docs tools)
+venv: $(STAMP) ## create or refresh the tooling virtualenv (make venv-dev adds the test, lint, docs and checker tools)
 
-venv-dev: $(DEV_STAMP) ## the tooling virtualenv with the test, lint and docs tools
+venv-dev: $(DEV_STAMP) ## the tooling virtualenv with the test, lint, docs and checker tools
 
 bench: $(STAMP) ## the quick run: every step, 100k customers, 3 s per scenario (STEPS=1,3 SCENARIOS=list,search DURATION= REPEATS= CUSTOMERS=)
 	$(PY) -m bench bench --preset quick
 
-bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s per scenario, 3 repeats; resumable
+bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s per scenario, up to 3 repeats; resumable
 	$(PY) -m bench bench --preset publication
 
 bench-scale: $(STAMP) ## one client's latency at 10k, 100k, 1M and 3M customers, every step (SIZES=10k,1M STEPS=); resumable
@@ -90,10 +90,10 @@ explain: $(STAMP) ## one request's queries and plan: make explain STEP=3 URL='/a
 exercise: $(STAMP) ## workshop: copy step n-1 to workshop/ to turn it into step n (make exercise STEP=4 [RESET=1])
 	$(PY) -m bench exercise $(STEP)
 
-rehearse: $(STAMP) ## workshop set-up and dress rehearsal: every venv and data set, each exercise checked (STEPS=2,3,4)
+rehearse: $(DEV_STAMP) ## workshop set-up and dress rehearsal: every venv and data set, each exercise checked (STEPS=2,3,4)
 	$(PY) -m bench rehearse
 
-check: $(STAMP) ## workshop: what your copy of step n still misses (make check STEP=4) [SOLUTION=1: the step's own code]
+check: $(DEV_STAMP) ## workshop: what your copy of step n still misses (make check STEP=4) [SOLUTION=1: the step's own code]
 	$(PY) -m bench check $(STEP)
 
 services: $(STAMP) ## start the embedded PostgreSQL and Redis (the other targets do it when needed)

@@ -196,10 +196,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     found = services.ensure(redis=any("redis" in s.services for s in selected))
     _resolve_dataset(args, database.current_dataset(found.database_url))
     publish = args.preset == "publication"
+    stop = f" (no more once two agree within {settings.spread:.0%})" if settings.spread else ""
     print(
         f"[bench] {args.preset}: {len(selected)} step(s), {args.customers:,} customers"
         f" (seed {args.seed}), scenarios {', '.join(settings.scenarios)}; {settings.vus} VUs"
-        f" x {settings.duration_s:g}s each, {settings.repeats} repeat(s), mixed-open at"
+        f" x {settings.duration_s:g}s each, {settings.repeats} repeat(s){stop}, mixed-open at"
         f" {settings.open_rate:g}/s" + ("; names its run published" if publish else ""),
         flush=True,
     )

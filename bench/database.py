@@ -141,6 +141,16 @@ def activity(url: str) -> str:
     return f"{query} ({phase}{share})"
 
 
+def checkpoint(url: str, log=print) -> None:
+    """Write every changed buffer to disk now (CHECKPOINT), so that the I/O of what just
+    ran is not paid by what runs next. A role without the right to says so and goes on."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            log("[db] CHECKPOINT refused (needs superuser or pg_checkpoint); going on without")
+
+
 def migrate(step: Step, url: str, log=print) -> None:
     """``manage.py migrate``, saying which migration runs and, while one is quiet for
     PROGRESS_EVERY_S, which statement and how far an index build has come."""

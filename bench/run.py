@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import (
@@ -308,10 +309,12 @@ class Sitting:
         return [cell for cell in found if cell is not None]
 
     def settled(self, owner: str, name: str, repeat: int) -> bool:
-        """Whether the scenario's repeats before ``repeat`` agree within SPREAD: two or
-        more, all measured."""
+        """Whether the scenario stopped repeating before ``repeat``: its runs so far, two
+        or more and all measured, agree within SPREAD. Once settled, it stays so."""
         if not self.settings.spread or repeat < 3:
             return False
+        if self.settled(owner, name, repeat - 1):
+            return True
         before = [self.kept.cell(owner, name, earlier) for earlier in range(1, repeat)]
         return None not in before and spread(before) <= self.settings.spread
 
@@ -320,9 +323,11 @@ class Sitting:
         return [step.slug for step in self.selected] + (["ceiling"] if self.ceiling_names else [])
 
     def undecided(self, owner: str, name: str, repeat: int) -> bool:
-        """A repeat that SPREAD may yet spare: the ones before it are not all in."""
-        earlier = (self.kept.cell(owner, name, r) for r in range(1, repeat))
-        return bool(self.settings.spread) and repeat >= 3 and None in earlier
+        """A repeat that SPREAD may yet spare: not settled, and the ones before it are
+        not all in."""
+        if not self.settings.spread or repeat < 3 or self.settled(owner, name, repeat):
+            return False
+        return None in (self.kept.cell(owner, name, r) for r in range(1, repeat))
 
     def still_needed(self) -> float:
         """Of the repeats SPREAD has decided on, the share that still runs (1 until one
@@ -342,15 +347,21 @@ class Sitting:
         expected = self.still_needed()
         warmup, duration = self.settings.warmup_s, self.settings.duration_s
         boot = k6 = 0.0
+        busy = set()
         for owner in self.owners:
             for repeat in self.rounds:
                 if names := self.todo(owner, repeat):
                     odds = [expected if self.undecided(owner, n, repeat) else 1.0 for n in names]
-                    boot += 1
-                    k6 += warmup + duration * sum(odds)
+                    # The server starts and warms up if any of its scenarios runs.
+                    started = 1 - math.prod(1 - odd for odd in odds)
+                    boot += started
+                    k6 += warmup * started + duration * sum(odds)
+                    busy.add(self.top.slug if owner == "ceiling" else owner)
+        busy |= {step.slug for step in self.selected if not self.kept.step(step.slug)}
         return {
             "seed": 0 if self.seeded else 1,
-            "prepare": sum(step.slug not in self.urls for step in self.selected),
+            # A step with nothing left to measure or probe (a resumed run) is not prepared.
+            "prepare": sum(s.slug in busy and s.slug not in self.urls for s in self.selected),
             "boot": boot,
             "k6": k6,
             "probe": sum(not self.kept.step(step.slug) for step in self.selected),
@@ -429,6 +440,10 @@ class Sitting:
             url = self.url_of(step)
             extras = extras_of(step, self.selected) if self.settings.details else set()
             entry = untimed_pass(step, url, self.found.redis_url, terms, extras)
+            # What the pass wrote (its probe customer; on a full-text step, a trigram
+            # index built and rolled back) goes to disk before the next step is timed.
+            database.checkpoint(url)
+            settle(url)
             self.kept.keep_step(step.slug, entry)
             where = f"{step.slug} ({index}/{len(self.selected)}) probed"
             self.progress.advance(1, where, kind="probe")
@@ -517,6 +532,8 @@ def measure_running(
     """
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
+    # Every repeat runs here: the file must not claim that SPREAD stopped one early.
+    settings = replace(settings, spread=0.0)
     found = services.ensure(redis=False)
     url = url or services.with_database(found.database_url, step.database_name())
     import psycopg

@@ -103,6 +103,7 @@ SETTLE_LIMIT_S = 120
 
 
 SETTLE_QUIET_SAMPLES = 3
+SETTLE_INTERVAL_S = 0.1
 
 
 def settle(url: str) -> None:
@@ -127,7 +128,7 @@ def settle(url: str) -> None:
             return quiet >= SETTLE_QUIET_SAMPLES
 
         try:
-            net.wait_until(idle_long_enough, SETTLE_LIMIT_S, "busy")
+            net.wait_until(idle_long_enough, SETTLE_LIMIT_S, "busy", interval=SETTLE_INTERVAL_S)
         except TimeoutError:
             # Measured anyway, and said: the next scenario shares the database's cores.
             print(f"  [settle] queries still running after {SETTLE_LIMIT_S} s", flush=True)

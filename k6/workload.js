@@ -5,7 +5,7 @@
 //                                latency; latency under a load every step must carry.
 //
 // It only follows the `next` links the API returns, so it works unchanged against page
-// numbers (steps 01-04) and cursors (05-08). `make bench` runs it; see bench/run.py.
+// numbers (steps 01-04) and cursors (05-08). `make bench` runs it; see bench/workload.py.
 
 import exec from "k6/execution";
 import { detail, follow, list, write } from "./lib/api.js";

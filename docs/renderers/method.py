@@ -114,6 +114,7 @@ def preset_run(name: str) -> dict | None:
             candidate["dataset"]["customers"] == int(preset["CUSTOMERS"])
             and candidate["k6"]["duration_s"] == float(preset["DURATION"])
             and candidate["k6"].get("repeats", 1) == int(preset["REPEATS"])
+            and candidate["k6"].get("spread", 0) == float(preset.get("SPREAD", "0"))
             and {step["slug"] for step in candidate["steps"]} == every
         ):
             found.append(candidate)
@@ -179,7 +180,7 @@ def render_presets(_: str | None, src_uri: str) -> str:
     return markdown(columns, rows) + "\n\n" + caption
 
 
-# The kinds of work bench/run.py's Progress times (run.spent_s of a result file).
+# The kinds of work bench/progress.py's Progress times (run.spent_s of a result file).
 SPENT_ON = {
     "seed": "seeding",
     "prepare": "preparing the steps' databases",
@@ -256,6 +257,7 @@ def render_spread_check(_: str | None, src_uri: str) -> str:
             abs(statistics.median(all_three) - statistics.median(all_three[:2]))
             / statistics.median(all_three)
             for all_three in ([stat(r) for r in repeats[:3]] for repeats in agreed)
+            if statistics.median(all_three)
         ]
         return max(changes, default=0.0)
 
@@ -269,6 +271,13 @@ def render_spread_check(_: str | None, src_uri: str) -> str:
     )
 
 
+def render_settle(_: str | None, src_uri: str) -> str:
+    from bench import workload
+
+    quiet_s = (workload.SETTLE_QUIET_SAMPLES - 1) * workload.SETTLE_INTERVAL_S
+    return f"{quiet_s:g} s ({workload.SETTLE_QUIET_SAMPLES} samples in a row)"
+
+
 RENDERERS = {
     "chart": render_chart,
     "cores": render_cores,
@@ -279,6 +288,7 @@ RENDERERS = {
     "presets": render_presets,
     "repeats": render_repeats,
     "results": render_results,
+    "settle": render_settle,
     "spread_check": render_spread_check,
     "table": render_table,
     "wall_time": render_wall_time,

@@ -14,7 +14,19 @@ import re
 
 import pytest
 
-from bench import ceiling, database, journal, probe, report, results, run, serve, steps, workload
+from bench import (
+    ceiling,
+    database,
+    journal,
+    probe,
+    report,
+    results,
+    run,
+    serve,
+    steps,
+    untimed,
+    workload,
+)
 
 CUSTOMERS = 3_000
 SEED = 5
@@ -173,6 +185,13 @@ def test_a_step_started_elsewhere_is_measured_without_touching_latest(servers, t
         assert scenario["queries_per_request"] is None
 
 
+def extras(found: dict) -> dict[str, set[str]]:
+    """The extras each step of the run was to measure (untimed.extras_of)."""
+    slugs = {step["slug"] for step in found["steps"]}
+    chosen = [step for step in steps.discover() if step.slug in slugs]
+    return {step.slug: untimed.extras_of(step, chosen) for step in chosen}
+
+
 def test_deep_pages_and_ninja_cursor_are_recorded(measured):
     orderings = {f"{sign}{key}" for key in probe.ORDERINGS for sign in ("", "-")}
     for step in measured["steps"]:
@@ -182,13 +201,13 @@ def test_deep_pages_and_ninja_cursor_are_recorded(measured):
             assert entry["first"]["buffers"] > 0
             assert entry["deep"]["time_ms"] > 0
             assert entry["page"] == probe.DEEP_PAGE
-        assert (step["ninja_cursor"] is not None) == (step["pagination"] == "cursor")
+        assert (step["ninja_cursor"] is not None) == ("ninja" in extras(measured)[step["slug"]])
 
 
 def test_the_full_text_roads_not_taken_are_measured(measured):
     for step in measured["steps"]:
         found = step["fulltext"]
-        assert (found is not None) == (step["search"] == "fulltext"), step["slug"]
+        assert (found is not None) == ("roads" in extras(measured)[step["slug"]]), step["slug"]
         if found is None:
             continue
         assert found["index_bytes"] > 0

@@ -92,8 +92,23 @@ def test_a_repeat_not_yet_decided_is_planned_as_likely_as_the_decided_ones(sitti
     for repeat in (1, 2):
         sitting.kept.keep_cell(slug, "list", repeat, measured(100, 50))
     sitting.kept.keep_cell(slug, "search", 1, measured(10, 500))
-    # The one decided third run was spared, so the undecided one is planned at nothing:
-    # round 2's search after its warm-up, round 3's warm-up.
+    # The one decided third run was spared, so the undecided one is planned at nothing,
+    # and so is the server it would need: round 2's search after its warm-up is left.
     assert sitting.still_needed() == 0
     warmup, duration = SETTINGS.warmup_s, SETTINGS.duration_s
-    assert sitting.plan()["k6"] == (warmup + duration) + warmup
+    assert sitting.plan()["k6"] == warmup + duration
+    assert sitting.plan()["boot"] == 1
+
+
+def test_a_scenario_that_stopped_repeating_stays_stopped(sitting):
+    sitting.settings = run.Settings(**{**SETTINGS.__dict__, "repeats": 4})
+    slug = sitting.selected[0].slug
+    for repeat in (1, 2):
+        sitting.kept.keep_cell(slug, "list", repeat, measured(100, 50))
+        sitting.kept.keep_cell(slug, "search", repeat, measured(10 * repeat, 500))
+    sitting.kept.keep_cell(slug, "search", 3, measured(15, 500))
+    assert sitting.todo(slug, 3) == []
+    # list's third run never happened, and its fourth is not owed for that.
+    assert sitting.todo(slug, 4) == ["search"]
+    assert not sitting.undecided(slug, "list", 4)
+    assert len(sitting.scenarios_of(slug, ["list"])["list"]["repeats"]) == 2

@@ -612,6 +612,8 @@ def test_the_readme_describes_each_preset_as_bench_run_defines_it(preset, target
         f" {repeats} repeat{'s' if repeats > 1 else ''}"
     )
     assert described in row, row
+    if float(values.get("SPREAD", "0")):
+        assert "`SPREAD`" in row, row
 
 
 def test_the_readme_describes_the_scaling_run_as_bench_scale_defines_it():
