@@ -463,6 +463,7 @@ class Sitting:
                     "ninja_cursor": entry["ninja"],
                     "fulltext": entry["roads"],
                     "test_times": entry["timed"],
+                    "storage": entry["storage"],
                 }
             )
         return found

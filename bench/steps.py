@@ -53,6 +53,8 @@ class Step:
     pagination: str
     search: str
     path: Path
+    # Where the filters read the address's place and the relationship's points.
+    filters: str = "joined"
     # Test files whose run times the step's page sets side by side (``make bench``).
     timed_tests: tuple[str, ...] = ()
     # What a reader meets before this step's change, and the scenarios that show what
@@ -115,6 +117,7 @@ def load(path: Path) -> Step:
         pagination=data["pagination"],
         search=data["search"],
         path=path,
+        filters=data.get("filters", "joined"),
         timed_tests=tuple(data.get("timed_tests", [])),
         symptom=data.get("symptom", ""),
         shows=tuple(data.get("shows", [])),

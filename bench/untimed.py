@@ -11,7 +11,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench import facts, fulltext, ninja_cursor, probe, serve, steps, venvs
+from bench import database, facts, fulltext, ninja_cursor, probe, serve, steps, venvs
 from bench.workload import BenchError
 
 
@@ -215,6 +215,7 @@ def untimed_pass(
         "facts": facts.run(step, url),
         "probed": probe_pass(step, url, terms),
         "deep": deep_pages(step, url),
+        "storage": database.storage(url),
         "ninja": ninja_cursor.run(step, url) if "ninja" in extras else None,
         "roads": fulltext.run(step, url, terms) if "roads" in extras else None,
         "micro": microbenchmarks(step, url, redis_url) if "micro" in extras else [],

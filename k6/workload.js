@@ -32,8 +32,59 @@ function walk() {
   }
 }
 
+// Every filter of the contract, alone and in the pairs people combine. Names, cities and
+// customer_ids are drawn with the same skew as the other scenarios (values a cache has
+// seen most of the time, rarer ones for its misses), and dates are fresh. Countries,
+// genders and point thresholds have a handful of values each, drawn evenly: the rare
+// ones (a gender 3 % of customers have, the top of the skewed points) are where a plan
+// is most likely to go wrong, and an even draw keeps them in every run.
+const GENDERS = ["female", "male", "undefined", "other"];
+const POINTS = [1000, 5000, 10000, 20000, 30000, 40000, 45000];
+const DAY_MS = 86400000;
+
+// A day in the `years` from `start` (ms since the epoch), as YYYY-MM-DD.
+function day(start, years, offsetDays = 0) {
+  const days = Math.floor(Math.random() * years * 365) + offsetDays;
+  return new Date(start + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+const filters = {
+  firstName: () => skewed(terms.first_names).slice(0, 3),
+  lastName: () => skewed(terms.last_names).slice(0, 3),
+  city: () => skewed(terms.cities),
+  country: () => pick(terms.countries.hot),
+  gender: () => pick(GENDERS),
+  points: () => pick(POINTS),
+  // Born in one year from 1940 to 2002: what a birthday campaign asks for.
+  born: () => {
+    const from = day(Date.UTC(1940, 0, 1), 63);
+    return { birthday_after: from, birthday_before: day(Date.parse(from), 0, 364) };
+  },
+  // Customers since a day of the last two years of the data (2019-2024).
+  since: () => day(Date.UTC(2023, 0, 1), 2),
+};
+
+const FILTERS = [
+  () => ({ first_name: filters.firstName() }),
+  () => ({ last_name: filters.lastName() }),
+  () => ({ city: filters.city() }),
+  () => ({ country: filters.country() }),
+  () => ({ customer_id: skewed(terms.customer_ids) }),
+  () => ({ gender: filters.gender() }),
+  () => filters.born(),
+  () => ({ created_after: filters.since() }),
+  () => (Math.random() < 0.5 ? { points_min: filters.points() } : { points_max: pick(POINTS) / 100 }),
+  () => ({ has_address: Math.random() < 0.8 ? "false" : "true" }),
+  () => ({ last_name: filters.lastName(), city: filters.city() }),
+  () => ({ first_name: filters.firstName(), last_name: filters.lastName() }),
+  () => ({ country: filters.country(), gender: filters.gender() }),
+  () => ({ city: filters.city(), points_min: filters.points() }),
+  () => ({ country: filters.country(), created_after: filters.since() }),
+  () => ({ gender: filters.gender(), ...filters.born() }),
+];
+
 function filter() {
-  list(BASE, { last_name: skewed(terms.last_names).slice(0, 3), city: skewed(terms.cities) }, "filter");
+  list(BASE, pick(FILTERS)(), "filter");
 }
 
 // Selective terms match one customer or a few: a customer_id, or a last name from the
@@ -59,8 +110,7 @@ function sort() {
 // Every request a listing no one asked for before (a random day and page size): on a
 // cached step, what a miss costs; elsewhere, one more filtered first page.
 function unique() {
-  const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(Math.random() * 5 * 365) * 86400000);
-  const params = { created_before: day.toISOString().slice(0, 10) };
+  const params = { created_before: day(Date.UTC(2020, 0, 1), 5) };
   params.page_size = 1 + Math.floor(Math.random() * 100);
   list(BASE, params, "unique");
 }

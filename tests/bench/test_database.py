@@ -8,7 +8,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bench import database, net, steps
+from bench import database, net, seed, steps
+from tests.datasets import SMALL
 
 PREFIX = "crm_test_db"
 
@@ -150,3 +151,32 @@ def test_activity_names_the_statement_a_database_is_running(servers):
         finally:
             started.join()
     assert found == "SELECT pg_sleep(3)"
+
+
+def test_storage_weighs_each_customer_table_and_every_index_on_them(servers):
+    url = SMALL.step_url(servers.database_url, steps.discover()[-1])
+    found = database.storage(url)
+    with psycopg.connect(url) as conn:
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)", [list(seed.TABLES)]
+            )
+        }
+    assert set(found["tables"]) == set(seed.TABLES)
+    assert set(found["indexes"]) == indexes
+    assert {entry["table"] for entry in found["indexes"].values()} == set(seed.TABLES)
+    assert all(entry["bytes"] > 0 for entry in found["indexes"].values())
+
+
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda step: step.slug)
+def test_a_step_starts_compact_whatever_its_migrations_rewrote(servers, step):
+    """Steps 05 and 09 fill a new column in every customer row: their template is
+    compacted after migrating, so compacting a copy again frees nothing."""
+    url = SMALL.step_url(servers.database_url, step, copy="compact")
+    query = "SELECT pg_total_relation_size('app_user')"
+    with psycopg.connect(url, autocommit=True) as conn:
+        (before,) = conn.execute(query).fetchone()
+        conn.execute("VACUUM (FULL) app_user")
+        (after,) = conn.execute(query).fetchone()
+    assert after >= before * 0.95, (before, after)

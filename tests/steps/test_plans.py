@@ -55,6 +55,17 @@ def pages_by_number(step) -> bool:
     return step.number < KEYSET_FROM
 
 
+def birth_year_by_scan(step, path: str) -> bool:
+    """A birth year with a rare gender, on the keyset steps whose filters still join.
+
+    Step 05 replaced the birthday index by the ordering's key index, which a range of the
+    column cannot use: a year's customers of one gender are too many to walk the created
+    index for, so PostgreSQL reads the table. Step 09 indexes (birthday, gender).
+    """
+    keyset_joined = step.number >= KEYSET_FROM and step.filters == "joined"
+    return keyset_joined and "gender=" in path and "birthday_after=" in path
+
+
 @pytest.mark.parametrize("name", ["list", "filter", "sort"])
 def test_first_pages_never_scan_the_customer_table(probed, name: str):
     step = probed[0]
@@ -62,6 +73,8 @@ def test_first_pages_never_scan_the_customer_table(probed, name: str):
         points = result["path"].endswith(("ordering=points", "ordering=-points"))
         if points and pages_by_number(step):
             continue  # see test_ordering_by_points_alone_still_sorts
+        if birth_year_by_scan(step, result["path"]):
+            continue  # see test_a_rare_gender_in_a_birth_year_is_a_scan_until_step_09
         plan = page_query(result)["plan"]
         assert "app_user" not in probe.seq_scans(plan), (result["path"], probe.outline(plan))
 
@@ -157,6 +170,17 @@ def test_ordering_by_points_alone_still_sorts(probed):
     for sign in ("", "-"):
         plan = page_query(results[f"{probe.LIST}?ordering={sign}points"])["plan"]
         assert any(n["Node Type"] == "Sort" for n in probe.nodes(plan)), probe.outline(plan)
+
+
+def test_a_rare_gender_in_a_birth_year_is_a_scan_until_step_09(probed):
+    """The honest exception of keyset steps 05-08 (``birth_year_by_scan``)."""
+    step, _, scenarios, results = probed
+    years = [path for path in scenarios["filter"] if birth_year_by_scan(step, path)]
+    if not years:
+        pytest.skip("this step's birth years are served by an index")
+    for path in years:
+        plan = page_query(results[path])["plan"]
+        assert "app_user" in probe.seq_scans(plan), (path, probe.outline(plan))
 
 
 def test_every_index_the_step_added_is_used(probed, servers):
