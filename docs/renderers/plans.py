@@ -8,7 +8,18 @@ import re
 
 from bench import fulltext, probe
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_bytes, fmt_ms, fmt_queries, link, listing, measured
+from renderers.common import (
+    STATE,
+    fmt_bytes,
+    fmt_ms,
+    fmt_queries,
+    link,
+    listing,
+    measured,
+    note,
+    previous,
+    verdict,
+)
 
 
 def short_statement(statement: str, limit: int = 140) -> str:
@@ -103,6 +114,87 @@ def render_plans(slug: str, src_uri: str) -> str:
     )
     table = f'<div class="plans" markdown>\n\n{markdown(columns, rows)}\n\n</div>'
     return intro + table + "\n\n" + "\n\n".join(details)
+
+
+def probed_times(step: dict, scenario: str) -> dict[str, float]:
+    """Each probed request of a scenario: its path and its time in the database (none
+    for a step measured by the k6 profile alone)."""
+    kept = step["scenarios"][scenario].get("probe") or {"requests": []}
+    return {r["path"]: sum(ms for _, ms in r["queries"]) for r in kept["requests"]}
+
+
+# One EXPLAIN ANALYZE under a millisecond is mostly planning and noise: no verdict on it.
+CLEAR_MS = 1.0
+
+
+def probed_change(was: float | None, now: float) -> str:
+    if was is None:
+        return "—"
+    if max(was, now) < CLEAR_MS:
+        return "no clear change"
+    return verdict(was, now, False)
+
+
+def render_filters(slug: str, src_uri: str) -> str:
+    """``{{ filters 09-filter-plans }}``: every probed filter request, one client, on the
+    step before and on this one."""
+    before, mine = previous(slug), measured(slug)
+    if before is None:
+        raise ValueError(f"{slug} has no previous step to compare with")
+    old, new = probed_times(before, "filter"), probed_times(mine, "filter")
+    if not new:
+        return note("Not probed", f"The published run has no probe pass of {slug}.")
+    columns = [
+        Column("request"),
+        Column(before["slug"], ">"),
+        Column(slug, ">"),
+        Column("change", ">"),
+    ]
+    rows = []
+    for path, now in new.items():
+        was = old.get(path)
+        shown = path.removeprefix(probe.LIST) or "(no filter)"
+        rows.append(
+            [
+                f"`{shown}`",
+                fmt_ms(was) if was is not None else "—",
+                fmt_ms(now),
+                probed_change(was, now),
+            ]
+        )
+    caption = (
+        "*Time in PostgreSQL of each probed filter request, one client, EXPLAIN ANALYZE in the"
+        " probe pass of the same run; the first page, default ordering unless the request"
+        " names one.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
+def render_indexes(slug: str, src_uri: str) -> str:
+    """``{{ indexes 09-filter-plans }}``: the indexes this step added and dropped, and
+    what the customer tables weigh, against the step before, from the same run."""
+    before, mine = previous(slug), measured(slug)
+    if before is None:
+        raise ValueError(f"{slug} has no previous step to compare with")
+    old, new = before.get("storage"), mine.get("storage")
+    if not old or not new:
+        return note("Not recorded", "The published run predates the sizes on disk.")
+    columns = [Column("index or table"), Column("on"), Column("change"), Column("on disk", ">")]
+    rows = [
+        [f"`{name}`", f"`{entry['table']}`", change, fmt_bytes(entry["bytes"])]
+        for change, found, other in (("added", new, old), ("dropped", old, new))
+        for name, entry in found["indexes"].items()
+        if name not in other["indexes"]
+    ]
+    for table, size in new["tables"].items():
+        was = old["tables"].get(table)
+        if was is not None and was != size:
+            rows.append([f"`{table}` itself", "", f"was {fmt_bytes(was)}", fmt_bytes(size)])
+    caption = (
+        "*`pg_relation_size` of each index and `pg_table_size` of each table, read after"
+        f" each step's timed runs in the same run; {before['slug']} against {slug}.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
 
 
 def render_deep(arg: str, src_uri: str) -> str:
@@ -290,6 +382,8 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
 RENDERERS = {
     "deep": render_deep,
     "deep_pages": render_deep_pages,
+    "filters": render_filters,
+    "indexes": render_indexes,
     "fulltext": render_fulltext,
     "hits": render_hits,
     "ninja_cursor": render_ninja_cursor,

@@ -285,6 +285,30 @@ def test_08_meets_its_goals_and_filter_carries_less():
     assert not report.within_noise(before["filter"], after["filter"])
 
 
+def slowest_probed(slug: str, scenario: str) -> float:
+    kept = STEPS[slug]["scenarios"][scenario]["probe"]["requests"]
+    return max(sum(ms for _, ms in request["queries"]) for request in kept)
+
+
+@needs("08-optimized", "09-filter-plans")
+def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
+    """09's page and the README: filtered first pages stop walking the order, so the
+    filter scenario gains beyond noise, and so does the slowest filter one client asks."""
+    before, after = STEPS["08-optimized"]["scenarios"], STEPS["09-filter-plans"]["scenarios"]
+    assert rps_gain("09-filter-plans", "08-optimized", "filter") > 1
+    assert not report.within_noise(before["filter"], after["filter"])
+    assert slowest_probed("09-filter-plans", "filter") < slowest_probed("08-optimized", "filter")
+
+
+@needs("08-optimized", "09-filter-plans")
+def test_09_changes_only_the_filtered_statements():
+    """09's page: only the infrastructure changed; every read without a filter sends
+    step 08's statements, word for word."""
+    for name in ("list", "walk", "sort", "search", "search-broad", "detail", "unique"):
+        before = STEPS["08-optimized"]["scenarios"][name]["probe"]["statements"]
+        assert STEPS["09-filter-plans"]["scenarios"][name]["probe"]["statements"] == before, name
+
+
 # --- How cost grows (docs/scale.md), held against docs/results/scale.json --------------
 
 
