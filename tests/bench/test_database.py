@@ -94,6 +94,35 @@ def test_steps_with_the_same_migrations_are_migrated_once(servers):
         database.drop_all(servers.database_url, PREFIX)
 
 
+def test_a_step_whose_migrations_extend_another_runs_only_its_own(servers, monkeypatch):
+    """09 adds one migration to 06's: its template is a copy of 06's, migrated once more,
+    and ends with every migration of its own applied."""
+    monkeypatch.setattr(database, "REPORT_AFTER_S", 0)
+    step, earlier = next(
+        (step, database.extends(step))
+        for step in reversed(steps.discover())
+        if database.extends(step)
+    )
+    messages: list[str] = []
+    database.drop_all(servers.database_url, PREFIX)
+    try:
+        database.prepare_step(servers.database_url, earlier, 100, 1, prefix=PREFIX)
+        url = database.prepare_step(
+            servers.database_url, step, 100, 1, prefix=PREFIX, log=messages.append
+        )
+        ran = {m.split()[1].rstrip(":") for m in messages if m.startswith("[db]   ")}
+        assert ran == {f"crm.{path.stem}" for path in step.migrations[len(earlier.migrations) :]}
+        assert any(database.template_name(earlier, PREFIX) in m for m in messages)
+        with psycopg.connect(url) as conn:
+            applied = conn.execute(
+                "SELECT name FROM django_migrations WHERE app = 'crm' ORDER BY name"
+            ).fetchall()
+            assert [name for (name,) in applied] == [path.stem for path in step.migrations]
+            assert conn.execute("SELECT count(*) FROM app_user").fetchone()[0] == 100
+    finally:
+        database.drop_all(servers.database_url, PREFIX)
+
+
 def test_fingerprints_change_with_what_changes_the_data():
     base = database.base_fingerprint(1000, 1)
     assert base == database.base_fingerprint(1000, 1)
@@ -153,7 +182,7 @@ def test_activity_names_the_statement_a_database_is_running(servers):
     assert found == "SELECT pg_sleep(3)"
 
 
-def test_storage_weighs_each_customer_table_and_every_index_on_them(servers):
+def test_storage_measures_each_customer_table_and_every_index_on_them(servers):
     url = SMALL.step_url(servers.database_url, steps.discover()[-1])
     found = database.storage(url)
     with psycopg.connect(url) as conn:
