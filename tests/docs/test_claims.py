@@ -219,18 +219,17 @@ def test_07_the_blend_misses_its_target():
 
 
 @needs("06-fts", "07-redis-cache", "08-optimized")
-def test_08_sends_step_07s_reads_and_was_measured_without_receivers():
-    """08's page: the same read queries word for word; its note says the published run
-    measured step 08 with no signal receivers, when a delete did not read the
-    relationship first, as in step 06. A run made since they came back fails this: the
-    note and the writes bullet then change with the numbers."""
+def test_08_sends_step_07s_reads_and_writes():
+    """08's page: the same read queries word for word; writes go through step 07's signal
+    receivers, so a delete reads the relationship first and a write sends as many
+    queries as step 07's."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
     for name in ("list", "walk", "filter", "search", "search-broad", "sort", "unique", "detail"):
         assert after[name]["probe"]["statements"] == before[name]["probe"]["statements"], name
-    writes = [STEPS[slug]["scenarios"]["write"]["probe"]["statements"] for slug in STEPS]
-    reads_first = [any(q.startswith('SELECT "customer_relationship"') for q in w) for w in writes]
-    assert reads_first[-3:] == [False, True, False]
-    assert after["write"]["queries_per_request"] < before["write"]["queries_per_request"]
+    for scenarios in (before, after):
+        statements = scenarios["write"]["probe"]["statements"]
+        assert any(q.startswith('SELECT "customer_relationship"') for q in statements)
+    assert after["write"]["queries_per_request"] == before["write"]["queries_per_request"]
 
 
 def test_08_keeps_step_07s_cache_behaviour():
@@ -251,13 +250,15 @@ def test_08_keeps_step_07s_cache_behaviour():
 def test_08_is_within_a_standard_deviation_of_07_in_process():
     """08's page: in process, each gap is smaller than the noisier step's standard
     deviation."""
-    for name in ("test_one_detail_request", "test_one_list_request", "test_serialise_one_page"):
+    # "the detail gap is smaller than the standard deviation ..., the list gap about as
+    # large as it"
+    for name, within in (("test_one_detail_request", 1.0), ("test_one_list_request", 1.5)):
         ours, theirs = (
             next(b for b in STEPS[slug]["microbenchmarks"] if b["name"] == name)
             for slug in ("08-optimized", "07-redis-cache")
         )
         gap = abs(ours["mean_s"] - theirs["mean_s"])
-        assert gap < max(ours["stddev_s"], theirs["stddev_s"]), name
+        assert gap < within * max(ours["stddev_s"], theirs["stddev_s"]), name
 
 
 @needs("07-redis-cache", "08-optimized")
@@ -269,20 +270,20 @@ def test_08_hits_the_cache_as_often_as_07():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_meets_its_goals_and_filter_carries_less():
-    """08's page: the blend's throughput and list's p95 are within five per cent of step
-    07's, and within noise; the reads' throughput is lower in the medians, within noise,
-    and filter's below it."""
+def test_08_misses_its_goals_in_the_medians_but_not_beyond_noise():
+    """08's page: the blend's throughput and list's p95 are more than five per cent worse
+    than step 07's in the medians, within noise; the other reads' throughput is lower in
+    the medians, within noise, and filter's higher, within it."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
-    assert report.figure(after["mixed"], "rps") >= 0.95 * report.figure(before["mixed"], "rps")
-    assert report.figure(after["list"], "p95") <= 1.05 * report.figure(before["list"], "p95")
+    assert report.figure(after["mixed"], "rps") < 0.95 * report.figure(before["mixed"], "rps")
+    assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
     assert report.within_noise(before["mixed"], after["mixed"])
     assert report.within_noise(before["list"], after["list"], "p95")
     for name in ("list", "walk", "search", "detail"):
         assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
         assert report.within_noise(before[name], after[name]), name
-    assert rps_gain("08-optimized", "07-redis-cache", "filter") < 1
-    assert not report.within_noise(before["filter"], after["filter"])
+    assert rps_gain("08-optimized", "07-redis-cache", "filter") > 1
+    assert report.within_noise(before["filter"], after["filter"])
 
 
 def slowest_probed(slug: str, scenario: str) -> float:
@@ -298,6 +299,30 @@ def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
     assert rps_gain("09-filter-plans", "08-optimized", "filter") > 1
     assert not report.within_noise(before["filter"], after["filter"])
     assert slowest_probed("09-filter-plans", "filter") < slowest_probed("08-optimized", "filter")
+
+
+@needs("08-optimized", "09-filter-plans")
+def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
+    """09's page: at 1M, filter's p95 is under 100 ms with no errors, every probed first
+    page under 20 ms and the request that matches no one under 50 ms; filter gained about
+    three times, not five, and the blend about one and a half, not two."""
+    after = STEPS["09-filter-plans"]["scenarios"]
+    assert report.figure(after["filter"], "p95") <= 100
+    assert all(scenario["errors"] == 0 for scenario in after.values())
+    assert max(probed(after["filter"]).values()) <= 20
+    # The probe's request that matches no one: a rare surname, a rare city, high points.
+    (nothing,) = [
+        ms
+        for path, ms in probed(after["filter"]).items()
+        if all(f"{name}=" in path for name in ("last_name", "city", "points_min"))
+    ]
+    assert nothing <= 50
+    assert 2.5 <= rps_gain("09-filter-plans", "08-optimized", "filter") < 5
+    assert 1.25 <= rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
+
+
+def probed(scenario: dict) -> dict[str, float]:
+    return {r["path"]: sum(ms for _, ms in r["queries"]) for r in scenario["probe"]["requests"]}
 
 
 @needs("08-optimized", "09-filter-plans")
