@@ -305,7 +305,7 @@ def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
 def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
     """09's page: at 1M, filter's p95 is under 100 ms with no errors, every probed first
     page under 20 ms and the request that matches no one under 50 ms; filter gained about
-    three times, not five, and the blend about one and a half, not two."""
+    three times, not five, and the blend about one and a half, not two, within noise."""
     after = STEPS["09-filter-plans"]["scenarios"]
     assert report.figure(after["filter"], "p95") <= 100
     assert all(scenario["errors"] == 0 for scenario in after.values())
@@ -319,6 +319,7 @@ def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
     assert nothing <= 50
     assert 2.5 <= rps_gain("09-filter-plans", "08-optimized", "filter") < 5
     assert 1.25 <= rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
+    assert report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
 
 
 def probed(scenario: dict) -> dict[str, float]:
