@@ -247,11 +247,9 @@ def test_08_keeps_step_07s_cache_behaviour():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_is_within_a_standard_deviation_of_07_in_process():
-    """08's page: in process, each gap is smaller than the noisier step's standard
-    deviation."""
-    # "the detail gap is smaller than the standard deviation ..., the list gap about as
-    # large as it"
+def test_08_is_about_a_standard_deviation_from_07_in_process():
+    """08's page: in process, the detail gap is smaller than the noisier step's standard
+    deviation, and the list gap about as large as it."""
     for name, within in (("test_one_detail_request", 1.0), ("test_one_list_request", 1.5)):
         ours, theirs = (
             next(b for b in STEPS[slug]["microbenchmarks"] if b["name"] == name)
