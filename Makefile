@@ -26,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -rf $(VENV)
 	@if command -v uv >/dev/null 2>&1; then \
 		uv venv -q --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(VENV) && \
-		uv pip install -q --python $(PY) -r requirements.lock; \
+		uv pip install -q --compile-bytecode --python $(PY) -r requirements.lock; \
 	else \
 		$(PYTHON) -m venv $(VENV) && \
 		$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock; \
@@ -38,7 +38,7 @@ $(STAMP): requirements.lock pyproject.toml
 $(DEV_STAMP): $(STAMP) requirements-dev.lock
 	@echo "[venv] adding the test, lint, docs and checker tools from requirements-dev.lock"
 	@if command -v uv >/dev/null 2>&1; then \
-		uv pip install -q --python $(PY) -r requirements-dev.lock; \
+		uv pip install -q --compile-bytecode --python $(PY) -r requirements-dev.lock; \
 	else \
 		$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.lock; \
 	fi

@@ -17,10 +17,15 @@ from bench import paths
 from bench.steps import Step
 
 REQUIREMENTS = ("requirements.txt", "requirements-test.txt")
+# Compiled once, at install, as pip does by itself: otherwise every server worker, probe
+# and test process compiles Django from source again where PYTHONDONTWRITEBYTECODE is
+# set (CI machines often set it), about a second of CPU each time.
+UV_OPTIONS = ("--compile-bytecode",)
 
 
 def _fingerprint(step: Step) -> str:
     digest = hashlib.sha256(sys.version.encode())
+    digest.update(" ".join(UV_OPTIONS).encode())
     for name in REQUIREMENTS:
         digest.update((step.path / name).read_bytes())
     return digest.hexdigest()
@@ -52,7 +57,7 @@ def ensure(step: Step) -> str:
     if uv:
         subprocess.run([uv, "venv", "-q", "--python", base_python, str(venv)], check=True, env=env)
         subprocess.run(
-            [uv, "pip", "install", "-q", "--python", python(step), "-r", requirements],
+            [uv, "pip", "install", "-q", *UV_OPTIONS, "--python", python(step), "-r", requirements],
             check=True,
             env=env,
         )

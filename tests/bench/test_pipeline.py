@@ -200,6 +200,7 @@ def test_deep_pages_and_ninja_cursor_are_recorded(measured):
         for entry in deep.values():
             assert entry["first"]["buffers"] > 0
             assert entry["deep"]["time_ms"] > 0
+            assert entry["deep"]["buffers"] > 0
             assert entry["page"] == probe.DEEP_PAGE
         assert (step["ninja_cursor"] is not None) == ("ninja" in extras(measured)[step["slug"]])
 
