@@ -92,21 +92,40 @@ def scenario_requests(terms: dict) -> dict[str, list]:
     }
 
 
-def deep_requests(step) -> list[tuple[str, str | dict]]:
-    """``(ordering, request)``: page 1 and page DEEP_PAGE of every ordering.
+def deep_requests(step, firsts: dict[str, str] | None = None) -> list[tuple[str, str | dict]]:
+    """``(name, request)``: page 1 and page DEEP_PAGE of each listing of ``firsts`` (a
+    name and its first page), by default every ordering.
 
     A page-number step is asked for ``?page=50`` directly; a cursor step has no page
     numbers and is walked there, following ``next`` as a client would.
     """
+    if firsts is None:
+        firsts = {
+            sign + key: f"{LIST}?ordering={sign}{key}" for key in ORDERINGS for sign in ("", "-")
+        }
     requests = []
-    for key in ORDERINGS:
-        for sign in ("", "-"):
-            first = f"{LIST}?ordering={sign}{key}"
-            if step.pagination == "page":
-                requests += [(sign + key, first), (sign + key, f"{first}&page={DEEP_PAGE}")]
-            else:
-                requests.append((sign + key, {"walk": first, "pages": DEEP_PAGE - 1}))
+    for name, first in firsts.items():
+        if step.pagination == "page":
+            requests += [(name, first), (name, f"{first}&page={DEEP_PAGE}")]
+        else:
+            requests.append((name, {"walk": first, "pages": DEEP_PAGE - 1}))
     return requests
+
+
+def filtered_listings(terms: dict) -> dict[str, str]:
+    """Filtered listings in the default order, walked as deep as the orderings: a common
+    last-name prefix, a common city, the rarest country and a points threshold, each
+    with a thousand matches or more from 100k customers on. A filter the order's index
+    cannot serve makes a deep page read far more than page 1 (step 09)."""
+    from bench.seed import LOCALES
+
+    params = {
+        "last_name": terms["last_names"]["hot"][0][:3],
+        "city": terms["cities"]["hot"][0],
+        "country": LOCALES[-1][1].lower(),
+        "points_min": 20_000,
+    }
+    return {f"{key}={value}": f"{LIST}?{urlencode({key: value})}" for key, value in params.items()}
 
 
 def run(step, database_url: str, requests: list, analyze: bool = False) -> list[dict]:

@@ -460,6 +460,7 @@ class Sitting:
             found.append(
                 {
                     **step_entry(step, entry["facts"], scenarios, entry["micro"], entry["deep"]),
+                    "filtered_pages": entry["filtered"],
                     "ninja_cursor": entry["ninja"],
                     "fulltext": entry["roads"],
                     "test_times": entry["timed"],

@@ -85,25 +85,31 @@ def page_cost(request: dict) -> dict:
     }
 
 
-def deep_pages(step: steps.Step, url: str) -> dict[str, dict]:
-    """Per ordering, what page 1 and page DEEP_PAGE cost: ``{"first", "deep", "page"}``."""
-    wanted = probe.deep_requests(step)
-    probed = probe.run(step, url, [request for _, request in wanted], True)
+def deep_pages(step: steps.Step, url: str, terms: dict) -> tuple[dict, dict | None]:
+    """What page 1 and page DEEP_PAGE cost (``{"first", "deep", "page"}``), per ordering
+    and, on a cursor step, per filtered listing (``probe.filtered_listings``; a
+    page-number step's deep pages cost what its orderings show, and a filter's page 50
+    may not exist on a small data set)."""
+    wanted = [("ordering", *request) for request in probe.deep_requests(step)]
+    if step.pagination == "cursor":
+        listings = probe.filtered_listings(terms)
+        wanted += [("filter", *request) for request in probe.deep_requests(step, listings)]
+    probed = probe.run(step, url, [request for *_, request in wanted], True)
     by_request: dict[int, list[dict]] = {}
     for result in probed:
         if result["status"] != 200:
             raise BenchError(f"{step.slug}: deep page {result['path']}: {result['status']}")
         by_request.setdefault(result["request"], []).append(result)
-    found: dict[str, dict] = {}
-    for index, (ordering, _) in enumerate(wanted):
+    found: dict[str, dict] = {"ordering": {}, "filter": {}}
+    for index, (kind, name, _) in enumerate(wanted):
         pages = by_request[index]
-        entry = found.setdefault(ordering, {})
+        entry = found[kind].setdefault(name, {})
         if step.pagination == "page":
             entry["deep" if "first" in entry else "first"] = page_cost(pages[0])
             entry["page"] = probe.DEEP_PAGE
         else:
             entry.update(first=page_cost(pages[0]), deep=page_cost(pages[-1]), page=len(pages))
-    return found
+    return found["ordering"], found["filter"] if step.pagination == "cursor" else None
 
 
 def step_pytest(
@@ -211,10 +217,12 @@ def untimed_pass(
 ) -> dict:
     """Everything measured outside the timed runs: the probe pass (queries and plans),
     deep pages, the server's facts and the ``extras`` asked for (``extras_of``)."""
+    deep, filtered = deep_pages(step, url, terms)
     return {
         "facts": facts.run(step, url),
         "probed": probe_pass(step, url, terms),
-        "deep": deep_pages(step, url),
+        "deep": deep,
+        "filtered": filtered,
         "storage": database.storage(url),
         "ninja": ninja_cursor.run(step, url) if "ninja" in extras else None,
         "roads": fulltext.run(step, url, terms) if "roads" in extras else None,

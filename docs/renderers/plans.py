@@ -11,13 +11,18 @@ from bench.tables import Column, markdown
 from renderers.common import (
     STATE,
     fmt_bytes,
+    fmt_errors,
     fmt_ms,
+    fmt_number,
     fmt_queries,
     link,
     listing,
+    made_at,
     measured,
     note,
     previous,
+    runs,
+    step_of,
     verdict,
 )
 
@@ -379,7 +384,92 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
     )
 
 
+def larger_run(slug: str) -> dict | None:
+    """The newest committed run on more customers than the published one that measured
+    ``slug`` and the step before it (a shorter run is enough to check a goal at 3M)."""
+    import json
+
+    from bench import results
+
+    number = step_of(slug).number
+    wanted = {number - 1, number}
+    found = None
+    for path in results.runs():
+        candidate = json.loads(path.read_text())
+        if candidate["dataset"]["customers"] > STATE["result"]["dataset"]["customers"] and (
+            wanted <= {step["number"] for step in candidate["steps"]}
+        ):
+            found = candidate
+    return found
+
+
+def command_of(result: dict) -> str:
+    """The `make bench` line that makes a run like ``result`` again."""
+    k6 = result["k6"]
+    parts = [
+        "make bench",
+        f"STEPS={','.join(str(step['number']) for step in result['steps'])}",
+        f"SCENARIOS={','.join(k6['scenarios'])}",
+        f"CUSTOMERS={result['dataset']['customers']}",
+        f"DURATION={k6['duration_s']:g}",
+        f"WARMUP={k6['warmup_s']:g}",
+    ]
+    if k6.get("repeats", 1) != 1:
+        parts.append(f"REPEATS={k6['repeats']}")
+    if result.get("ceiling") is None:
+        parts.append("CEILING=0")
+    return " ".join(parts)
+
+
+def growth(entry: dict | None) -> str:
+    """Page 1's buffers → the deep page's, and how many times more that is."""
+    if entry is None:
+        return "—"
+    first, deep = entry["first"]["buffers"], entry["deep"]["buffers"]
+    return f"{first:,} → {deep:,} ({deep / first:.1f}\N{MULTIPLICATION SIGN})"
+
+
+def render_at_scale(slug: str, src_uri: str) -> str:
+    """``{{ at_scale 09-filter-plans }}``: the step and the one before it on a larger data
+    set (``larger_run``): each scenario under load, and how deep a filtered listing's
+    page 50 reads against its page 1."""
+    found = larger_run(slug)
+    if found is None:
+        return note("Not measured", f"No committed run measures {slug} on a larger data set.")
+    number = step_of(slug).number
+    pair = [step for step in found["steps"] if step["number"] in (number - 1, number)]
+    columns = [Column("scenario"), Column("step")]
+    columns += [Column(name, ">") for name in ("req/s", "p95 ms", "errors")]
+    rows = [
+        [name, step["slug"], fmt_number(scenario["requests_per_second"]),
+         fmt_number(scenario["latency_ms"]["p95"]), fmt_errors(scenario["error_rate"])]
+        for name in found["k6"]["scenarios"]
+        for step in pair
+        if (scenario := step["scenarios"].get(name))
+    ]  # fmt: skip
+    deep = [Column("filtered listing"), *(Column(step["slug"], ">") for step in pair)]
+    filters = list((pair[-1].get("filtered_pages") or {}).keys())
+    deep_rows = [
+        [f"`{name}`", *(growth((step.get("filtered_pages") or {}).get(name)) for step in pair)]
+        for name in filters
+    ]
+    page = max((e["page"] for e in (pair[-1].get("filtered_pages") or {}).values()), default=0)
+    caption = (
+        f"*{found['dataset']['customers']:,} customers, {found['machine']['cores']} cores,"
+        f" {found['k6']['vus']} virtual users for {found['k6']['duration_s']:g} s per"
+        f" scenario, the median of {runs(found)} run(s). Below, the shared buffers the page"
+        f" query read on page 1 and on page {page} of each filtered listing, in the default"
+        f" order, followed through `next` by one client. Made by `{command_of(found)}`: run"
+        f" `{found['run']['id']}` at {made_at(found['run'])}.*"
+    )
+    tables = markdown(columns, rows)
+    if deep_rows:
+        tables += "\n\n" + markdown(deep, deep_rows)
+    return tables + "\n\n" + caption
+
+
 RENDERERS = {
+    "at_scale": render_at_scale,
     "deep": render_deep,
     "deep_pages": render_deep_pages,
     "filters": render_filters,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 
 import pytest
@@ -203,6 +204,21 @@ def test_deep_pages_and_ninja_cursor_are_recorded(measured):
             assert entry["deep"]["buffers"] > 0
             assert entry["page"] == probe.DEEP_PAGE
         assert (step["ninja_cursor"] is not None) == ("ninja" in extras(measured)[step["slug"]])
+
+
+def test_a_cursor_steps_filtered_listings_are_walked_deep(measured):
+    """At this size a filter's listing ends before page 50: the walk records where."""
+    terms = json.loads(database.terms_path(database.base_fingerprint(CUSTOMERS, SEED)).read_text())
+    for step in measured["steps"]:
+        filtered = step["filtered_pages"]
+        if step["pagination"] == "page":
+            assert filtered is None, step["slug"]
+            continue
+        assert set(filtered) == set(probe.filtered_listings(terms)), step["slug"]
+        for entry in filtered.values():
+            assert entry["first"]["buffers"] > 0
+            assert entry["deep"]["buffers"] > 0
+            assert 1 <= entry["page"] <= probe.DEEP_PAGE
 
 
 def test_the_full_text_roads_not_taken_are_measured(measured):
