@@ -48,7 +48,7 @@ venv: $(STAMP) ## create or refresh the tooling virtualenv (make venv-dev adds t
 
 venv-dev: $(DEV_STAMP) ## the tooling virtualenv with the test, lint, docs and checker tools
 
-bench: $(STAMP) ## the quick run: every step, 100k customers, 3 s per scenario (STEPS=1,3 SCENARIOS=list,search DURATION= REPEATS= CUSTOMERS=)
+bench: $(STAMP) ## the quick run: every step, 100k customers, 2 s per scenario (STEPS=1,3 SCENARIOS=list,search DURATION= REPEATS= CUSTOMERS=)
 	$(PY) -m bench bench --preset quick
 
 bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s per scenario, up to 3 repeats; resumable

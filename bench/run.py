@@ -51,10 +51,11 @@ from bench.workload import (
 # What `make bench` (quick) and `make bench-full` (the run the site shows) measure;
 # any of these set in the environment wins over the preset.
 PRESETS = {
-    # The ladder's shape, once: every step and scenario, as short as stays readable.
+    # The ladder's shape, once: every step and scenario, as short as stays readable,
+    # inside ten minutes from a fresh clone (README.md, the bench budget).
     "quick": {
         "CUSTOMERS": "100000",
-        "DURATION": "3",
+        "DURATION": "2",
         "WARMUP": "2",
         "REPEATS": "1",
         "DETAILS": "0",
