@@ -35,13 +35,11 @@ class ProbeError(RuntimeError):
 def scenario_requests(terms: dict) -> dict[str, list]:
     """Representative requests of each workload scenario, built from a term file."""
     from bench import paths
-    from bench.seed import LOCALES
 
     # The customer the write scenario creates, patches and deletes, as k6 does.
     customer = json.loads((paths.ROOT / "k6" / "customer.json").read_text())
 
-    # The least common country: the filter where an index has the most to offer.
-    country = LOCALES[-1][1].lower()
+    country = rarest_country(terms)
 
     def hot(kind: str) -> str:
         return terms[kind]["hot"][0]
@@ -112,17 +110,22 @@ def deep_requests(step, firsts: dict[str, str] | None = None) -> list[tuple[str,
     return requests
 
 
+def rarest_country(terms: dict) -> str:
+    """The country fewest customers live in (the term file lists the commonest first):
+    the filter where an index has the most to offer."""
+    return terms["countries"]["hot"][-1].lower()
+
+
 def filtered_listings(terms: dict) -> dict[str, str]:
     """Filtered listings in the default order, walked as deep as the orderings: a common
     last-name prefix, a common city, the rarest country and a points threshold, each
-    with a thousand matches or more from 100k customers on. A filter the order's index
-    cannot serve makes a deep page read far more than page 1 (step 09)."""
-    from bench.seed import LOCALES
-
+    with a thousand matches or more from 100k customers on. Whether page 50 reads what
+    page 1 reads, and how much that is, tells a filter served by an index range of its
+    own (step 09's places) from one tested row by row along the order's index."""
     params = {
         "last_name": terms["last_names"]["hot"][0][:3],
         "city": terms["cities"]["hot"][0],
-        "country": LOCALES[-1][1].lower(),
+        "country": rarest_country(terms),
         "points_min": 20_000,
     }
     return {f"{key}={value}": f"{LIST}?{urlencode({key: value})}" for key, value in params.items()}

@@ -109,7 +109,7 @@ def deep_pages(step: steps.Step, url: str, terms: dict) -> tuple[dict, dict | No
             entry["page"] = probe.DEEP_PAGE
         else:
             entry.update(first=page_cost(pages[0]), deep=page_cost(pages[-1]), page=len(pages))
-    return found["ordering"], found["filter"] if step.pagination == "cursor" else None
+    return found["ordering"], (found["filter"] if step.pagination == "cursor" else None)
 
 
 def step_pytest(

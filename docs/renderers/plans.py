@@ -1,12 +1,14 @@
 """What the SQL does: each scenario's statements and plans, deep pages, django-ninja's
-cursor, full text's roads not taken, and the scans and sorts read off a plan.
+cursor, full text's roads not taken, the scans and sorts read off a plan, and a step
+against the one before on a larger data set.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
-from bench import fulltext, probe
+from bench import database, fulltext, probe, report, results, run, variables, workload
 from bench.tables import Column, markdown
 from renderers.common import (
     STATE,
@@ -387,55 +389,72 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
 def larger_run(slug: str) -> dict | None:
     """The newest committed run on more customers than the published one that measured
     ``slug`` and the step before it (a shorter run is enough to check a goal at 3M)."""
-    import json
-
-    from bench import results
-
     number = step_of(slug).number
-    wanted = {number - 1, number}
     found = None
     for path in results.runs():
         candidate = json.loads(path.read_text())
         if candidate["dataset"]["customers"] > STATE["result"]["dataset"]["customers"] and (
-            wanted <= {step["number"] for step in candidate["steps"]}
+            {number - 1, number} <= {step["number"] for step in candidate["steps"]}
         ):
             found = candidate
     return found
 
 
 def command_of(result: dict) -> str:
-    """The `make bench` line that makes a run like ``result`` again."""
+    """The `make bench` line that makes a run like ``result`` again: every setting the
+    file records that is not the quick preset's."""
     k6 = result["k6"]
-    parts = [
-        "make bench",
-        f"STEPS={','.join(str(step['number']) for step in result['steps'])}",
-        f"SCENARIOS={','.join(k6['scenarios'])}",
-        f"CUSTOMERS={result['dataset']['customers']}",
-        f"DURATION={k6['duration_s']:g}",
-        f"WARMUP={k6['warmup_s']:g}",
-    ]
-    if k6.get("repeats", 1) != 1:
-        parts.append(f"REPEATS={k6['repeats']}")
-    if result.get("ceiling") is None:
-        parts.append("CEILING=0")
-    return " ".join(parts)
+    numbers = [step["number"] for step in result["steps"]]
+    recorded = {
+        "STEPS": ",".join(map(str, numbers)),
+        "SCENARIOS": ",".join(k6["scenarios"]),
+        "CUSTOMERS": str(result["dataset"]["customers"]),
+        "SEED": str(result["dataset"]["seed"]),
+        "DURATION": f"{k6['duration_s']:g}",
+        "WARMUP": f"{k6['warmup_s']:g}",
+        "VUS": str(k6["vus"]),
+        "RATE": f"{k6['open_rate']:g}",
+        "MAX_VUS": str(k6["max_vus"]),
+        "REPEATS": str(k6.get("repeats", 1)),
+        "SPREAD": f"{k6.get('spread', 0):g}",
+        "DETAILS": "1" if any(step["microbenchmarks"] for step in result["steps"]) else "0",
+        # The ceiling runs whenever the ladder's last step does, unless told not to.
+        "CEILING": "0" if result.get("ceiling") is None and ceiling_step(numbers) else "1",
+    }
+    defaults = {name: variables.VARIABLES[name].default for name in recorded}
+    defaults |= {
+        "STEPS": ",".join(str(step.number) for step in STATE["steps"]),
+        "SCENARIOS": ",".join([*workload.SCENARIOS, workload.OPEN]),
+        "SEED": str(database.DEFAULT_SEED),
+        **run.PRESETS["quick"],
+    }
+    changed = [f"{name}={value}" for name, value in recorded.items() if value != defaults[name]]
+    return " ".join(["make bench", *changed])
+
+
+def ceiling_step(numbers: list[int]) -> bool:
+    return STATE["steps"][-1].number in numbers
 
 
 def growth(entry: dict | None) -> str:
     """Page 1's buffers → the deep page's, and how many times more that is."""
     if entry is None:
         return "—"
-    first, deep = entry["first"]["buffers"], entry["deep"]["buffers"]
-    return f"{first:,} → {deep:,} ({deep / first:.1f}\N{MULTIPLICATION SIGN})"
+    ratio = report.deep_ratio(entry)
+    times = "" if ratio is None else f" ({ratio:.1f}\N{MULTIPLICATION SIGN})"
+    return f"{entry['first']['buffers']:,} → {entry['deep']['buffers']:,}{times}"
 
 
 def render_at_scale(slug: str, src_uri: str) -> str:
     """``{{ at_scale 09-filter-plans }}``: the step and the one before it on a larger data
-    set (``larger_run``): each scenario under load, and how deep a filtered listing's
-    page 50 reads against its page 1."""
+    set (``larger_run``): each scenario under load, then what a filtered listing's page 1
+    and its deep page read."""
     found = larger_run(slug)
     if found is None:
-        return note("Not measured", f"No committed run measures {slug} on a larger data set.")
+        return note(
+            "Not measured",
+            f"No committed run measures {slug} and the step before it on a larger data set.",
+        )
     number = step_of(slug).number
     pair = [step for step in found["steps"] if step["number"] in (number - 1, number)]
     columns = [Column("scenario"), Column("step")]
@@ -447,25 +466,30 @@ def render_at_scale(slug: str, src_uri: str) -> str:
         for step in pair
         if (scenario := step["scenarios"].get(name))
     ]  # fmt: skip
-    deep = [Column("filtered listing"), *(Column(step["slug"], ">") for step in pair)]
-    filters = list((pair[-1].get("filtered_pages") or {}).keys())
-    deep_rows = [
-        [f"`{name}`", *(growth((step.get("filtered_pages") or {}).get(name)) for step in pair)]
-        for name in filters
-    ]
-    page = max((e["page"] for e in (pair[-1].get("filtered_pages") or {}).values()), default=0)
+    tables = [markdown(columns, rows)]
     caption = (
         f"*{found['dataset']['customers']:,} customers, {found['machine']['cores']} cores,"
         f" {found['k6']['vus']} virtual users for {found['k6']['duration_s']:g} s per"
-        f" scenario, the median of {runs(found)} run(s). Below, the shared buffers the page"
-        f" query read on page 1 and on page {page} of each filtered listing, in the default"
-        f" order, followed through `next` by one client. Made by `{command_of(found)}`: run"
-        f" `{found['run']['id']}` at {made_at(found['run'])}.*"
+        f" scenario, the median of {runs(found)} run(s)."
     )
-    tables = markdown(columns, rows)
-    if deep_rows:
-        tables += "\n\n" + markdown(deep, deep_rows)
-    return tables + "\n\n" + caption
+    filtered = pair[-1].get("filtered_pages") or {}
+    if filtered:
+        deep = [Column("filtered listing"), *(Column(step["slug"], ">") for step in pair)]
+        cells = [
+            [f"`{name}`", *(growth((step.get("filtered_pages") or {}).get(name)) for step in pair)]
+            for name in filtered
+        ]
+        tables.append(markdown(deep, cells))
+        page = max(entry["page"] for entry in filtered.values())
+        caption += (
+            " The second table: the shared buffers the page query read on page 1 and on"
+            f" page {page} of each filtered listing in the default order, followed through"
+            " `next` by one client."
+        )
+    caption += (
+        f" Made by `{command_of(found)}`: run `{found['run']['id']}` at {made_at(found['run'])}.*"
+    )
+    return "\n\n".join([*tables, caption])
 
 
 RENDERERS = {

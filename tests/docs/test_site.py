@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import functools
 import html
 import http.server
@@ -699,6 +700,38 @@ def test_the_profile_gap_table_is_the_result_file(hooks):
         assert (shown in rendered) == (abs(gap) >= hooks.SMALLEST_GAP_MS), name
     total = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
     assert f"**{hooks.signed(total)}**" in rendered
+
+
+def test_a_step_is_shown_against_the_one_before_on_the_newest_larger_run(
+    hooks, monkeypatch, tmp_path
+):
+    """{{ at_scale }}: a shorter run on more customers, its filtered deep pages, and the
+    command that makes it again."""
+    published = results.load(results.published())
+    larger = copy.deepcopy(published)
+    larger["dataset"]["customers"] = 3 * published["dataset"]["customers"]
+    larger["run"]["id"] = "20270101T000000Z"
+    larger["k6"]["scenarios"] = ["filter", "mixed"]
+    larger["ceiling"] = None
+    larger["steps"] = [s for s in larger["steps"] if s["number"] in (8, 9)]
+    for step in larger["steps"]:
+        step["scenarios"] = {name: step["scenarios"][name] for name in ("filter", "mixed")}
+        first = {"time_ms": 1.0, "buffers": 150}
+        step["filtered_pages"] = {"country=italy": {"first": first, "deep": first, "page": 50}}
+    path = tmp_path / "20270101T000000Z.json"
+    path.write_text(json.dumps(larger))
+    committed = results.runs()
+    monkeypatch.setattr(results, "runs", lambda: committed)
+    assert "Not measured" in hooks.render_at_scale("09-filter-plans", "steps/09.md")
+    monkeypatch.setattr(results, "runs", lambda: [*committed, path])
+    rendered = hooks.render_at_scale("09-filter-plans", "steps/09.md")
+    assert rendered.count("| filter |") == rendered.count("| mixed |") == 2
+    assert "| `country=italy` | 150 → 150 (1.0\N{MULTIPLICATION SIGN}) |" in rendered
+    command = rendered.split("Made by `")[1].split("`")[0]
+    assert command.startswith("make bench STEPS=8,9 SCENARIOS=filter,mixed CUSTOMERS=3000000 ")
+    assert "CEILING=0" in command
+    assert "SEED=" not in command
+    assert "`20270101T000000Z`" in rendered
 
 
 def test_the_presets_say_where_a_runs_time_went(hooks, monkeypatch):
