@@ -329,10 +329,13 @@ def test_scenario_requests_are_built_from_terms_alone():
         for kind in ("last_names", "first_names", "cities", "customer_ids")
     }
     terms["ids"] = {"hot": [1], "cold": [2]}
+    # Every country is hot, the commonest first (bench/database.py sample_terms).
+    terms["countries"] = {"hot": ["Common", "Rare"], "cold": []}
     built = probe.scenario_requests(terms)
     assert built == probe.scenario_requests(terms)
     assert set(built) == set(workload.SCENARIOS) - {"mixed", "mixed-reads"}
     assert "/api/customers/1/" in built["detail"]
+    assert f"{probe.LIST}?country=rare" in built["filter"]
 
 
 def test_the_published_result_validates_and_its_charts_are_current(tmp_path):
