@@ -441,7 +441,7 @@ def growth(entry: dict | None) -> str:
     if entry is None:
         return "—"
     ratio = report.deep_ratio(entry)
-    times = "" if ratio is None else f" ({ratio:.1f}\N{MULTIPLICATION SIGN})"
+    times = "" if ratio is None else f" ({ratio:.2f}\N{MULTIPLICATION SIGN})"
     return f"{entry['first']['buffers']:,} → {entry['deep']['buffers']:,}{times}"
 
 

@@ -720,13 +720,13 @@ def test_a_step_is_shown_against_the_one_before_on_the_newest_larger_run(
         step["filtered_pages"] = {"country=italy": {"first": first, "deep": first, "page": 50}}
     path = tmp_path / "20270101T000000Z.json"
     path.write_text(json.dumps(larger))
-    committed = results.runs()
-    monkeypatch.setattr(results, "runs", lambda: committed)
+    published_only = [results.published()]
+    monkeypatch.setattr(results, "runs", lambda: published_only)
     assert "Not measured" in hooks.render_at_scale("09-filter-plans", "steps/09.md")
-    monkeypatch.setattr(results, "runs", lambda: [*committed, path])
+    monkeypatch.setattr(results, "runs", lambda: [*published_only, path])
     rendered = hooks.render_at_scale("09-filter-plans", "steps/09.md")
     assert rendered.count("| filter |") == rendered.count("| mixed |") == 2
-    assert "| `country=italy` | 150 → 150 (1.0\N{MULTIPLICATION SIGN}) |" in rendered
+    assert "| `country=italy` | 150 → 150 (1.00\N{MULTIPLICATION SIGN}) |" in rendered
     command = rendered.split("Made by `")[1].split("`")[0]
     assert command.startswith("make bench STEPS=8,9 SCENARIOS=filter,mixed CUSTOMERS=3000000 ")
     assert "CEILING=0" in command
