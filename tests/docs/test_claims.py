@@ -344,7 +344,8 @@ def test_09_at_3m_keeps_its_p95_goal_and_every_filter_but_the_prefix_flat_deep()
     measured = {step["slug"]: step for step in LARGER["steps"]}
     before, after = measured["08-optimized"], measured["09-filter-plans"]
     assert LARGER["dataset"]["customers"] == 3 * RESULT["dataset"]["customers"]
-    assert report.figure(after["scenarios"]["filter"], "p95") <= 100
+    # "Only just" under the goal.
+    assert 90 < report.figure(after["scenarios"]["filter"], "p95") <= 100
     assert all(s["errors"] == 0 for step in (before, after) for s in step["scenarios"].values())
     gain = (
         after["scenarios"]["filter"]["requests_per_second"]
