@@ -66,6 +66,29 @@ def runs(directory: Path = RESULTS_DIR) -> list[Path]:
     return sorted((directory / RUNS).glob("*.json"))
 
 
+def newest(matching, directory: Path = RESULTS_DIR) -> dict | None:
+    """The newest committed run for which ``matching(result)`` holds (run ids sort by
+    time)."""
+    found = None
+    for path in runs(directory):
+        candidate = json.loads(path.read_text())
+        if matching(candidate):
+            found = candidate
+    return found
+
+
+def larger(than: dict, number: int, directory: Path = RESULTS_DIR) -> dict | None:
+    """The newest committed run on more customers than ``than`` that measured step
+    ``number`` and the step before it: a goal at 3M is checked on a shorter run."""
+    return newest(
+        lambda candidate: (
+            candidate["dataset"]["customers"] > than["dataset"]["customers"]
+            and {number - 1, number} <= {step["number"] for step in candidate["steps"]}
+        ),
+        directory,
+    )
+
+
 def load(path: Path) -> dict:
     if not path.is_file():
         raise ResultError(f"no result file at {path}; run `make bench` first")

@@ -4,8 +4,6 @@ charts, the terminal table and the data set.
 
 from __future__ import annotations
 
-import json
-
 from bench import database, report, results, variables, workload
 from bench.tables import Column, markdown
 from renderers.common import STATE, fmt_duration, link, runs, share
@@ -107,18 +105,15 @@ def preset_run(name: str) -> dict | None:
 
     preset = run.PRESETS[name]
     every = {step.slug for step in STATE["steps"]}
-    found = []
-    for path in results.runs():
-        candidate = json.loads(path.read_text())
-        if (
+    return results.newest(
+        lambda candidate: (
             candidate["dataset"]["customers"] == int(preset["CUSTOMERS"])
             and candidate["k6"]["duration_s"] == float(preset["DURATION"])
             and candidate["k6"].get("repeats", 1) == int(preset["REPEATS"])
             and candidate["k6"].get("spread", 0) == float(preset.get("SPREAD", "0"))
             and {step["slug"] for step in candidate["steps"]} == every
-        ):
-            found.append(candidate)
-    return max(found, key=lambda c: c["run"]["id"], default=None)
+        )
+    )
 
 
 def repeats_of(preset: dict[str, str]) -> str:

@@ -5,7 +5,6 @@ against the one before on a larger data set.
 
 from __future__ import annotations
 
-import json
 import re
 
 from bench import database, fulltext, probe, report, results, run, variables, workload
@@ -389,15 +388,7 @@ def render_sort_plan(arg: str, src_uri: str) -> str:
 def larger_run(slug: str) -> dict | None:
     """The newest committed run on more customers than the published one that measured
     ``slug`` and the step before it (a shorter run is enough to check a goal at 3M)."""
-    number = step_of(slug).number
-    found = None
-    for path in results.runs():
-        candidate = json.loads(path.read_text())
-        if candidate["dataset"]["customers"] > STATE["result"]["dataset"]["customers"] and (
-            {number - 1, number} <= {step["number"] for step in candidate["steps"]}
-        ):
-            found = candidate
-    return found
+    return results.larger(STATE["result"], step_of(slug).number)
 
 
 def command_of(result: dict) -> str:

@@ -721,9 +721,9 @@ def test_a_step_is_shown_against_the_one_before_on_the_newest_larger_run(
     path = tmp_path / "20270101T000000Z.json"
     path.write_text(json.dumps(larger))
     published_only = [results.published()]
-    monkeypatch.setattr(results, "runs", lambda: published_only)
+    monkeypatch.setattr(results, "runs", lambda *_: published_only)
     assert "Not measured" in hooks.render_at_scale("09-filter-plans", "steps/09.md")
-    monkeypatch.setattr(results, "runs", lambda: [*published_only, path])
+    monkeypatch.setattr(results, "runs", lambda *_: [*published_only, path])
     rendered = hooks.render_at_scale("09-filter-plans", "steps/09.md")
     assert rendered.count("| filter |") == rendered.count("| mixed |") == 2
     assert "| `country=italy` | 150 → 150 (1.00\N{MULTIPLICATION SIGN}) |" in rendered
