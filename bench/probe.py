@@ -80,6 +80,9 @@ def scenario_requests(terms: dict) -> dict[str, list]:
             listing(gender="other", birthday_after="1950-01-01", birthday_before="1950-12-31"),
             listing(last_name=cold("last_names")[:3], city=cold("cities"), points_min=45_000),
             listing(country=country, ordering="last_name"),
+            # A whole name, as a client types one: a prefix with few matches.
+            listing(first_name=rarest("first_names")),
+            listing(last_name=rarest("last_names")),
         ],
         # Selective terms (k6's `search`) and broad ones (`search-broad`), as k6 sends them.
         "search": [listing(search=cold("customer_ids")), listing(search=rarest("last_names"))],
@@ -88,6 +91,14 @@ def scenario_requests(terms: dict) -> dict[str, list]:
         "unique": [listing(created_before="2022-06-01", page_size=37)],
         "write": [{"write": customer}],
     }
+
+
+def filter_orderings(terms: dict) -> list[str]:
+    """Every filter request of the probe under every ordering, both directions: the
+    contract lets a client sort any filtered listing, so each pair needs a plan."""
+    orderings = [f"{sign}{key}" for key in ORDERINGS for sign in ("", "-")]
+    filters = [path for path in scenario_requests(terms)["filter"] if "ordering=" not in path]
+    return [f"{path}&ordering={ordering}" for path in filters for ordering in orderings]
 
 
 def deep_requests(step, firsts: dict[str, str] | None = None) -> list[tuple[str, str | dict]]:

@@ -93,8 +93,9 @@ class Settings:
     # not run again: a third run would hardly move their median (0: all repeats run).
     spread: float = 0.0
     ceiling: bool = True
-    # The untimed extras: micro-benchmarks, test times, full text's roads not taken and
-    # django-ninja's cursor. The probe pass and the deep pages always run.
+    # The untimed extras: micro-benchmarks, test times, full text's roads not taken,
+    # django-ninja's cursor and every filter under every ordering. The probe pass and the
+    # deep pages always run.
     details: bool = True
     # The page the `deep` scenario asks for (make bench-scale finds it per step).
     deep_url: str | None = None
@@ -462,6 +463,7 @@ class Sitting:
                 {
                     **step_entry(step, entry["facts"], scenarios, entry["micro"], entry["deep"]),
                     "filtered_pages": entry["filtered"],
+                    "filter_orderings": entry.get("orderings"),
                     "ninja_cursor": entry["ninja"],
                     "fulltext": entry["roads"],
                     "test_times": entry["timed"],

@@ -112,6 +112,26 @@ def deep_pages(step: steps.Step, url: str, terms: dict) -> tuple[dict, dict | No
     return found["ordering"], (found["filter"] if step.pagination == "cursor" else None)
 
 
+# The slowest pages of filter_orderings kept in the results: where a step is weakest.
+SLOWEST_KEPT = 5
+
+
+def filter_orderings(step: steps.Step, url: str, terms: dict) -> dict | None:
+    """Every probed filter under every ordering (``probe.filter_orderings``), first page
+    only: how many, the median page query's time, and the slowest pages. For cursor
+    steps (``extras_of``): a page-number step's COUNT costs what its filter does under
+    any order."""
+    probed = probe.run(step, url, probe.filter_orderings(terms), True)
+    if bad := [(r["path"], r["status"]) for r in probed if r["status"] != 200]:
+        raise BenchError(f"{step.slug}: filtered orderings got errors: {bad}")
+    costs = sorted((page_cost(r) for r in probed), key=lambda c: c["time_ms"], reverse=True)
+    return {
+        "pages": len(costs),
+        "median_ms": round(statistics.median(c["time_ms"] for c in costs), 3),
+        "slowest": costs[:SLOWEST_KEPT],
+    }
+
+
 def step_pytest(
     step: steps.Step, url: str, redis_url: str | None, what: str, *args: str, report: str
 ) -> str:
@@ -198,13 +218,16 @@ def test_times(step: steps.Step, url: str, redis_url: str | None) -> list[dict] 
 
 def extras_of(step: steps.Step, selected: list[steps.Step]) -> set[str]:
     """Which untimed extras ``step`` runs among ``selected``: every step its micro-
-    benchmarks and test times ("micro", "timed"). django-ninja's own cursor and the
+    benchmarks and test times ("micro", "timed"), every cursor step its filters under
+    every ordering ("orderings", 264 first pages). django-ninja's own cursor and the
     trigram index are measured against the first cursor step and the first full-text
     step only: the later steps page and search with the same code on the same rows, and
     at 1M customers the trigram index alone takes minutes to build."""
     first_cursor = next((s for s in selected if s.pagination == "cursor"), None)
     first_fulltext = next((s for s in selected if s.search == "fulltext"), None)
     found = {"micro", "timed"}
+    if step.pagination == "cursor":
+        found.add("orderings")
     if step == first_cursor:
         found.add("ninja")
     if step == first_fulltext:
@@ -223,6 +246,7 @@ def untimed_pass(
         "probed": probe_pass(step, url, terms),
         "deep": deep,
         "filtered": filtered,
+        "orderings": filter_orderings(step, url, terms) if "orderings" in extras else None,
         "storage": database.storage(url),
         "ninja": ninja_cursor.run(step, url) if "ninja" in extras else None,
         "roads": fulltext.run(step, url, terms) if "roads" in extras else None,

@@ -53,6 +53,7 @@ FROM_STEP = (
 # skips itself on a step it does not concern.
 PROOFS = (
     "tests/steps/test_plans.py",
+    "tests/steps/test_filter_plans.py",
     "tests/steps/test_keyset_plans.py",
     "tests/steps/test_cache_faults.py",
     "tests/steps/test_cache_coherence.py",

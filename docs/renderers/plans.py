@@ -6,6 +6,7 @@ against the one before on a larger data set.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from bench import database, fulltext, probe, report, results, run, variables, workload
 from bench.tables import Column, markdown
@@ -172,6 +173,42 @@ def render_filters(slug: str, src_uri: str) -> str:
         "*Time in PostgreSQL of each probed filter request, one client, EXPLAIN ANALYZE in the"
         " probe pass of the same run; the first page, default ordering unless the request"
         " names one.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
+def shown_request(path: str) -> str:
+    """A probed path as a reader types it: no prefix, no percent-encoding."""
+    return unquote(path.removeprefix(probe.LIST)) or "(no filter)"
+
+
+def render_orderings(slug: str, src_uri: str) -> str:
+    """``{{ orderings 09-filter-plans }}``: every probed filter under every ordering, one
+    client, on the step before and on this one: the median first page and the slowest."""
+    before, mine = previous(slug), measured(slug)
+    if before is None:
+        raise ValueError(f"{slug} has no previous step to compare with")
+    old, new = before.get("filter_orderings"), mine.get("filter_orderings")
+    if not old or not new:
+        return note("Not recorded", "The published run predates the filters under every order.")
+    columns = [Column("")] + [
+        column for step in (before, mine) for column in (Column(step["slug"]), Column("ms", ">"))
+    ]
+    rows = [["median", "", fmt_ms(old["median_ms"]), "", fmt_ms(new["median_ms"])]]
+    for rank, (was, now) in enumerate(zip(old["slowest"], new["slowest"], strict=True), 1):
+        rows.append(
+            [
+                "slowest" if rank == 1 else f"{rank}.",
+                f"`{shown_request(was['path'])}`",
+                fmt_ms(was["time_ms"]),
+                f"`{shown_request(now['path'])}`",
+                fmt_ms(now["time_ms"]),
+            ]
+        )
+    caption = (
+        f"*{new['pages']} first pages on each step: every probed filter request under each"
+        " of the twelve orderings, one client, time in PostgreSQL (EXPLAIN ANALYZE) in the"
+        " probe pass of the same run.*"
     )
     return markdown(columns, rows) + "\n\n" + caption
 
@@ -436,6 +473,37 @@ def growth(entry: dict | None) -> str:
     return f"{entry['first']['buffers']:,} → {entry['deep']['buffers']:,}{times}"
 
 
+def filtered_growth(pair: list[dict]) -> str | None:
+    """Page 1's buffers → page 50's of each filtered listing, per step of ``pair``."""
+    filtered = pair[-1].get("filtered_pages") or {}
+    if not filtered:
+        return None
+    columns = [Column("filtered listing"), *(Column(step["slug"], ">") for step in pair)]
+    cells = [
+        [f"`{name}`", *(growth((step.get("filtered_pages") or {}).get(name)) for step in pair)]
+        for name in filtered
+    ]
+    return markdown(columns, cells)
+
+
+def render_filtered_pages(slug: str, src_uri: str) -> str:
+    """``{{ filtered_pages 09-filter-plans }}``: what page 1 and page 50 of each filtered
+    listing read, on the step before and on this one, in the published run."""
+    before, mine = previous(slug), measured(slug)
+    if before is None:
+        raise ValueError(f"{slug} has no previous step to compare with")
+    table = filtered_growth([before, mine])
+    if table is None:
+        return note("Not recorded", "The published run predates the filtered deep pages.")
+    page = max(entry["page"] for entry in mine["filtered_pages"].values())
+    caption = (
+        f"*Shared buffers the page query read on page 1 and on page {page} of each filtered"
+        " listing in the default order, followed through `next` by one client, in the"
+        " probe pass of the same run.*"
+    )
+    return table + "\n\n" + caption
+
+
 def render_at_scale(slug: str, src_uri: str) -> str:
     """``{{ at_scale 09-filter-plans }}``: the step and the one before it on a larger data
     set (``larger_run``): each scenario under load, then what a filtered listing's page 1
@@ -463,15 +531,9 @@ def render_at_scale(slug: str, src_uri: str) -> str:
         f" {found['k6']['vus']} virtual users for {found['k6']['duration_s']:g} s per"
         f" scenario, the median of {runs(found)} run(s)."
     )
-    filtered = pair[-1].get("filtered_pages") or {}
-    if filtered:
-        deep = [Column("filtered listing"), *(Column(step["slug"], ">") for step in pair)]
-        cells = [
-            [f"`{name}`", *(growth((step.get("filtered_pages") or {}).get(name)) for step in pair)]
-            for name in filtered
-        ]
-        tables.append(markdown(deep, cells))
-        page = max(entry["page"] for entry in filtered.values())
+    if (deep := filtered_growth(pair)) is not None:
+        tables.append(deep)
+        page = max(entry["page"] for entry in pair[-1]["filtered_pages"].values())
         caption += (
             " The second table: the shared buffers the page query read on page 1 and on"
             f" page {page} of each filtered listing in the default order, followed through"
@@ -488,7 +550,9 @@ RENDERERS = {
     "deep": render_deep,
     "deep_pages": render_deep_pages,
     "filters": render_filters,
+    "filtered_pages": render_filtered_pages,
     "indexes": render_indexes,
+    "orderings": render_orderings,
     "fulltext": render_fulltext,
     "hits": render_hits,
     "ninja_cursor": render_ninja_cursor,

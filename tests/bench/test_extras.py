@@ -24,3 +24,10 @@ def test_a_road_not_taken_is_measured_on_the_first_step_that_takes_the_road():
     # Measured on whichever step comes first in the run, so a run of late steps has them.
     late = [step for step in present if step.slug in fulltext]
     assert firsts(late, "ninja") == firsts(late, "roads") == fulltext[:1]
+
+
+def test_every_cursor_step_probes_its_filters_under_every_ordering():
+    present = steps.discover()
+    cursor = [step.slug for step in present if step.pagination == "cursor"]
+    assert cursor
+    assert firsts(present, "orderings") == cursor

@@ -268,3 +268,19 @@ def test_a_run_says_where_its_time_went(measured, repeated):
 def test_a_finished_run_leaves_no_journal_and_counts_one_sitting(measured):
     assert measured["run"]["sittings"] == 1
     assert not list(journal.DIRECTORY.glob("run-*.json"))
+
+
+def test_a_cursor_step_probes_every_filter_under_every_ordering(measured):
+    terms = json.loads(database.terms_path(database.base_fingerprint(CUSTOMERS, SEED)).read_text())
+    for step in measured["steps"]:
+        found = step["filter_orderings"]
+        if "orderings" not in extras(measured)[step["slug"]]:
+            assert found is None, step["slug"]
+            continue
+        assert found["pages"] == len(probe.filter_orderings(terms)), step["slug"]
+        slowest = [page["time_ms"] for page in found["slowest"]]
+        assert slowest == sorted(slowest, reverse=True)
+        assert slowest[-1] >= found["median_ms"] > 0, step["slug"]
+        assert {page["path"].rsplit("ordering=", 1)[1] for page in found["slowest"]} <= {
+            f"{sign}{key}" for key in probe.ORDERINGS for sign in ("", "-")
+        }

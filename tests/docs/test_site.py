@@ -741,3 +741,63 @@ def test_the_presets_say_where_a_runs_time_went(hooks, monkeypatch):
     rendered = hooks.render_presets(None, "methodology.md")
     assert "| `make bench` |" in rendered
     assert "Where that time went: `make bench` (`20270101T000000Z`): seeding 40 s." in rendered
+
+
+def test_filters_under_every_order_are_the_result_files_or_said_to_be_missing(hooks):
+    """{{ orderings }}: the median and the slowest first pages of the step before and
+    of this one, paths as a reader types them."""
+
+    def found(median: float, paths: list[str]) -> dict:
+        slowest = [
+            {"path": f"/api/customers/?{path}", "time_ms": 50.0 - n, "buffers": 10}
+            for n, path in enumerate(paths)
+        ]
+        return {"pages": 264, "median_ms": median, "slowest": slowest}
+
+    before = found(
+        12.5, ["city=%C5%81%C3%B3d%C5%BA&ordering=points", "gender=other&ordering=-points"]
+    )
+    after = found(
+        0.42, ["last_name=Del&city=Olsztyn&ordering=points", "points_min=1&ordering=created"]
+    )
+    hooks.STATE["result"] = {
+        "steps": [
+            {"slug": "08-optimized", "number": 8, "filter_orderings": before},
+            {"slug": "09-filter-plans", "number": 9, "filter_orderings": after},
+        ]
+    }
+    table = hooks.render_orderings("09-filter-plans", "steps/09.md")
+    assert "| median |  | 12.5 ms |  | 0.420 ms |" in table
+    assert (
+        "| slowest | `?city=Łódź&ordering=points` | 50.0 ms |"
+        " `?last_name=Del&city=Olsztyn&ordering=points` | 50.0 ms |"
+    ) in table
+    assert "| 2. | `?gender=other&ordering=-points` | 49.0 ms |" in table
+    assert "264 first pages" in table
+    del hooks.STATE["result"]["steps"][0]["filter_orderings"]
+    assert "Not recorded" in hooks.render_orderings("09-filter-plans", "steps/09.md")
+
+
+def test_filtered_deep_pages_of_the_published_run_are_its_result_file(hooks):
+    page = {"time_ms": 1.0, "buffers": 100}
+    deeper = {"time_ms": 1.0, "buffers": 130}
+    hooks.STATE["result"] = {
+        "steps": [
+            {
+                "slug": "08-optimized",
+                "number": 8,
+                "filtered_pages": {"city=a": {"first": page, "deep": deeper, "page": 50}},
+            },
+            {
+                "slug": "09-filter-plans",
+                "number": 9,
+                "filtered_pages": {"city=a": {"first": page, "deep": page, "page": 50}},
+            },
+        ]
+    }
+    table = hooks.render_filtered_pages("09-filter-plans", "steps/09.md")
+    times = "\N{MULTIPLICATION SIGN}"
+    assert f"| `city=a` | 100 → 130 (1.30{times}) | 100 → 100 (1.00{times}) |" in table
+    assert "page 50 of each filtered listing" in table
+    hooks.STATE["result"]["steps"][1]["filtered_pages"] = None
+    assert "Not recorded" in hooks.render_filtered_pages("09-filter-plans", "steps/09.md")

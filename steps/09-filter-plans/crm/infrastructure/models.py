@@ -4,7 +4,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Value
-from django.db.models.functions import Cast, Coalesce, Upper
+from django.db.models.functions import Cast, Coalesce, Left, Upper
 from django.utils import timezone
 
 from crm.domain.customers import Gender
@@ -113,7 +113,9 @@ class Customer(models.Model):
             models.Index(SORT_KEYS["points"], F("id"), name="app_user_points_key_idx"),
             # ?first_name= / ?last_name=: UPPER(col::text) LIKE UPPER('ad%'), the
             # istartswith lookup. The index must hold the same expression; the pattern
-            # opclass lets LIKE 'prefix%' use it whatever the database's collation.
+            # opclass lets LIKE 'prefix%' use it whatever the database's collation. Since
+            # the three-letter indexes below, it serves the prefixes that are rare, such
+            # as a whole surname: their few matches are fetched from it and sorted.
             models.Index(
                 OpClass(Upper("first_name"), name="text_pattern_ops"),
                 name="app_user_first_name_upper_idx",
@@ -121,6 +123,31 @@ class Customer(models.Model):
             models.Index(
                 OpClass(Upper("last_name"), name="text_pattern_ops"),
                 name="app_user_last_name_upper_idx",
+            ),
+            # ?first_name= / ?last_name= of three letters or more (filters.name_prefix):
+            # LEFT(UPPER(name), 3) = 'PET' is one value of each of these, read in the
+            # default order or in that name's own order, and a page stops with its 21st
+            # row. Under another order the value's rows are few enough to sort.
+            models.Index(
+                Left(Upper("first_name"), 3),
+                F("created"),
+                F("id"),
+                name="app_user_first3_created_idx",
+            ),
+            models.Index(
+                Left(Upper("first_name"), 3),
+                F("first_name"),
+                F("id"),
+                name="app_user_first3_name_idx",
+            ),
+            models.Index(
+                Left(Upper("last_name"), 3),
+                F("created"),
+                F("id"),
+                name="app_user_last3_created_idx",
+            ),
+            models.Index(
+                Left(Upper("last_name"), 3), F("last_name"), F("id"), name="app_user_last3_name_idx"
             ),
             # ?city= under the default order: UPPER(address_city) = UPPER('paris') ORDER BY
             # created DESC, id DESC is one range of this index, read backwards, that stops

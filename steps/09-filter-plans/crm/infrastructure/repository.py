@@ -9,7 +9,7 @@ from django.db.models import FETCH_RAISE
 
 from crm.domain.customers import Address, Customer, CustomerId, Gender, Relationship
 from crm.domain.errors import CustomerIdTaken, CustomerNotFound
-from crm.domain.listing import Listing, Page, Position
+from crm.domain.listing import Filters, Listing, Page, Position
 from crm.infrastructure import keyset, models
 from crm.infrastructure.filters import filter_customers
 
@@ -38,6 +38,22 @@ def customers():
         .only(*COLUMNS)
         .fetch_mode(FETCH_RAISE)
     )
+
+
+# --8<-- [start:page_of]
+def page_of(chosen):
+    """The customers of a page chosen on app_user alone, with their joined rows.
+
+    Joined before the LIMIT, every row a sort would order must be joined first: to the
+    planner, sorting a filter's 500 matches cost their 1,000 joins, more than walking
+    the ordering's index until 21 matches turn up, so it walked, and a city that
+    matched no one walked all million customers. Chosen first, the page's rows are the
+    only ones joined, and the walk and the sort are weighed on the table alone.
+    """
+    return customers().filter(pk__in=chosen.values("pk"))
+
+
+# --8<-- [end:page_of]
 
 
 def to_domain(row: models.Customer) -> Customer:
@@ -112,15 +128,24 @@ def stored(customer, row, address, relationship) -> Customer:
 
 
 class OrmCustomerRepository:
+    # --8<-- [start:page]
     async def page(self, listing: Listing, start: Position | None, backwards: bool) -> Page:
         name = listing.key
         wanted = listing.page_size + 1
         # Walking backwards reads the reverse order from the same index, then flips the
         # rows, so `previous` costs what `next` costs.
         reading = listing.descending != backwards
-        rows = keyset.ordered(filter_customers(customers(), listing.filters), name, reading)
+        # A filtered page is chosen from app_user alone, then joined (page_of). A search
+        # alone keeps step 06's statement: its plans were settled there, on its index.
+        filtered = replace(listing.filters, search=None) != Filters()
+        rows = filter_customers(
+            models.Customer.objects if filtered else customers(), listing.filters, name
+        )
+        rows = keyset.ordered(rows, name, reading)
         if start is not None:
             rows = keyset.after(rows, name, start, reading)
+        if filtered:
+            rows = keyset.ordered(page_of(rows[:wanted]), name, reading)
         found = [to_domain(row) async for row in rows[:wanted]]
         more = len(found) == wanted
         found = found[: listing.page_size]
@@ -133,6 +158,8 @@ class OrmCustomerRepository:
             next=position(found[-1], name) if has_next and found else None,
             previous=position(found[0], name) if has_previous and found else None,
         )
+
+    # --8<-- [end:page]
 
     async def get(self, id: int) -> Customer:
         try:

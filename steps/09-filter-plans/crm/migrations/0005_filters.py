@@ -128,5 +128,49 @@ class Migration(migrations.Migration):
             model_name="customer",
             index=models.Index(fields=["birthday", "gender"], name="app_user_birthday_gender_idx"),
         ),
+        migrations.AddIndex(
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Left(
+                    django.db.models.functions.text.Upper("first_name"), 3
+                ),
+                models.F("created"),
+                models.F("id"),
+                name="app_user_first3_created_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Left(
+                    django.db.models.functions.text.Upper("first_name"), 3
+                ),
+                models.F("first_name"),
+                models.F("id"),
+                name="app_user_first3_name_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Left(
+                    django.db.models.functions.text.Upper("last_name"), 3
+                ),
+                models.F("created"),
+                models.F("id"),
+                name="app_user_last3_created_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Left(
+                    django.db.models.functions.text.Upper("last_name"), 3
+                ),
+                models.F("last_name"),
+                models.F("id"),
+                name="app_user_last3_name_idx",
+            ),
+        ),
         migrations.RunSQL(POINTS_STATISTICS, DEFAULT_POINTS_STATISTICS),
     ]
