@@ -7,6 +7,7 @@ fails and the sentence has to change with the numbers.
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -271,17 +272,17 @@ def test_08_hits_the_cache_as_often_as_07():
 def test_08_misses_its_goals_in_the_medians_but_not_beyond_noise():
     """08's page: the blend's throughput and list's p95 are more than five per cent worse
     than step 07's in the medians, within noise; the other reads' throughput is lower in
-    the medians, within noise, and filter's higher, within it."""
+    the medians, filter's included, within noise, and list's level with 07's."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
     assert report.figure(after["mixed"], "rps") < 0.95 * report.figure(before["mixed"], "rps")
     assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
     assert report.within_noise(before["mixed"], after["mixed"])
     assert report.within_noise(before["list"], after["list"], "p95")
-    for name in ("list", "walk", "search", "detail"):
+    for name in ("walk", "filter", "search", "detail"):
         assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
         assert report.within_noise(before[name], after[name]), name
-    assert rps_gain("08-optimized", "07-redis-cache", "filter") > 1
-    assert report.within_noise(before["filter"], after["filter"])
+    assert 0.95 < rps_gain("08-optimized", "07-redis-cache", "list") < 1.05
+    assert report.within_noise(before["list"], after["list"])
 
 
 def slowest_probed(slug: str, scenario: str) -> float:
@@ -299,11 +300,13 @@ def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
     assert slowest_probed("09-filter-plans", "filter") < slowest_probed("08-optimized", "filter")
 
 
-@needs("08-optimized", "09-filter-plans")
+@needs("06-fts", "08-optimized", "09-filter-plans")
 def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
     """09's page: at 1M, filter's p95 is under 100 ms with no errors, every probed first
-    page under 20 ms and the request that matches no one under 50 ms; filter gained about
-    three times, not five, and the blend about one and a half, not two, within noise."""
+    page under 20 ms and the request that matches no one under 50 ms; filter gained more
+    than two and a half times, not five; the blend with writes gained within noise, level
+    with step 06's, which has no cache, while the same blend without writes more than
+    doubled, beyond noise."""
     after = STEPS["09-filter-plans"]["scenarios"]
     assert report.figure(after["filter"], "p95") <= 100
     assert all(scenario["errors"] == 0 for scenario in after.values())
@@ -316,8 +319,31 @@ def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
     ]
     assert nothing <= 50
     assert 2.5 <= rps_gain("09-filter-plans", "08-optimized", "filter") < 5
-    assert 1.25 <= rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
+    assert rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
     assert report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
+    assert report.within_noise(STEPS["06-fts"]["scenarios"]["mixed"], after["mixed"])
+    assert rps_gain("09-filter-plans", "08-optimized", "mixed-reads") >= 2
+    assert not report.within_noise(
+        STEPS["08-optimized"]["scenarios"]["mixed-reads"], after["mixed-reads"]
+    )
+
+
+@needs("08-optimized", "09-filter-plans")
+def test_09_answers_every_filter_under_every_order_in_tens_of_milliseconds():
+    """09's page: under the twelve orderings, the median first page and the slowest are
+    lower than step 08's, the slowest by more than ten times; the slowest are a rare
+    last name with a city, sorted by a third key, in tens of milliseconds."""
+    before = STEPS["08-optimized"]["filter_orderings"]
+    after = STEPS["09-filter-plans"]["filter_orderings"]
+    assert after["pages"] == before["pages"]
+    assert after["median_ms"] < before["median_ms"]
+    assert after["slowest"][0]["time_ms"] * 10 < before["slowest"][0]["time_ms"]
+    assert 10 <= after["slowest"][0]["time_ms"] < 100
+    for page in after["slowest"]:
+        query = parse_qs(urlsplit(page["path"]).query)
+        assert set(query) == {"last_name", "city", "ordering"}, page["path"]
+    (ordering,) = parse_qs(urlsplit(after["slowest"][0]["path"]).query)["ordering"]
+    assert ordering.lstrip("-") not in ("last_name", "city", "created")
 
 
 # The run the 09 page shows at 3M (docs/renderers/plans.py larger_run).
@@ -361,8 +387,8 @@ def probed(scenario: dict) -> dict[str, float]:
 @needs("08-optimized", "09-filter-plans")
 def test_09_changes_only_the_filtered_statements():
     """09's page: only the infrastructure changed; every read without a filter sends
-    step 08's statements, word for word."""
-    for name in ("list", "walk", "sort", "search", "search-broad", "detail", "unique"):
+    step 08's statements, word for word (unique lists a created range: a filter)."""
+    for name in ("list", "walk", "sort", "search", "search-broad", "detail"):
         before = STEPS["08-optimized"]["scenarios"][name]["probe"]["statements"]
         assert STEPS["09-filter-plans"]["scenarios"][name]["probe"]["statements"] == before, name
 

@@ -165,6 +165,17 @@ class Customer(models.Model):
                 F("id"),
                 name="app_user_country_created_idx",
             ),
+            # ?country= with ?gender=: the pair's matches are one range of this index,
+            # read in the default order, or fetched alone and sorted under another. A
+            # walk of the order's index for country=spain&gender=other read 8,700 rows
+            # for its 21 (a rare gender in a small country), whatever the table's size.
+            models.Index(
+                Upper("address_country"),
+                F("gender"),
+                F("created"),
+                F("id"),
+                name="app_user_country_gender_idx",
+            ),
             # ?points_min= / ?points_max= and ?birthday_after= / ?birthday_before=: a
             # range of the column itself. A range of the ordering's key instead
             # (COALESCE(points, 2^31)) would reuse the key index, but that key holds a

@@ -122,6 +122,16 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="customer",
+            index=models.Index(
+                django.db.models.functions.text.Upper("address_country"),
+                models.F("gender"),
+                models.F("created"),
+                models.F("id"),
+                name="app_user_country_gender_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="customer",
             index=models.Index(fields=["points"], name="app_user_points_idx"),
         ),
         migrations.AddIndex(
