@@ -346,38 +346,46 @@ def test_09_answers_every_filter_under_every_order_in_tens_of_milliseconds():
     assert ordering.lstrip("-") not in ("last_name", "city", "created")
 
 
+@needs("09-filter-plans")
+def test_09_reads_on_page_50_of_each_filtered_listing_what_page_1_reads_at_1m():
+    """09's page: at 1M, page 50 of each filtered listing, the last-name prefix among
+    them, reads at most a fifth more buffers than page 1."""
+    pages = STEPS["09-filter-plans"]["filtered_pages"]
+    assert any(name.startswith("last_name=") for name in pages)
+    for name, entry in pages.items():
+        assert entry["deep"]["buffers"] <= 1.2 * entry["first"]["buffers"], name
+
+
 # The run the 09 page shows at 3M (docs/renderers/plans.py larger_run).
 LARGER = results.larger(RESULT, 9)
 
 
 @pytest.mark.skipif(LARGER is None, reason="no run of 08 and 09 on a larger data set")
-def test_09_at_3m_keeps_its_p95_goal_and_every_filter_but_the_prefix_flat_deep():
+def test_09_at_3m_keeps_its_p95_goal_and_every_filtered_listing_flat_deep():
     """09's page: at 3M, filter's p95 is under 100 ms with no errors and gains more over
-    08 than at 1M; a place or points filter's page 50 reads what its page 1 reads, a
-    fraction of 08's; the last-name prefix reads on page 1 what 08 reads, and on page 50
-    a little more than the fifth more the goal allows."""
+    08 than at 1M; every filtered listing, the last-name prefix included, reads on page
+    50 no more than a fifth over page 1, and on page 1 under half of what 08 reads;
+    the slowest probed filter is a points threshold, in about the time of 1M's slowest."""
     measured = {step["slug"]: step for step in LARGER["steps"]}
     before, after = measured["08-optimized"], measured["09-filter-plans"]
     assert LARGER["dataset"]["customers"] == 3 * RESULT["dataset"]["customers"]
-    # "Only just" under the goal.
-    assert 90 < report.figure(after["scenarios"]["filter"], "p95") <= 100
+    assert report.figure(after["scenarios"]["filter"], "p95") <= 100
     assert all(s["errors"] == 0 for step in (before, after) for s in step["scenarios"].values())
     gain = (
         after["scenarios"]["filter"]["requests_per_second"]
         / before["scenarios"]["filter"]["requests_per_second"]
     )
     assert gain > rps_gain("09-filter-plans", "08-optimized", "filter")
+    assert any(name.startswith("last_name=") for name in after["filtered_pages"])
     for name, entry in after["filtered_pages"].items():
         first, was = entry["first"]["buffers"], before["filtered_pages"][name]["first"]["buffers"]
-        if name.startswith("last_name="):
-            assert first == was, name
-            assert 1.2 < report.deep_ratio(entry) < 1.3, name
-        else:
-            assert report.deep_ratio(entry) <= 1.2, name
-            assert first < was / 3, name
+        assert report.deep_ratio(entry) <= 1.2, name
+        assert first < was / 2, name
     slowest = max(probed(after["scenarios"]["filter"]).items(), key=lambda item: item[1])[0]
-    assert "first_name=" in slowest
-    assert "last_name=" in slowest
+    assert "points_min=" in slowest
+    # "In about the time it takes at 1M."
+    at_3m = max(probed(after["scenarios"]["filter"]).values())
+    assert at_3m < 1.5 * max(probed(STEPS["09-filter-plans"]["scenarios"]["filter"]).values())
 
 
 def probed(scenario: dict) -> dict[str, float]:
