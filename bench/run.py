@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench import (
     ceiling,
+    cpu,
     database,
     journal,
     net,
@@ -141,19 +142,27 @@ def scenario_runs(
     names: list[str] | None = None,
     warmup: str = "mixed",
     keep=None,
+    meter: cpu.Meter | None = None,
 ) -> dict[str, dict]:
     """Warm the running server up, then run each scenario, letting the database settle;
-    ``keep(name, measured)`` is told of each scenario as soon as it is measured."""
+    ``keep(name, measured)`` is told of each scenario as soon as it is measured, with the
+    CPU its processes spent per request when a ``meter`` reads them."""
     names = settings.scenarios if names is None else names
+    meter = meter or cpu.Meter({})
     # Warm-up: connections opened, pools filled, caches and the ORM warmed.
     k6(base_url, terms_file, warmup, settings, settings.warmup_s)
     settle(url)
     progress.advance(settings.warmup_s, f"{where} warmed up")
     scenarios = {}
     for n, name in enumerate(names, 1):
+        before = meter.read()
         summary = k6(base_url, terms_file, name, settings, settings.duration_s)
+        # After the settle: the requests the server was still working through count.
         settle(url)
         scenarios[name] = measured(summary, settings.duration_s)
+        scenarios[name]["cpu_ms_per_request"] = cpu.per_request(
+            before, meter.read(), scenarios[name]["requests"]
+        )
         if keep:
             keep(name, scenarios[name])
         progress.advance(
@@ -399,8 +408,10 @@ class Sitting:
                 where = f"{step.slug} ({index}/{len(self.selected)}{again})"
                 url = self.url_of(step)
 
-                def server(log, step=step, url=url):
-                    return serve.running(step, url, self.found.redis_url, output=log)
+                def server(log, started, step=step, url=url):
+                    return serve.running(
+                        step, url, self.found.redis_url, output=log, started=started
+                    )
 
                 self.measure(server, step.slug, url, where, names, repeat)
             if repeat == self.settings.repeats:
@@ -411,8 +422,8 @@ class Sitting:
             where = "ceiling" + (f" ({again.removeprefix(', ')})" if again else "")
             url = self.url_of(self.top)
 
-            def server(log):
-                return ceiling.running(self.top, url, output=log)
+            def server(log, started):
+                return ceiling.running(self.top, url, output=log, started=started)
 
             self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP)
 
@@ -423,12 +434,24 @@ class Sitting:
         logs.mkdir(parents=True, exist_ok=True)
         # Each turn plans again: the repeats decided since drop out of the ETA.
         self.progress.replan(self.plan())
-        with (logs / f"bench-{owner}.log").open("a") as log, server(log) as base_url:
+        app: list[int] = []
+        roots = services.process_ids(self.found)
+        meter = cpu.Meter(
+            {
+                "app": lambda: app[0] if app else None,
+                **{part: (lambda pid=pid: pid) for part, pid in roots.items()},
+            }
+        )
+        with (
+            (logs / f"bench-{owner}.log").open("a") as log,
+            server(log, lambda process: app.append(process.pid)) as base_url,
+        ):
             self.progress.advance(1, f"{where} serving", kind="boot")
             scenario_runs(
                 base_url, url, self.terms_file, self.settings, self.progress, where, names,
                 warmup=warmup,
                 keep=lambda name, m: self.kept.keep_cell(owner, name, repeat, m),
+                meter=meter,
             )  # fmt: skip
 
     def scenarios_of(self, owner: str, names: list[str]) -> dict[str, dict]:

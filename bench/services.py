@@ -183,6 +183,15 @@ def status() -> dict[str, str]:
     return result
 
 
+def process_ids(found: Services) -> dict[str, int | None]:
+    """The pid at the top of each server the harness runs itself (bench/cpu.py); None
+    for a server given by URL, whose processes may be elsewhere or shared."""
+    return {
+        "postgresql": _postgres_pid(paths.PG_DIR / "data") if found.embedded_postgres else None,
+        "redis": _redis_pid() if found.embedded_redis else None,
+    }
+
+
 def server_settings(database_url: str) -> dict[str, str]:
     """The server's values of the measuring settings, as recorded in results."""
     import psycopg
@@ -266,15 +275,16 @@ def _pg_ctl(args: list[str], data: Path) -> None:
         )
 
 
-def _postgres_running(data: Path) -> bool:
-    pidfile = data / "postmaster.pid"
-    if not pidfile.exists():
-        return False
+def _postgres_pid(data: Path) -> int | None:
     try:
-        pid = int(pidfile.read_text().splitlines()[0])
+        pid = int((data / "postmaster.pid").read_text().splitlines()[0])
     except (ValueError, IndexError, OSError):
-        return False
-    return _pid_alive(pid)
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def _postgres_running(data: Path) -> bool:
+    return _postgres_pid(data) is not None
 
 
 def _settings_file(port: int) -> str:

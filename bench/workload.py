@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import net, paths, probe
+from bench import cpu, net, paths, probe
 
 if TYPE_CHECKING:
     from bench.run import Settings
@@ -148,6 +148,8 @@ def measured(summary: dict, duration_s: float) -> dict:
         "queries_per_request": None,
         "main_query": None,
         "probe": None,
+        # Filled in by the harness when it runs the processes (bench/cpu.py).
+        "cpu_ms_per_request": dict.fromkeys(cpu.PARTS),
     }
 
 
@@ -159,6 +161,7 @@ REPEATED = (
     "errors",
     "dropped_iterations",
     "cache_hit_ratio",
+    "cpu_ms_per_request",
 )
 
 
@@ -201,5 +204,10 @@ def combined(runs: list[dict]) -> dict:
         "error_rate": errors / requests if requests else 0.0,
         "dropped_iterations": sum(run["dropped_iterations"] for run in runs),
         "cache_hit_ratio": median(run["cache_hit_ratio"] for run in runs),
-        "repeats": [{key: run[key] for key in REPEATED} for run in runs],
+        # Cells measured before the harness read CPU times have none.
+        "cpu_ms_per_request": {
+            part: median((run.get("cpu_ms_per_request") or {}).get(part) for run in runs)
+            for part in cpu.PARTS
+        },
+        "repeats": [{key: run.get(key) for key in REPEATED} for run in runs],
     }

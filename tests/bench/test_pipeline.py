@@ -120,6 +120,22 @@ def test_every_scenario_ran_without_errors(measured):
             assert scenario["errors"] == 0, where
 
 
+def test_every_scenario_says_where_its_cpu_went(measured, servers):
+    """The app's and k6's CPU always; PostgreSQL's when the harness runs it. Step 01
+    caches nothing, so every request it answers costs PostgreSQL some CPU."""
+    for step in measured["steps"]:
+        for name, scenario in step["scenarios"].items():
+            spent = scenario["cpu_ms_per_request"]
+            where = (step["slug"], name, spent)
+            assert spent["app"] > 0, where
+            assert spent["k6"] > 0, where
+            assert [run["cpu_ms_per_request"] for run in scenario["repeats"]] == [spent]
+            if not servers.embedded_postgres:
+                assert spent["postgresql"] is None
+            elif step["number"] == 1:
+                assert spent["postgresql"] > 0, where
+
+
 def test_the_probe_pass_counted_queries_and_kept_plans(measured):
     for step in measured["steps"]:
         for name, scenario in step["scenarios"].items():
@@ -184,6 +200,9 @@ def test_a_step_started_elsewhere_is_measured_without_touching_latest(servers, t
         assert scenario["requests"] > 0
         assert scenario["errors"] == 0
         assert scenario["queries_per_request"] is None
+        # Not the harness's server: its CPU is not read, k6's is.
+        assert scenario["cpu_ms_per_request"]["app"] is None
+        assert scenario["cpu_ms_per_request"]["k6"] > 0
 
 
 def extras(found: dict) -> dict[str, set[str]]:
