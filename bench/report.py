@@ -190,7 +190,111 @@ def charts(result: dict, directory: Path = MEDIA_DIR, fmt: str = "svg") -> list[
     deep = deep_chart(result, subtitle, plt)
     if deep is not None:
         written.append(save(deep, directory / f"{DEEP_CHART}.{fmt}", fmt))
+    written.append(save(ladder_chart(result, subtitle, plt), directory / f"{LADDER}.{fmt}", fmt))
+    (directory / STEP_CHARTS).mkdir(exist_ok=True)
+    for index in range(len(steps)):
+        fig = step_chart(result, index, subtitle, plt)
+        written.append(save(fig, directory / STEP_CHARTS / f"{steps[index]['slug']}.{fmt}", fmt))
     return written
+
+
+def plain_numbers():
+    """Log-axis ticks as 0.1, 10, 1,000: a power of ten's exponent is drawn smaller than
+    the rest of the chart's text."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: f"{value:,g}")
+
+
+# The home page's chart: three reads, step by step.
+LADDER = "ladder"
+LADDER_READS = ("list", "search", "detail")
+
+
+def ladder_chart(result: dict, subtitle: str, plt):
+    """Throughput of a few reads from the first step to the last, one line each, on a log
+    axis: where each read climbs, and where a step sets it back."""
+    steps = result["steps"]
+    fig, ax = plt.subplots(figsize=(STEP_CHART_WIDTH, 4.6))
+    for name in LADDER_READS:
+        rates = [(step["scenarios"].get(name) or {}).get("requests_per_second") for step in steps]
+        ax.plot(range(len(steps)), rates, marker="o", label=name)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(plain_numbers())
+    ax.set_xticks(range(len(steps)), [step["slug"][:2] for step in steps], fontsize=STEP_CHART_TEXT)
+    ax.tick_params(axis="y", labelsize=STEP_CHART_TEXT)
+    ax.set_xlabel("step", fontsize=STEP_CHART_TEXT)
+    ax.set_ylabel("requests per second, log scale", fontsize=STEP_CHART_TEXT)
+    ax.set_title(
+        f"Three reads, step by step (more is better)\n{subtitle}", fontsize=STEP_CHART_TEXT
+    )
+    # Below the axes: inside, it would cover the first steps' lines.
+    ax.legend(
+        fontsize=STEP_CHART_TEXT, ncols=len(LADDER_READS), loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+    )  # fmt: skip
+    ax.grid(axis="y", which="major", alpha=0.25)
+    fig.tight_layout()
+    return fig
+
+
+# One chart per step page, under media/steps/: the step against the one before it.
+STEP_CHARTS = "steps"
+THIS_STEP, STEP_BEFORE = "#00897b", "#b0bec5"
+# Points, in a chart drawn STEP_CHART_WIDTH inches wide: shown in a page's column (about
+# as wide), the smallest text stays at least 11 px high.
+STEP_CHART_WIDTH = 7.5
+STEP_CHART_TEXT = 10
+
+
+def step_chart(result: dict, index: int, subtitle: str, plt):
+    """Throughput per scenario, this step's bar highlighted beside the step before's,
+    each labelled with its value: what the step bought, at a glance."""
+    steps = result["steps"]
+    mine, before = steps[index], steps[index - 1] if index else None
+    names = [
+        name
+        for name in scenario_names(result)
+        if (found := mine["scenarios"].get(name)) and found["model"] == "closed"
+    ]
+    shown = [(before, STEP_BEFORE), (mine, THIS_STEP)] if before else [(mine, THIS_STEP)]
+    fig, ax = plt.subplots(figsize=(STEP_CHART_WIDTH, 1.4 + 0.5 * len(names)))
+    height = 0.8 / len(shown)
+    values = []
+    for offset, (step, colour) in enumerate(shown):
+        rates = [
+            (step["scenarios"].get(name) or {}).get("requests_per_second") or 0 for name in names
+        ]
+        values += [rate for rate in rates if rate]
+        # The step of the page on top of each pair, the one before under it.
+        positions = [y - (offset - (len(shown) - 1) / 2) * height for y in range(len(names))]
+        bars = ax.barh(positions, rates, height, color=colour, label=f"step {step['slug']}")
+        ax.bar_label(
+            bars,
+            [number(rate, 2 if rate < 1 else 1) for rate in rates],
+            padding=3,
+            fontsize=STEP_CHART_TEXT - 1,
+        )
+    label = "requests per second (more is better)"
+    if values and max(values) / min(values) >= LOG_SCALE_RATIO:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(plain_numbers())
+        label += ", log scale"
+    ax.set_yticks(range(len(names)), names, fontsize=STEP_CHART_TEXT)
+    ax.invert_yaxis()
+    ax.tick_params(axis="x", labelsize=STEP_CHART_TEXT)
+    ax.set_xlabel(label, fontsize=STEP_CHART_TEXT)
+    # Room on the right for the last bar's label.
+    ax.set_xlim(right=ax.get_xlim()[1] * (3 if ax.get_xscale() == "log" else 1.15))
+    ax.set_title(
+        f"Step {mine['slug']}" + (f" against {before['slug']}" if before else "")
+        + f"\n{subtitle}",
+        fontsize=STEP_CHART_TEXT,
+    )  # fmt: skip
+    ax.legend(fontsize=STEP_CHART_TEXT, loc="lower right")
+    ax.grid(axis="x", which="major", alpha=0.25)
+    fig.tight_layout()
+    return fig
 
 
 DEEP_CHART = "deep-pages"

@@ -89,6 +89,28 @@ def larger(than: dict, number: int, directory: Path = RESULTS_DIR) -> dict | Non
     )
 
 
+def cpu_read(than: dict, number: int, directory: Path = RESULTS_DIR) -> dict | None:
+    """The newest committed run on as many customers as ``than`` that read where the CPU
+    of step ``number`` and of the step before it went (bench/cpu.py)."""
+
+    def read(step: dict) -> bool:
+        return any(
+            (scenario.get("cpu_ms_per_request") or {}).get("app") is not None
+            for scenario in step["scenarios"].values()
+        )
+
+    return newest(
+        lambda candidate: (
+            candidate["dataset"]["customers"] == than["dataset"]["customers"]
+            and sum(
+                read(step) for step in candidate["steps"] if step["number"] in (number - 1, number)
+            )
+            == 2
+        ),
+        directory,
+    )
+
+
 def load(path: Path) -> dict:
     if not path.is_file():
         raise ResultError(f"no result file at {path}; run `make bench` first")

@@ -25,11 +25,14 @@ for folder in (ROOT, ROOT / "docs"):
 from renderers import (  # noqa: E402
     ceiling,
     code,
+    cpu,
+    glossary,
     method,
     numbers,
     plans,
     reliability,
     scale,
+    tables,
     workshop,
 )
 from renderers.common import STATE  # noqa: E402
@@ -39,7 +42,7 @@ from bench import results, steps  # noqa: E402
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+(?:\s+[\w.-]+)*))?\s*\}\}")
 RENDERERS = {
     name: render
-    for module in (numbers, plans, code, method, ceiling, scale, reliability, workshop)
+    for module in (numbers, plans, cpu, code, method, ceiling, scale, reliability, workshop)
     for name, render in module.RENDERERS.items()
 }
 
@@ -87,4 +90,10 @@ def on_page_markdown(markdown, page, config, files):
         except (KeyError, ValueError, steps.StepError) as exc:
             raise PluginError(f"{page.file.src_uri}: {match.group(0)}: {exc}") from exc
 
-    return PLACEHOLDER.sub(replace, markdown)
+    return glossary.link_first_uses(PLACEHOLDER.sub(replace, markdown), page.file.src_uri)
+
+
+def on_page_content(html, page, config, files):
+    # On a phone a row of a dozen numbers cannot fit: the stylesheet stacks each row's
+    # cells under one another, each named by its column (stylesheets/extra.css).
+    return tables.label_cells(html)

@@ -74,7 +74,7 @@ def render_ceiling_share(arg: str, src_uri: str) -> str:
     """``{{ ceiling_share 08-optimized search }}``: ``36 %`` of the ceiling's req/s."""
     slug, name = arg.split()
     if not ceiling_of():
-        return "—"
+        return "not measured (the run has no ceiling)"
     share = report.ceiling_share(STATE["result"], measured(slug), name)
     if share is None:
         raise ValueError(f"no ceiling figure for {name} in the published run")

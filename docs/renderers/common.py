@@ -69,8 +69,11 @@ def fmt_ms(value: float) -> str:
 
 
 def fmt_span(scenario: dict) -> str:
+    """The lowest and highest req/s of the repeats, with the digits that tell them apart:
+    two ranges that look as if they overlap must overlap (the within-noise rule)."""
     low, high = report.spread(scenario)
-    return f"{fmt_number(low)}\N{EN DASH}{fmt_number(high)}"
+    digits = 3 if low < 1 else 2 if low < 10 else 1
+    return f"{fmt_number(low, digits)}\N{EN DASH}{fmt_number(high, digits)}"
 
 
 def runs(result: dict) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bench import database, report, results, variables, workload
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_duration, link, runs, share
+from renderers.common import STATE, fmt_duration, link, runs, share, step_of
 from renderers.numbers import render_numbers
 
 CHART_TITLES = {
@@ -14,6 +14,7 @@ CHART_TITLES = {
     "p95-latency": "95th percentile latency per scenario and step",
     "queries-per-request": "SQL queries per request per scenario and step",
     "deep-pages": "What page 50 costs against page 1, per ordering and step",
+    "ladder": "Requests per second of list, search and detail, from the first step to the last",
 }
 
 
@@ -21,6 +22,16 @@ def render_chart(name: str, src_uri: str) -> str:
     if name not in CHART_TITLES:
         raise KeyError(f"no chart {name}; charts: {', '.join(CHART_TITLES)}")
     return f"![{CHART_TITLES[name]}]({link(src_uri, f'media/{name}.svg')}){{ .chart }}"
+
+
+def render_step_chart(slug: str, src_uri: str) -> str:
+    """``{{ step_chart 05-keyset }}``: the step's throughput beside the step before's
+    (bench/report.py step_chart), drawn from the published run."""
+    number = step_of(slug).number
+    before = f" and step {number - 1:02d}" if number > 1 else ""
+    alt = f"Requests per second per scenario, step {number:02d}{before}"
+    target = link(src_uri, f"media/{report.STEP_CHARTS}/{slug}.svg")
+    return f"![{alt}]({target}){{ .chart }}"
 
 
 def render_machine(_: str | None, src_uri: str) -> str:
@@ -285,6 +296,7 @@ RENDERERS = {
     "results": render_results,
     "settle": render_settle,
     "spread_check": render_spread_check,
+    "step_chart": render_step_chart,
     "table": render_table,
     "wall_time": render_wall_time,
 }

@@ -28,24 +28,29 @@ from renderers.common import (
 
 
 def render_numbers(slug: str, src_uri: str) -> str:
+    """Two tables of the step's scenarios: what it gets through, against the step before
+    it, then how long its requests take and what each costs the database. One table of
+    both would not fit a page's column."""
     mine = measured(slug)
     before = previous(slug)
     # A cached step's table says how many of each scenario's reads the cache answered.
     cached = any(s.get("cache_hit_ratio") is not None for s in mine["scenarios"].values())
     result = STATE["result"]
     repeats = result["k6"]["repeats"]
-    columns = [
+    speed = [
         Column("scenario"),
-        Column("model"),
         Column("req/s", ">"),
         *([Column("range", ">")] if repeats > 1 else []),
         Column("vs previous step", ">"),
+        *([Column("cache hits", ">")] if cached else []),
+    ]
+    cost = [
+        Column("scenario"),
         *(Column(f"{p} ms", ">") for p in ("p50", "p95", "p99")),
         Column("errors", ">"),
         Column("queries/request", ">"),
-        *([Column("cache hits", ">")] if cached else []),
     ]
-    rows = []
+    fast, slow = [], []
     for name, scenario in mine["scenarios"].items():
         earlier = before["scenarios"].get(name) if before else None
         closed = scenario["model"] == "closed"
@@ -60,17 +65,21 @@ def render_numbers(slug: str, src_uri: str) -> str:
         )
         latency = scenario["latency_ms"]
         hits = scenario.get("cache_hit_ratio")
-        rows.append(
+        fast.append(
             [
                 name,
-                scenario["model"],
                 fmt_number(scenario["requests_per_second"]),
                 *([fmt_span(scenario)] if repeats > 1 else []),
                 change,
+                *([("—" if hits is None else f"{hits:.0%}")] if cached else []),
+            ]
+        )
+        slow.append(
+            [
+                name,
                 *(fmt_number(latency[p]) for p in ("p50", "p95", "p99")),
                 fmt_errors(scenario["error_rate"]),
                 fmt_queries(scenario["queries_per_request"]),
-                *([("—" if hits is None else f"{hits:.0%}")] if cached else []),
             ]
         )
     noise = (
@@ -81,15 +90,22 @@ def render_numbers(slug: str, src_uri: str) -> str:
         else " One run per scenario, so the run-to-run noise is not measured here"
         f" ([Methodology]({link(src_uri, 'methodology.md')}))."
     )
+    open_model = [name for name, s in mine["scenarios"].items() if s["model"] == "open"]
+    arrivals = (
+        f" {listing(open_model)} runs the open model at {result['k6']['open_rate']:g}"
+        " arrivals/s: its req/s follows the rate it was given, its latency is the measurement."
+        if open_model
+        else ""
+    )
     caption = (
         f"*{result['dataset']['customers']:,} customers, {result['machine']['cores']} cores,"
         f" {result['k6']['vus']} virtual users for {result['k6']['duration_s']:g} s per"
-        f" scenario; mixed-open at {result['k6']['open_rate']:g} arrivals/s.{noise}"
+        f" scenario.{arrivals}{noise}"
         f" Run `{result['run']['id']}` at `{result['run']['git_revision'][:7]}`;"
         f" [every number]({link(src_uri, 'results/index.md')}).*"
     )
-    table = markdown(columns, rows)
-    return f'<div class="numbers" markdown>\n\n{table}\n\n{caption}\n\n</div>'
+    tables = f"{markdown(speed, fast)}\n\n{markdown(cost, slow)}"
+    return f'<div class="numbers" markdown>\n\n{tables}\n\n{caption}\n\n</div>'
 
 
 def render_ladder(_: str | None, src_uri: str) -> str:
@@ -114,6 +130,74 @@ def render_ladder(_: str | None, src_uri: str) -> str:
         rates = [rps("list"), rps("search"), rps("search-broad")]
         rows.append([linked, step.summary, *rates, queries])
     return markdown(columns, rows)
+
+
+# A drop the headline names: beyond noise and by more than this share of the throughput.
+HEADLINE_DROP = 0.5
+
+
+def render_headline(_: str | None, src_uri: str) -> str:
+    """``{{ headline }}``: what the ladder bought from its first step to its last, the
+    step that makes a read slower before a later one wins it back, and what the layered
+    step trades, in the published run."""
+    result = STATE["result"]
+    ladder = result["steps"]
+    first, last = ladder[0], ladder[-1]
+
+    def page(step: dict, word: str = "step") -> str:
+        target = link(src_uri, f"steps/{step['slug']}.md")
+        return f"[{word} {step['slug'][:2]}]({target})"
+
+    def went(name: str) -> str:
+        old, new = (s["scenarios"][name]["requests_per_second"] for s in (first, last))
+        return f"`{name}` {fmt_number(old)} → {fmt_number(new)} req/s"
+
+    lines = [
+        f"**From {page(first)} to {page(last)}, on {result['dataset']['customers']:,}"
+        f" customers and {result['machine']['cores']} cores: {went('list')},"
+        f" {went('search')} and {went('detail')}.**"
+    ]
+    drops = [
+        (now["requests_per_second"] / was["requests_per_second"], step, name, index)
+        for index, step in enumerate(ladder[1:], 1)
+        for name in ("list", "search", "detail")
+        if (was := ladder[index - 1]["scenarios"].get(name))
+        and (now := step["scenarios"].get(name))
+        and not report.within_noise(was, now)
+        and now["requests_per_second"] < HEADLINE_DROP * was["requests_per_second"]
+    ]
+    if drops:
+        _, step, name, index = min(drops, key=lambda drop: drop[0])
+        was = ladder[index - 1]["scenarios"][name]["requests_per_second"]
+        back = next(
+            (
+                later
+                for later in ladder[index + 1 :]
+                if later["scenarios"][name]["requests_per_second"] > was
+            ),
+            None,
+        )
+        then = f"and only {page(back)} wins it back" if back else "and no later step wins it back"
+        lines.append(
+            f"Not every step helps at once: {page(step)} takes `{name}` from"
+            f" {fmt_number(was)} to {fmt_number(step['scenarios'][name]['requests_per_second'])}"
+            f" req/s, {then}."
+        )
+    layered = next((s for s in ladder if s["slug"] == "08-optimized"), None)
+    if layered is not None:
+        before = ladder[ladder.index(layered) - 1]["scenarios"]["mixed"]
+        now = layered["scenarios"]["mixed"]
+        said = (
+            "within noise"
+            if report.within_noise(before, now)
+            else verdict(before["requests_per_second"], now["requests_per_second"], True)
+        )
+        lines.append(
+            f"{page(layered, 'Step')} buys no speed: it arranges the same API in layers that"
+            f" are easy to change, and the blend went {fmt_number(before['requests_per_second'])} →"
+            f" {fmt_number(now['requests_per_second'])} req/s, {said}."
+        )
+    return "\n\n".join(lines)
 
 
 MICRO_LABELS = {
@@ -154,7 +238,8 @@ def render_compare(arg: str, src_uri: str) -> str:
     )
     if name == "rps":
         return f"{fmt_number(old)} → {fmt_number(new)} req/s, {said}"
-    return f"{name} {fmt_ms(old)} → {fmt_ms(new)}, {said}"
+    # The sentence names the latency ("its p95 went …"): the figures alone here.
+    return f"{fmt_ms(old)} → {fmt_ms(new)}, {said}"
 
 
 def render_micro(slug: str, src_uri: str) -> str:
@@ -327,6 +412,7 @@ def render_symptom(slug: str, src_uri: str) -> str:
 RENDERERS = {
     "at_a_glance": render_at_a_glance,
     "compare": render_compare,
+    "headline": render_headline,
     "ladder": render_ladder,
     "micro": render_micro,
     "numbers": render_numbers,

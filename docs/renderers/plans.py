@@ -58,8 +58,9 @@ CURSOR_VALUE = re.compile(r"(cursor=)[^&]+")
 
 
 def short_path(path: str) -> str:
-    """A path as a reader needs it: a cursor's token says nothing, so it is elided."""
-    return CURSOR_VALUE.sub(r"\1…", path)
+    """A path as a reader types it: decoded (``Koziń``, not ``Kozi%C5%84``), and a
+    cursor's token, which says nothing, elided."""
+    return unquote(CURSOR_VALUE.sub(r"\1…", path))
 
 
 STATEMENT_COLUMNS = [
@@ -345,9 +346,13 @@ def render_hits(arg: str, src_uri: str) -> str:
     return f"{ratio:.0%}"
 
 
-def render_deep_pages(_: str | None, src_uri: str) -> str:
-    """Page 1 against page 50 of every ordering, for every step: the page query's time."""
+def render_deep_pages(slug: str | None, src_uri: str) -> str:
+    """Page 1 against page 50 of every ordering, the page query's time: for every step,
+    or with a step, for it and the step before it."""
     measured_steps = [s for s in STATE["result"]["steps"] if s.get("deep_pages")]
+    if slug is not None:
+        number = step_of(slug).number
+        measured_steps = [s for s in measured_steps if s["number"] in (number - 1, number)]
     orderings = list(measured_steps[0]["deep_pages"])
     columns = [Column("ordering"), *(Column(s["slug"], ">") for s in measured_steps)]
     rows = []
@@ -380,12 +385,11 @@ def render_scans(arg: str, src_uri: str) -> str:
     if query is None or query["plan"] is None:
         raise ValueError(f"{slug} {name} has no plan")
     scanned = sorted(probe.seq_scans(query["plan"]))
-    what = listing(scanned) if scanned else "no table"
     how = "sequential scans" if len(scanned) > 1 else "a sequential scan"
+    reads = f"reads {listing(scanned)} with {how}" if scanned else "scans no table whole"
     kind = "a COUNT" if query["sql"].lstrip().upper().startswith("SELECT COUNT") else "a query"
     return (
-        f"the costliest query of `{short_path(query['path'])}` is {kind} that reads {what}"
-        f" with {how};"
+        f"the costliest query of `{short_path(query['path'])}` is {kind} that {reads};"
         f" it took {fmt_ms(query['time_ms'])} of the request's"
         f" {fmt_ms(query['request_time_ms'])} in the database"
     )

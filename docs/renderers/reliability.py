@@ -12,39 +12,54 @@ def reliability_result() -> dict | None:
     return optional_result(faults.RESULT)
 
 
+def rules_kept(entry: dict) -> str:
+    return "kept" if not entry["broken"] else "; ".join(entry["broken"])
+
+
 def render_overload(_: str | None, src_uri: str) -> str:
-    """Every step at three times its capacity: did it live, and how soon did it recover?"""
+    """Every step at three times its capacity: did it live, and how soon did it recover?
+    Two tables, so that each fits a page's column: what was asked and answered, then the
+    one reading client's latency."""
     found = reliability_result()
-    titles = [
-        "capacity", "offered", "answered", "503", "other 5xx", "p95 under load", "p95 before",
-        "p95 after", "back to normal after",
-    ]  # fmt: skip
-    columns = [Column("step"), *(Column(t, ">") for t in titles), Column("rules")]
-    rows = []
-    for slug, entries in (found or {"steps": {}})["steps"].items():
-        entry = entries.get("overload")
-        if entry is None:
-            continue
-        verdict = "kept" if not entry["broken"] else "; ".join(entry["broken"])
-        rows.append(
+    entries = [
+        (slug, entry)
+        for slug, kept in (found or {"steps": {}})["steps"].items()
+        if (entry := kept.get("overload")) is not None
+    ]
+    if not entries:
+        return note("Not measured yet", "`make test-faults FAULTS=overload` measures it.")
+    asked = [Column("step"), Column("rules")]
+    asked += [Column(t, ">") for t in ("capacity", "offered", "answered", "503", "other 5xx")]
+    waited = [Column("step")]
+    waited += [
+        Column(t, ">")
+        for t in ("p95 before", "p95 under load", "p95 after", "back to normal after")
+    ]
+    answered, latency = [], []
+    for slug, entry in entries:
+        answered.append(
             [
                 slug,
+                rules_kept(entry),
                 *(f"{entry[k]:g} req/s" for k in ("capacity_rps", "offered_rps", "answered_rps")),
                 f"{entry['unavailable']:,}",
                 str(entry["server_errors"]),
-                *(fmt_ms(entry[k]) for k in ("p95_under_load_ms", "p95_before_ms", "p95_after_ms")),
-                f"{entry['recovery_s']:g} s",
-                verdict,
             ]
         )
-    if not rows:
-        return note("Not measured yet", "`make test-faults FAULTS=overload` measures it.")
+        latency.append(
+            [
+                slug,
+                *(fmt_ms(entry[k]) for k in ("p95_before_ms", "p95_under_load_ms", "p95_after_ms")),
+                f"{entry['recovery_s']:g} s",
+            ]
+        )
     caption = f"*{found['overload_s']:g} s of load per step; made by `make test-faults`, as above.*"
-    return markdown(columns, rows) + f"\n\n{caption}"
+    return f"{markdown(asked, answered)}\n\n{markdown(waited, latency)}\n\n{caption}"
 
 
 def render_reliability(_: str | None, src_uri: str) -> str:
-    """Every step under every fault that applies to it: what its clients saw."""
+    """Every step under every fault that applies to it: what its clients saw, then how
+    long it lasted. Two tables, so that each fits a page's column."""
     found = reliability_result()
     if found is None:
         return note(
@@ -52,39 +67,49 @@ def render_reliability(_: str | None, src_uri: str) -> str:
             "`make test-faults` runs every fault against every step and writes"
             " `docs/results/reliability.json`.",
         )
-    titles = [
-        "requests", "503", "other 5xx", "no answer", "slowest during", "recovered after",
-        "writes acknowledged", "writes lost", "stale reads",
-    ]  # fmt: skip
-    columns = [Column("step"), Column("fault"), *(Column(t, ">") for t in titles), Column("rules")]
-    rows = []
+    saw = [Column("step"), Column("fault"), Column("rules")]
+    saw += [
+        Column(t, ">")
+        for t in ("503", "other 5xx", "no answer", "writes acknowledged", "writes lost")
+    ]
+    saw.append(Column("stale reads", ">"))
+    lasted = [Column("step"), Column("fault")]
+    lasted += [Column(t, ">") for t in ("requests", "slowest during", "recovered after")]
+    seen, took = [], []
     for slug, entries in found["steps"].items():
         for fault, entry in entries.items():
             if fault == "overload":
                 continue
-            verdict = "kept" if not entry["broken"] else "; ".join(entry["broken"])
-            rows.append(
+            seen.append(
+                [
+                    slug,
+                    fault,
+                    rules_kept(entry),
+                    f"{entry['unavailable']:,}",
+                    str(entry["server_errors"]),
+                    str(entry["unanswered"]),
+                    f"{entry['writes_acknowledged']:,}",
+                    str(len(entry["writes_lost"])),
+                    str(len(entry["reads_wrong"])),
+                ]
+            )
+            took.append(
                 [
                     slug,
                     fault,
                     f"{entry['requests']:,}",
-                    f"{entry['unavailable']:,}",
-                    str(entry["server_errors"]),
-                    str(entry["unanswered"]),
                     f"{entry['slowest_during_s']:.2f} s",
                     f"{entry['recovery_s']:.1f} s",
-                    f"{entry['writes_acknowledged']:,}",
-                    str(len(entry["writes_lost"])),
-                    str(len(entry["reads_wrong"])),
-                    verdict,
                 ]
             )
     caption = (
         f"*{found['clients']} clients on {found['customers']:,} customers; each fault lasts"
         f" {found['outage_s']:g} s; made by `make test-faults` at"
-        f" {made_at(found)}.*"
+        f" {made_at(found)}. The first table: what the clients saw and whether every rule"
+        " held; the second: how many requests they sent, and how long the fault slowed"
+        " them.*"
     )
-    return markdown(columns, rows) + f"\n\n{caption}"
+    return f"{markdown(saw, seen)}\n\n{markdown(lasted, took)}\n\n{caption}"
 
 
 RENDERERS = {

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bench import probe, report, results, run, tables, untimed, workload
+from bench import cpu, probe, report, results, run, tables, untimed, workload
 
 SCENARIOS = ["list", "search", "mixed-open"]
 
@@ -132,6 +132,32 @@ def test_write_then_load_round_trips(result, tmp_path):
         results.published(tmp_path)
 
 
+def with_cpu(result: dict, run_id: str, customers: int, read: bool) -> dict:
+    """``result`` as run ``run_id`` on ``customers``, its scenarios' CPU read or not."""
+    found = copy.deepcopy(result)
+    found["run"]["id"] = run_id
+    found["dataset"]["customers"] = customers
+    for step in found["steps"]:
+        for scenario in step["scenarios"].values():
+            figures = dict.fromkeys(cpu.PARTS, 1.5 if read else None)
+            scenario["cpu_ms_per_request"] = figures
+            for kept in scenario["repeats"]:
+                kept["cpu_ms_per_request"] = figures
+    return found
+
+
+def test_a_page_reads_the_cpu_from_the_newest_run_of_its_size_that_read_both_steps(
+    result, tmp_path
+):
+    assert results.cpu_read(result, 2, tmp_path) is None
+    results.write(with_cpu(result, "20260102T000000Z", 100_000, True), tmp_path)
+    results.write(with_cpu(result, "20260103T000000Z", 100_000, False), tmp_path)
+    results.write(with_cpu(result, "20260104T000000Z", 300_000, True), tmp_path)
+    assert results.cpu_read(result, 2, tmp_path)["run"]["id"] == "20260102T000000Z"
+    # Step 1 has no step before it in any run.
+    assert results.cpu_read(result, 1, tmp_path) is None
+
+
 def test_a_run_is_written_once_and_named_not_copied(result, tmp_path):
     results.write(result, tmp_path, publish=True)
     later = copy.deepcopy(result)
@@ -203,18 +229,31 @@ def test_with_repeats_the_table_shows_the_range_of_each_row(result):
 
 def test_charts_are_svg_with_titles_units_and_step_labels(result, tmp_path):
     written = report.charts(result, tmp_path)
-    assert [p.name for p in written] == [name for name, *_ in report.CHARTS]
+    every_step = written[: len(report.CHARTS)]
+    assert [p.name for p in every_step] == [name for name, *_ in report.CHARTS]
+    # The home page's ladder, then one chart per step page.
+    assert [p.relative_to(tmp_path).as_posix() for p in written[len(report.CHARTS) :]] == [
+        f"{report.LADDER}.svg",
+        *(f"{report.STEP_CHARTS}/{step['slug']}.svg" for step in result["steps"]),
+    ]
     for path in written:
+        assert "100,000 customers" in "".join(ET.parse(path).getroot().itertext()), path
+    for path in every_step:
         text = "".join(ET.parse(path).getroot().itertext())
         assert "01-naive" in text
         assert "02-asgi" in text
-        assert "100,000 customers" in text
     throughput = "".join(ET.parse(written[0]).getroot().itertext())
     # 30 to 3,000 requests/s spans two orders of magnitude: a linear axis would hide 30.
     assert "requests per second (log scale)" in throughput
     assert "mixed-open" not in throughput, "an arrival rate is not a throughput"
     queries = "".join(ET.parse(written[2]).getroot().itertext())
     assert "mixed-open" not in queries
+    # A step's own chart: its throughput beside the step before's, each bar labelled.
+    second = "".join(ET.parse(tmp_path / report.STEP_CHARTS / "02-asgi.svg").getroot().itertext())
+    assert "Step 02-asgi against 01-naive" in second
+    for step in result["steps"]:
+        assert report.number(step["scenarios"]["list"]["requests_per_second"]) in second
+    assert "mixed-open" not in second
 
 
 def test_charts_are_reproducible(result, tmp_path):
@@ -343,7 +382,7 @@ def test_the_published_result_validates_and_its_charts_are_current(tmp_path):
     """media/ is drawn from the published run, never edited by hand."""
     published = results.load(results.published())
     for path in report.charts(published, tmp_path):
-        committed = report.MEDIA_DIR / path.name
+        committed = report.MEDIA_DIR / path.relative_to(tmp_path)
         assert committed.read_bytes() == path.read_bytes(), (
             f"run `make report RESULTS=published`: {path.name}"
         )

@@ -34,6 +34,22 @@ def rps_gain(slug: str, before: str, scenario: str) -> float:
     return now / STEPS[before]["scenarios"][scenario]["requests_per_second"]
 
 
+@needs("07-redis-cache", "08-optimized")
+def test_the_home_page_says_08_buys_no_speed():
+    """The headline: the layered step's blend is no faster than 07's beyond noise."""
+    before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
+    assert rps_gain("08-optimized", "07-redis-cache", "mixed") < 1 or report.within_noise(
+        before["mixed"], after["mixed"]
+    )
+
+
+def test_the_home_page_headline_is_a_gain_on_every_read_it_names():
+    first, last = RESULT["steps"][0]["scenarios"], RESULT["steps"][-1]["scenarios"]
+    for name in ("list", "search", "detail"):
+        assert last[name]["requests_per_second"] > first[name]["requests_per_second"], name
+        assert not report.within_noise(first[name], last[name]), name
+
+
 @needs("01-naive", "02-asgi")
 def test_02_serialising_got_cheaper_but_is_small_next_to_the_n_plus_one():
     assert micro("02-asgi", "test_serialise_one_page") < micro(
@@ -301,10 +317,11 @@ def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
 
 
 @needs("06-fts", "08-optimized", "09-filter-plans")
-def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
+def test_09_meets_its_latency_goals_filter_five_times_in_one_run_the_blend_in_none():
     """09's page: at 1M, filter's p95 is under 100 ms with no errors, every probed first
     page under 20 ms and the request that matches no one under 50 ms; filter gained more
-    than two and a half times, not five; the blend with writes gained within noise, level
+    than two and a half times, not five, and five times or more in the later run that
+    read the CPU; the blend with writes gained within noise, level
     with step 06's, which has no cache, while the same blend without writes more than
     doubled, beyond noise."""
     after = STEPS["09-filter-plans"]["scenarios"]
@@ -319,6 +336,9 @@ def test_09_meets_its_latency_goals_and_misses_its_throughput_goals():
     ]
     assert nothing <= 50
     assert 2.5 <= rps_gain("09-filter-plans", "08-optimized", "filter") < 5
+    # "Five times is met in one run": the later run that read the CPU (CPU_RUN).
+    assert CPU_RUN is not None
+    assert cpu_gain("filter") >= 5
     assert rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
     assert report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
     assert report.within_noise(STEPS["06-fts"]["scenarios"]["mixed"], after["mixed"])
@@ -354,6 +374,55 @@ def test_09_reads_on_page_50_of_each_filtered_listing_what_page_1_reads_at_1m():
     assert any(name.startswith("last_name=") for name in pages)
     for name, entry in pages.items():
         assert entry["deep"]["buffers"] <= 1.2 * entry["first"]["buffers"], name
+
+
+# The run the 09 page reads the CPU from: the newest at the published size that read
+# where 08's and 09's CPU went (docs/renderers/cpu.py cpu_run).
+CPU_RUN = results.cpu_read(RESULT, 9)
+
+
+def cpu_of(slug: str, name: str) -> dict:
+    (step,) = [step for step in CPU_RUN["steps"] if step["slug"] == slug]
+    return {
+        **step["scenarios"][name]["cpu_ms_per_request"],
+        "rps": report.figure(step["scenarios"][name], "rps"),
+    }
+
+
+def cpu_gain(name: str) -> float:
+    return cpu_of("09-filter-plans", name)["rps"] / cpu_of("08-optimized", name)["rps"]
+
+
+@pytest.mark.skipif(CPU_RUN is None, reason="no run of 08 and 09 that read the CPU")
+def test_06_two_runs_of_08s_unchanged_filter_differ_by_more_than_half():
+    """06's page: filter's spread between runs is wider than one run's repeats show."""
+    runs = sorted([cpu_of("08-optimized", "filter")["rps"], rps_of("08-optimized", "filter")])
+    assert runs[1] > 1.5 * runs[0]
+
+
+def rps_of(slug: str, name: str) -> float:
+    return STEPS[slug]["scenarios"][name]["requests_per_second"]
+
+
+@pytest.mark.skipif(CPU_RUN is None, reason="no run of 08 and 09 that read the CPU")
+def test_09_is_bound_by_the_apps_cpu_where_08_was_bound_by_postgresqls():
+    """09's page: a filter request on 08 spent more CPU in PostgreSQL than in the app; on
+    09 the app spends several times PostgreSQL's and the two cores are full; a page the
+    cache answers costs the app milliseconds, a page it renders more than PostgreSQL
+    spends on it; twice 08's blend leaves less CPU per request than the app alone
+    spends on one of 09's."""
+    cores = CPU_RUN["machine"]["cores"]
+    before, after = cpu_of("08-optimized", "filter"), cpu_of("09-filter-plans", "filter")
+    assert before["postgresql"] > before["app"]
+    assert after["app"] > 3 * after["postgresql"]
+    busy = sum(after[part] for part in ("app", "postgresql", "redis", "k6")) * after["rps"]
+    assert busy / 1000 > 0.8 * cores
+    for name in ("list", "detail"):
+        assert 1 < cpu_of("09-filter-plans", name)["app"] < 10, name
+    unique = cpu_of("09-filter-plans", "unique")
+    assert unique["app"] > unique["postgresql"]
+    budget = cores * 1000 / (2 * cpu_of("08-optimized", "mixed")["rps"])
+    assert cpu_of("09-filter-plans", "mixed")["app"] > budget
 
 
 # The run the 09 page shows at 3M (docs/renderers/plans.py larger_run).
@@ -471,7 +540,7 @@ def test_scale_filters_grow_with_the_table_until_the_keyset():
 def test_scale_filters_p50_stays_low_from_05_and_09_keeps_the_tail_down():
     """The scale page: from 05 on most filters are cheap at any size, so p50 grows less
     than twofold; the slow ones are the p95, which grows on 05 to 08 and least on 09,
-    flat up to 1M."""
+    flat up to 1M but growing to 3M."""
     for slug in scale_steps(5):
         assert growth(slug, "filter") < 2, slug
     before = [growth(slug, "filter", "p95_ms") for slug in scale_steps(5, 8)]
@@ -480,6 +549,8 @@ def test_scale_filters_p50_stays_low_from_05_and_09_keeps_the_tail_down():
     assert growth(last, "filter", "p95_ms") < min(before) / 1.5
     one_million = [e["customers"] for e in SCALE["sizes"]].index(1_000_000)
     assert growth(last, "filter", "p95_ms", one_million) < 1.5
+    # "But it still grows there."
+    assert growth(last, "filter", "p95_ms") > 1.5
 
 
 @needs_scale

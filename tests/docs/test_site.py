@@ -76,18 +76,24 @@ def site(tmp_path_factory) -> Path:
 
 
 class Tables(HTMLParser):
-    """The cells of every table inside a ``<div class="numbers">``."""
+    """The cells of each table inside a ``<div class="numbers">``, row by row."""
 
     def __init__(self):
         super().__init__()
         self.depth = 0
-        self.rows: list[list[str]] = []
+        self.tables: list[list[list[str]]] = []
         self.cell: list[str] | None = None
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return self.tables[-1]
 
     def handle_starttag(self, tag, attrs):
         classes = dict(attrs).get("class") or ""
         if tag == "div" and ("numbers" in classes.split() or self.depth):
             self.depth += 1
+        elif self.depth and tag == "table":
+            self.tables.append([])
         elif self.depth and tag == "tr":
             self.rows.append([])
         elif self.depth and tag in ("td", "th"):
@@ -124,51 +130,50 @@ def test_the_site_carries_no_run_file(site):
 
 @pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
 def test_the_numbers_on_a_step_page_are_the_result_files(site, step):
+    """Two tables: what the step gets through against the step before, then what its
+    requests take; every scenario in each, in the result file's order."""
     measured = {s["slug"]: s for s in results.load(results.published())["steps"]}
     mine = measured[step.slug]["scenarios"]
     before = next((s for s in measured.values() if s["number"] == step.number - 1), None)
     parser = Tables()
     parser.feed((site / "steps" / step.slug / "index.html").read_text())
-    header, *rows = parser.rows
-    assert header[:3] == ["scenario", "model", "req/s"]
-    assert [row[0] for row in rows] == list(mine)
+    (speed_header, *speed), (cost_header, *cost) = parser.tables
+    assert speed_header[:2] == ["scenario", "req/s"]
+    assert cost_header == ["scenario", "p50 ms", "p95 ms", "p99 ms", "errors", "queries/request"]
+    assert [row[0] for row in speed] == [row[0] for row in cost] == list(mine)
     # With repeats, a range column; on a cached step, the share of cache hits.
-    repeated = "range" in header
+    repeated = "range" in speed_header
     assert repeated == (results.load(results.published())["k6"]["repeats"] > 1)
-    cached = header[-1] == "cache hits"
-    for cells in rows:
-        row = dict(zip(header, cells, strict=True))
-        name, model, rps, change = (
-            row["scenario"],
-            row["model"],
-            row["req/s"],
-            row["vs previous step"],
-        )
-        p50, p95, p99 = row["p50 ms"], row["p95 ms"], row["p99 ms"]
-        errors, queries = row["errors"], row["queries/request"]
+    cached = speed_header[-1] == "cache hits"
+    for cells in speed:
+        row = dict(zip(speed_header, cells, strict=True))
+        name, rps, change = row["scenario"], row["req/s"], row["vs previous step"]
         scenario = mine[name]
         if cached:
             ratio = scenario["cache_hit_ratio"]
             assert row["cache hits"] == ("—" if ratio is None else f"{ratio:.0%}")
         if repeated:
             low, high = (number(part) for part in row["range"].split("\N{EN DASH}"))
-            assert (low, high) == tuple(round(v, 1) for v in report.spread(scenario))
-        latency = scenario["latency_ms"]
-        assert model == scenario["model"]
+            # The digits that tell two small ranges apart: 0.566-0.622, not 0.6-0.6.
+            least = report.spread(scenario)[0]
+            digits = 3 if least < 1 else 2 if least < 10 else 1
+            assert (low, high) == tuple(round(v, digits) for v in report.spread(scenario))
         assert number(rps) == round(scenario["requests_per_second"], 1)
-        assert number(p50) == round(latency["p50"], 1)
-        assert number(p95) == round(latency["p95"], 1)
-        assert number(p99) == round(latency["p99"], 1)
-        assert number(errors) == round(scenario["error_rate"] * 100, 2)
-        assert number(queries) == scenario["queries_per_request"]
         earlier = before["scenarios"].get(name) if before else None
-        if earlier and model == "closed":
+        if earlier and scenario["model"] == "closed":
             expected = scenario["requests_per_second"] / earlier["requests_per_second"] - 1
             noise = report.within_noise(scenario, earlier)
             assert change.startswith("\N{ALMOST EQUAL TO} ") == noise
             assert number(change.removeprefix("\N{ALMOST EQUAL TO} ")) == round(expected * 100)
         else:
             assert change == "—"
+    for cells in cost:
+        row = dict(zip(cost_header, cells, strict=True))
+        scenario, latency = mine[row["scenario"]], mine[row["scenario"]]["latency_ms"]
+        for p in ("p50", "p95", "p99"):
+            assert number(row[f"{p} ms"]) == round(latency[p], 1)
+        assert number(row["errors"]) == round(scenario["error_rate"] * 100, 2)
+        assert number(row["queries/request"]) == scenario["queries_per_request"]
 
 
 # A pymdownx.snippets include marker; one the extension did not parse reaches the page as text.
@@ -386,13 +391,83 @@ def test_a_reader_sees_a_step_page(site, browser, step):
     with served(site) as base:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{base}/steps/{step.slug}/", wait_until="networkidle")
-        assert page.locator("div.numbers table").is_visible()
+        assert page.locator("div.numbers table").first.is_visible()
         diff = page.locator("div.step-diff details").first
         assert diff.is_visible()
         diff.locator("summary").click()
         assert diff.locator("code").first.is_visible()
         visible_chart(page)
         page.screenshot(path=SCREENSHOTS / f"{step.slug}.png", full_page=True)
+
+
+SCREEN = {"width": 1280, "height": 900}
+
+
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
+def test_a_step_pages_numbers_start_within_two_screens(site, browser, step):
+    """A reader comes to a step page for what the step buys."""
+    with served(site) as base:
+        page = browser.new_page(viewport=SCREEN)
+        page.goto(f"{base}/steps/{step.slug}/", wait_until="networkidle")
+        top = page.locator("h2#numbers").evaluate("h => h.getBoundingClientRect().top")
+        assert top < 2 * SCREEN["height"], top
+
+
+SVG_FONT = re.compile(r"font-size: ([\d.]+)px")
+SVG_BOX = re.compile(r'viewBox="0 0 ([\d.]+) ')
+
+
+@pytest.mark.parametrize("where", ["", *(f"steps/{s.slug}/" for s in steps.discover())])
+def test_a_pages_own_chart_is_legible_at_the_columns_width(site, browser, where):
+    """The home page's chart and each step's: its smallest text at least 11 px high as
+    the browser draws it, a reader's smallest comfortable size."""
+    with served(site) as base:
+        page = browser.new_page(viewport=SCREEN)
+        page.goto(f"{base}/{where}", wait_until="networkidle")
+        chart = page.locator("img.chart").first
+        chart.wait_for(state="visible")
+        source = chart.get_attribute("src")
+        shown = chart.evaluate("img => img.getBoundingClientRect().width")
+    svg = (site / where / source).resolve().read_text()
+    smallest = min(float(size) for size in SVG_FONT.findall(svg))
+    width = float(SVG_BOX.search(svg).group(1))
+    assert smallest * shown / width >= 11, (source, shown)
+
+
+def page_paths(site: Path) -> list[str]:
+    """Every page's path under the site, as a browser asks for it."""
+    return sorted(
+        "" if page.parent == site else f"{page.parent.relative_to(site).as_posix()}/"
+        for page in site.rglob("index.html")
+        if "assets" not in page.parts
+    )
+
+
+# What scrolls sideways on a page, code blocks aside (code keeps its lines whole).
+SIDEWAYS = """() => {
+  const wide = [...document.querySelectorAll('.md-typeset__scrollwrap, .md-typeset table')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.innerText.slice(0, 60));
+  if (document.documentElement.scrollWidth > window.innerWidth) wide.push('the page itself');
+  return wide;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_no_page_scrolls_sideways_or_shows_template_text(site, browser, width):
+    """Every page at a laptop's width and at a phone's: no table wider than the column,
+    and nothing of the templates (a placeholder, an include marker) left as text."""
+    found = {}
+    with served(site) as base:
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        for path in page_paths(site):
+            page.goto(f"{base}/{path}", wait_until="load")
+            if wide := page.evaluate(SIDEWAYS):
+                found[path] = wide
+            text = page.locator("article").inner_text()
+            assert "{{" not in text, path
+            assert not INCLUDE_MARKER.search(text), path
+    assert not found, found
 
 
 def test_screenshots_stay_out_of_git():
@@ -646,6 +721,20 @@ def test_every_exercise_page_follows_the_same_skeleton(step):
     assert "??? tip" in source, "hints are folded"
 
 
+# Result first: what a step buys comes before how it is built.
+STEP_SKELETON = ["Hypothesis", "Numbers", "Why", "What changed", "Key code", "Trade-offs", "Run it"]
+
+
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
+def test_every_step_page_follows_the_same_skeleton_numbers_first(step):
+    """A page may add a section of its own (06's semantics, 09's checks), never reorder."""
+    source = (paths.ROOT / "docs" / "steps" / f"{step.slug}.md").read_text()
+    headings = re.findall(r"^## (.+)$", source, re.M)
+    assert [h for h in headings if h in STEP_SKELETON] == STEP_SKELETON
+    assert headings[:3] == STEP_SKELETON[:3]
+    assert headings[-1] == STEP_SKELETON[-1]
+
+
 @pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
 def test_every_step_page_opens_with_its_summary_box_from_the_result_file(site, hooks, step):
     source = (paths.ROOT / "docs" / "steps" / f"{step.slug}.md").read_text().splitlines()
@@ -657,8 +746,40 @@ def test_every_step_page_opens_with_its_summary_box_from_the_result_file(site, h
     measured = {s["slug"]: s for s in results.load(results.published())["steps"]}
     for name in step.shows or ("list", "search", "detail"):
         rps = measured[step.slug]["scenarios"][name]["requests_per_second"]
-        assert f"<td>{name}</td>" in box, name
+        assert re.search(rf"<td[^>]*>{name}</td>", box), name
         assert f"{hooks.fmt_number(rps)} req/s" in box, name
+
+
+def test_a_term_is_linked_to_the_glossary_at_its_first_use_in_prose_only(hooks):
+    page = "\n".join(
+        [
+            "# The p95 in a heading",
+            "```",
+            "p95 in a code block",
+            "```",
+            "| p95 | in a table |",
+            "The `p95` and p95 again, within noise; [p95](x.md) and <b>Seq Scan</b>.",
+            "Later p95, a Seq Scan and `Index Scan`, {{ compare x }}, https://x.org/p95",
+        ]
+    )
+    linked = hooks.link_first_uses(page, "steps/01-naive.md").splitlines()
+    assert linked[:5] == page.splitlines()[:5]
+    assert linked[5] == (
+        "The [`p95`](../glossary.md#percentiles) and p95 again,"
+        " [within noise](../glossary.md#within-noise); [p95](x.md) and"
+        " <b>[Seq Scan](../glossary.md#seq-scan)</b>."
+    )
+    assert linked[6] == (
+        "Later p95, a Seq Scan and [`Index Scan`](../glossary.md#index-scan),"
+        " {{ compare x }}, https://x.org/p95"
+    )
+    assert hooks.link_first_uses(page, "glossary.md") == page
+
+
+def test_every_term_of_the_glossary_has_its_entry(site):
+    built = (site / "glossary" / "index.html").read_text()
+    for anchor in importlib.import_module("renderers.glossary").TERMS:
+        assert f'id="{anchor}"' in built, anchor
 
 
 def test_which_fix_first_maps_every_symptom_to_its_step_and_what_it_bought(site, hooks):
@@ -708,29 +829,42 @@ def test_the_profile_gap_table_is_the_result_file(hooks):
     assert f"**{hooks.signed(total)}**" in rendered
 
 
+def shorter_run_of_08_and_09(published: dict) -> dict:
+    """A later run of filter and the blend on steps 08 and 09 alone."""
+    found = copy.deepcopy(published)
+    found["run"]["id"] = "20270101T000000Z"
+    found["k6"]["scenarios"] = ["filter", "mixed"]
+    found["ceiling"] = None
+    found["steps"] = [s for s in found["steps"] if s["number"] in (8, 9)]
+    for step in found["steps"]:
+        step["scenarios"] = {name: step["scenarios"][name] for name in ("filter", "mixed")}
+    return found
+
+
+def rendered_with_and_without(found: dict, render, monkeypatch, tmp_path) -> str:
+    """What ``render`` shows for step 09 with the published run alone committed ("Not
+    measured"), then with ``found`` committed after it."""
+    path = tmp_path / f"{found['run']['id']}.json"
+    path.write_text(json.dumps(found))
+    published_only = [results.published()]
+    monkeypatch.setattr(results, "runs", lambda *_: published_only)
+    assert "Not measured" in render("09-filter-plans", "steps/09.md")
+    monkeypatch.setattr(results, "runs", lambda *_: [*published_only, path])
+    return render("09-filter-plans", "steps/09.md")
+
+
 def test_a_step_is_shown_against_the_one_before_on_the_newest_larger_run(
     hooks, monkeypatch, tmp_path
 ):
     """{{ at_scale }}: a shorter run on more customers, its filtered deep pages, and the
     command that makes it again."""
     published = results.load(results.published())
-    larger = copy.deepcopy(published)
+    larger = shorter_run_of_08_and_09(published)
     larger["dataset"]["customers"] = 3 * published["dataset"]["customers"]
-    larger["run"]["id"] = "20270101T000000Z"
-    larger["k6"]["scenarios"] = ["filter", "mixed"]
-    larger["ceiling"] = None
-    larger["steps"] = [s for s in larger["steps"] if s["number"] in (8, 9)]
     for step in larger["steps"]:
-        step["scenarios"] = {name: step["scenarios"][name] for name in ("filter", "mixed")}
         first = {"time_ms": 1.0, "buffers": 150}
         step["filtered_pages"] = {"country=italy": {"first": first, "deep": first, "page": 50}}
-    path = tmp_path / "20270101T000000Z.json"
-    path.write_text(json.dumps(larger))
-    published_only = [results.published()]
-    monkeypatch.setattr(results, "runs", lambda *_: published_only)
-    assert "Not measured" in hooks.render_at_scale("09-filter-plans", "steps/09.md")
-    monkeypatch.setattr(results, "runs", lambda *_: [*published_only, path])
-    rendered = hooks.render_at_scale("09-filter-plans", "steps/09.md")
+    rendered = rendered_with_and_without(larger, hooks.render_at_scale, monkeypatch, tmp_path)
     assert rendered.count("| filter |") == rendered.count("| mixed |") == 2
     assert "| `country=italy` | 150 → 150 (1.00\N{MULTIPLICATION SIGN}) |" in rendered
     command = rendered.split("Made by `")[1].split("`")[0]
@@ -738,6 +872,38 @@ def test_a_step_is_shown_against_the_one_before_on_the_newest_larger_run(
     assert "CEILING=0" in command
     assert "SEED=" not in command
     assert "`20270101T000000Z`" in rendered
+
+
+def test_where_the_cpu_went_is_the_newest_run_of_the_published_size_that_read_it(
+    hooks, monkeypatch, tmp_path
+):
+    """{{ cpu }}, {{ cpu_split }}, {{ cpu_gain }} and {{ cpu_bound }}: the figures of the
+    run that read them, each process's milliseconds per request and the cores they kept
+    busy, and the command that makes the run again."""
+    read = shorter_run_of_08_and_09(results.load(results.published()))
+    figures = [(40, 7.0, 40.0), (200, 6.0, 1.5)]
+    for step, (rps, app, database) in zip(read["steps"], figures, strict=True):
+        for scenario in step["scenarios"].values():
+            scenario["requests_per_second"] = rps
+            scenario["cache_hit_ratio"] = 0.35
+            scenario["cpu_ms_per_request"] = {
+                "app": app, "postgresql": database, "redis": 0.1, "k6": 0.9
+            }  # fmt: skip
+    rendered = rendered_with_and_without(read, hooks.render_cpu, monkeypatch, tmp_path)
+    # 7 + 40 + 0.1 + 0.9 = 48 ms a request at 40 req/s: 1.92 of the 2 cores.
+    row = "| filter | 08 | 40.0 | 35% | 7.00 | 40.00 | 0.10 | 0.90 | 1.92 |"
+    assert row in rendered
+    command = rendered.split("Made by `")[1].split("`")[0]
+    assert command.startswith("make bench STEPS=8,9 SCENARIOS=filter,mixed ")
+    assert "`20270101T000000Z`" in rendered
+    split = hooks.render_cpu_split("09-filter-plans 09-filter-plans filter", "steps/09.md")
+    assert split == "6.0 ms of CPU in the app and 1.5 ms in PostgreSQL"
+    assert (
+        hooks.render_cpu_gain("09-filter-plans filter", "steps/09.md")
+        == "5.0\N{MULTIPLICATION SIGN}"
+    )
+    bound = hooks.render_cpu_bound("09-filter-plans mixed 2", "steps/09.md")
+    assert bound == "80 req/s, or 25.0 ms of CPU per request"
 
 
 def test_the_presets_say_where_a_runs_time_went(hooks, monkeypatch):
