@@ -554,6 +554,26 @@ def test_scale_filters_p50_stays_low_from_05_and_09_keeps_the_tail_down():
 
 
 @needs_scale
+def test_scale_04s_page_50_costs_more_than_its_page_1_and_03s_less_at_1m():
+    """The scale page: with page numbers, page 50 pays for the rows before it where page 1
+    is cheap (04, at every size); 03's page 50 is the quicker at 1M, by another plan."""
+    for entry in SCALE["sizes"]:
+        costs = entry["steps"]["04-indexes"]
+        assert costs["deep"]["p50_ms"] > costs["list"]["p50_ms"], entry["customers"]
+    (at_1m,) = [e for e in SCALE["sizes"] if e["customers"] == 1_000_000]
+    costs = at_1m["steps"]["03-select-related"]
+    assert costs["deep"]["p50_ms"] < costs["list"]["p50_ms"]
+
+
+@needs("03-select-related")
+def test_03s_page_50_reads_less_and_takes_less_than_its_page_1():
+    """03's page: page 50 of the default order skips the joins of every customer."""
+    entry = STEPS["03-select-related"]["deep_pages"]["-created"]
+    assert entry["deep"]["time_ms"] < entry["first"]["time_ms"]
+    assert entry["deep"]["buffers"] < entry["first"]["buffers"]
+
+
+@needs_scale
 def test_scale_a_detail_costs_the_same_at_every_size():
     for slug in scale_steps(1):
         assert growth(slug, "detail") < 1.5, slug
