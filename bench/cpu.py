@@ -102,8 +102,9 @@ def per_request(
 
     def share(part: str) -> float | None:
         start, end = before.get(part), after.get(part)
-        if start is None or end is None or not requests:
+        # A tree that shrank (its top restarted) has no figure, rather than a free one.
+        if start is None or end is None or end < start or not requests:
             return None
-        return round(max(end - start, 0.0) * 1000 / requests, 3)
+        return round((end - start) * 1000 / requests, 3)
 
     return {part: share(part) for part in PARTS}

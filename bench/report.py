@@ -271,7 +271,8 @@ def step_chart(result: dict, index: int, subtitle: str, plt):
         bars = ax.barh(positions, rates, height, color=colour, label=f"step {step['slug']}")
         ax.bar_label(
             bars,
-            [number(rate, 2 if rate < 1 else 1) for rate in rates],
+            # A scenario the step before did not run has no bar.
+            [number(rate, 2 if rate < 1 else 1) if rate else "—" for rate in rates],
             padding=3,
             fontsize=STEP_CHART_TEXT - 1,
         )

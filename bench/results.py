@@ -77,13 +77,19 @@ def newest(matching, directory: Path = RESULTS_DIR) -> dict | None:
     return found
 
 
+def pair(result: dict, number: int) -> list[dict]:
+    """Step ``number`` and the step before it, as ``result`` holds them (either may be
+    missing), in the run's order."""
+    return [step for step in result["steps"] if step["number"] in (number - 1, number)]
+
+
 def larger(than: dict, number: int, directory: Path = RESULTS_DIR) -> dict | None:
     """The newest committed run on more customers than ``than`` that measured step
     ``number`` and the step before it: a goal at 3M is checked on a shorter run."""
     return newest(
         lambda candidate: (
             candidate["dataset"]["customers"] > than["dataset"]["customers"]
-            and {number - 1, number} <= {step["number"] for step in candidate["steps"]}
+            and len(pair(candidate, number)) == 2
         ),
         directory,
     )
@@ -102,10 +108,7 @@ def cpu_read(than: dict, number: int, directory: Path = RESULTS_DIR) -> dict | N
     return newest(
         lambda candidate: (
             candidate["dataset"]["customers"] == than["dataset"]["customers"]
-            and sum(
-                read(step) for step in candidate["steps"] if step["number"] in (number - 1, number)
-            )
-            == 2
+            and sum(map(read, pair(candidate, number))) == 2
         ),
         directory,
     )

@@ -413,7 +413,9 @@ class Sitting:
                         step, url, self.found.redis_url, output=log, started=started
                     )
 
-                self.measure(server, step.slug, url, where, names, repeat)
+                self.measure(
+                    server, step.slug, url, where, names, repeat, redis="redis" in step.services
+                )
             if repeat == self.settings.repeats:
                 self.untimed(step, index)
         if names := self.todo("ceiling", repeat):
@@ -425,17 +427,20 @@ class Sitting:
             def server(log, started):
                 return ceiling.running(self.top, url, output=log, started=started)
 
-            self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP)
+            self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP, redis=False)
 
-    def measure(self, server, owner, url, where, names, repeat, warmup="mixed") -> None:
+    def measure(self, server, owner, url, where, names, repeat, warmup="mixed", redis=True) -> None:
         """Start ``owner``'s server (``server(log)``, its output in .cache/logs/), then
-        run ``names`` against it, keeping each scenario as it is measured."""
+        run ``names`` against it, keeping each scenario as it is measured. Redis's CPU is
+        read only where ``owner`` uses it: otherwise it is another server idling."""
         logs = paths.CACHE_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         # Each turn plans again: the repeats decided since drop out of the ETA.
         self.progress.replan(self.plan())
         app: list[int] = []
         roots = services.process_ids(self.found)
+        if not redis:
+            roots["redis"] = None
         meter = cpu.Meter(
             {
                 "app": lambda: app[0] if app else None,

@@ -69,8 +69,8 @@ def fmt_ms(value: float) -> str:
 
 
 def fmt_span(scenario: dict) -> str:
-    """The lowest and highest req/s of the repeats, with the digits that tell them apart:
-    two ranges that look as if they overlap must overlap (the within-noise rule)."""
+    """The lowest and highest req/s of the repeats, with more digits for small figures,
+    so that two ranges that differ do not print alike (0.566-0.622, not 0.6-0.6)."""
     low, high = report.spread(scenario)
     digits = 3 if low < 1 else 2 if low < 10 else 1
     return f"{fmt_number(low, digits)}\N{EN DASH}{fmt_number(high, digits)}"

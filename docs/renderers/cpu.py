@@ -27,7 +27,7 @@ def pair_of(slug: str) -> tuple[dict, list[dict]]:
     if found is None:
         raise ValueError(f"no committed run read where {slug}'s CPU went")
     number = step_of(slug).number
-    return found, [step for step in found["steps"] if step["number"] in (number - 1, number)]
+    return found, results.pair(found, number)
 
 
 def total(figures: dict) -> float:
@@ -82,6 +82,8 @@ def render_cpu_split(arg: str, src_uri: str) -> str:
     _, pair = pair_of(slug)
     (step,) = [step for step in pair if step["slug"] == shown]
     figures = spent(step["scenarios"][name])
+    if figures is None:
+        raise ValueError(f"{shown} {name} has no CPU figures in that run")
     return (
         f"{fmt_number(figures['app'], 1)} ms of CPU in the app and"
         f" {fmt_number(figures['postgresql'], 1)} ms in PostgreSQL"

@@ -15,9 +15,12 @@ from renderers.common import link
 GLOSSARY = "glossary.md"
 # Each anchor of docs/glossary.md, and how the pages write its term.
 TERMS = {
+    "throughput": r"req/s",
     "percentiles": r"p(?:50|95|99)",
     "closed-and-open-models": r"(?:closed|open) model",
     "within-noise": r"within noise",
+    "cache-hit": r"cache hits?",
+    "cpu-per-request": r"CPU per request",
     "buffers": r"buffers",
     "seq-scan": r"Seq Scan|sequential scans?",
     "index-scan": r"Index (?:Only )?Scan(?: Backward)?",
@@ -42,32 +45,33 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 NOT_PROSE = re.compile(r"^\s*(?:#|\||\?\?\?|!!!|--8<--|<|\{\{)")
 
 
+def linked_text(text: str, todo: dict[str, str]) -> str:
+    """Prose ``text`` with the first use of each term still in ``todo`` linked, the
+    earliest first (each linked term leaves ``todo``)."""
+    done = ""
+    while todo:
+        found = [(m, anchor) for anchor in todo if (m := PATTERNS[anchor].search(text))]
+        if not found:
+            break
+        match, anchor = min(found, key=lambda pair: pair[0].start())
+        target = todo.pop(anchor)
+        done += f"{text[: match.start()]}[{match.group(0)}]({target})"
+        text = text[match.end() :]
+    return done + text
+
+
 def linked_line(line: str, todo: dict[str, str]) -> str:
     """``line`` with the first use of each term still in ``todo`` linked (and dropped
-    from it)."""
-    pieces, start = [], 0
+    from it); code spans, links, tags and placeholders are left alone, but a code span
+    that is exactly a term is linked whole."""
+    out, start = [], 0
     for match in UNTOUCHED.finditer(line):
-        pieces.append((line[start : match.start()], False))
-        pieces.append((match.group(0), True))
+        out.append(linked_text(line[start : match.start()], todo))
+        kept, code = match.group(0), match.group("code")
+        anchor = next((a for a in todo if code and PATTERNS[a].fullmatch(code)), None)
+        out.append(f"[{kept}]({todo.pop(anchor)})" if anchor else kept)
         start = match.end()
-    pieces.append((line[start:], False))
-    out = []
-    for text, kept in pieces:
-        for anchor in list(todo):
-            pattern = PATTERNS[anchor]
-            if kept:
-                code = UNTOUCHED.fullmatch(text)
-                if code and code.group("code") and pattern.fullmatch(code.group("code")):
-                    text = f"[{text}]({todo.pop(anchor)})"
-                    break
-                continue
-            found = pattern.search(text)
-            if found:
-                target = todo.pop(anchor)
-                text = f"{text[: found.start()]}[{found.group(0)}]({target}){text[found.end() :]}"
-                # The rest of this piece now holds a link: leave it to the next line.
-                break
-        out.append(text)
+    out.append(linked_text(line[start:], todo))
     return "".join(out)
 
 

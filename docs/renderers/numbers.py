@@ -91,8 +91,9 @@ def render_numbers(slug: str, src_uri: str) -> str:
         f" ([Methodology]({link(src_uri, 'methodology.md')}))."
     )
     open_model = [name for name, s in mine["scenarios"].items() if s["model"] == "open"]
+    runs_it = "runs" if len(open_model) == 1 else "run"
     arrivals = (
-        f" {listing(open_model)} runs the open model at {result['k6']['open_rate']:g}"
+        f" {listing(open_model)} {runs_it} the open model at {result['k6']['open_rate']:g}"
         " arrivals/s: its req/s follows the rate it was given, its latency is the measurement."
         if open_model
         else ""
@@ -173,11 +174,15 @@ def render_headline(_: str | None, src_uri: str) -> str:
             (
                 later
                 for later in ladder[index + 1 :]
-                if later["scenarios"][name]["requests_per_second"] > was
+                if (later["scenarios"].get(name) or {}).get("requests_per_second", 0) > was
             ),
             None,
         )
-        then = f"and only {page(back)} wins it back" if back else "and no later step wins it back"
+        then = (
+            f"and {page(back)} is the first to win it back"
+            if back
+            else "and no later step wins it back"
+        )
         lines.append(
             f"Not every step helps at once: {page(step)} takes `{name}` from"
             f" {fmt_number(was)} to {fmt_number(step['scenarios'][name]['requests_per_second'])}"

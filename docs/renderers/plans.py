@@ -386,7 +386,7 @@ def render_scans(arg: str, src_uri: str) -> str:
         raise ValueError(f"{slug} {name} has no plan")
     scanned = sorted(probe.seq_scans(query["plan"]))
     how = "sequential scans" if len(scanned) > 1 else "a sequential scan"
-    reads = f"reads {listing(scanned)} with {how}" if scanned else "scans no table whole"
+    reads = f"reads {listing(scanned)} with {how}" if scanned else "reads no table in full"
     kind = "a COUNT" if query["sql"].lstrip().upper().startswith("SELECT COUNT") else "a query"
     return (
         f"the costliest query of `{short_path(query['path'])}` is {kind} that {reads};"
@@ -519,7 +519,7 @@ def render_at_scale(slug: str, src_uri: str) -> str:
             f"No committed run measures {slug} and the step before it on a larger data set.",
         )
     number = step_of(slug).number
-    pair = [step for step in found["steps"] if step["number"] in (number - 1, number)]
+    pair = results.pair(found, number)
     columns = [Column("scenario"), Column("step")]
     columns += [Column(name, ">") for name in ("req/s", "p95 ms", "errors")]
     rows = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-TABLE = re.compile(r"<table>(?P<head>.*?</thead>)(?P<body>.*?)</table>", re.S)
+# A table's header and body; a table without a header is left as it is.
+TABLE = re.compile(r"<table>(?P<head>(?:(?!</table>).)*?</thead>)(?P<body>.*?)</table>", re.S)
 HEADER = re.compile(r"<th[^>]*>(.*?)</th>", re.S)
 ROW = re.compile(r"<tr>.*?</tr>", re.S)
 CELL = re.compile(r"<td(?=[\s>])")

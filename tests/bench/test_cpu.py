@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -88,6 +89,12 @@ def test_a_reading_becomes_milliseconds_per_request_and_unknown_parts_stay_unkno
 
 
 def test_a_meter_reads_only_the_trees_it_was_given():
-    reading = cpu.Meter({"app": lambda: None}).read()
-    assert reading["app"] is reading["postgresql"] is reading["redis"] is None
+    assert cpu.Meter({"app": lambda: None}).read()["app"] is None
+    reading = cpu.Meter({"app": os.getpid}).read()
+    assert reading["app"] > 0
+    assert reading["postgresql"] is reading["redis"] is None
     assert reading["k6"] >= 0
+
+
+def test_a_tree_that_shrank_has_no_figure_rather_than_a_free_one():
+    assert cpu.per_request({"app": 5.0}, {"app": 1.0}, 100)["app"] is None

@@ -153,6 +153,11 @@ def test_a_page_reads_the_cpu_from_the_newest_run_of_its_size_that_read_both_ste
     results.write(with_cpu(result, "20260102T000000Z", 100_000, True), tmp_path)
     results.write(with_cpu(result, "20260103T000000Z", 100_000, False), tmp_path)
     results.write(with_cpu(result, "20260104T000000Z", 300_000, True), tmp_path)
+    # Newer, but step 1 alone read: not a run of both steps.
+    one = with_cpu(result, "20260105T000000Z", 100_000, True)
+    for scenario in one["steps"][1]["scenarios"].values():
+        scenario["cpu_ms_per_request"] = dict.fromkeys(cpu.PARTS)
+    results.write(one, tmp_path)
     assert results.cpu_read(result, 2, tmp_path)["run"]["id"] == "20260102T000000Z"
     # Step 1 has no step before it in any run.
     assert results.cpu_read(result, 1, tmp_path) is None

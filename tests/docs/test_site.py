@@ -774,11 +774,22 @@ def test_a_term_is_linked_to_the_glossary_at_its_first_use_in_prose_only(hooks):
         " {{ compare x }}, https://x.org/p95"
     )
     assert hooks.link_first_uses(page, "glossary.md") == page
+    both = hooks.link_first_uses("A Nested Loop over a Memoize.", "index.md")
+    assert both == (
+        "A [Nested Loop](glossary.md#nested-loop) over a [Memoize](glossary.md#memoize)."
+    )
 
 
-def test_every_term_of_the_glossary_has_its_entry(site):
+def test_every_term_of_the_glossary_has_its_entry_and_every_entry_its_term(site):
+    terms = set(importlib.import_module("renderers.glossary").TERMS)
+    entries = set(
+        re.findall(
+            r"^### .+ \{#([\w-]+)\}$", (paths.ROOT / "docs" / "glossary.md").read_text(), re.M
+        )
+    )
+    assert terms == entries
     built = (site / "glossary" / "index.html").read_text()
-    for anchor in importlib.import_module("renderers.glossary").TERMS:
+    for anchor in terms:
         assert f'id="{anchor}"' in built, anchor
 
 
