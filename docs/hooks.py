@@ -90,7 +90,8 @@ def on_page_markdown(markdown, page, config, files):
         except (KeyError, ValueError, steps.StepError) as exc:
             raise PluginError(f"{page.file.src_uri}: {match.group(0)}: {exc}") from exc
 
-    return glossary.link_first_uses(PLACEHOLDER.sub(replace, markdown), page.file.src_uri)
+    rendered = PLACEHOLDER.sub(replace, code.fold_long_listings(markdown))
+    return glossary.link_first_uses(rendered, page.file.src_uri)
 
 
 def on_page_content(html, page, config, files):

@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 from bench import database, paths, steps
 from renderers.common import STATE, step_of
+
+# A listing longer than this is folded: the page shows its title, a click shows the file.
+FOLD_LINES = 40
+# A code block that includes a whole file and nothing else, at the start of a line.
+WHOLE_FILE = re.compile(
+    r'^```(?P<lang>\w+) title="(?P<title>[^"]+)"\n--8<-- "(?P<path>[^":]+)"\n```$', re.M
+)
+
+
+def fold_long_listings(markdown: str) -> str:
+    """Every whole file a page includes, past FOLD_LINES lines, inside a fold that names
+    the file and its length: the prose between the listings stays in reach."""
+
+    def fold(match: re.Match) -> str:
+        path = paths.ROOT / match.group("path")
+        if not path.is_file():
+            return match.group(0)
+        length = len(path.read_text().splitlines())
+        if length <= FOLD_LINES:
+            return match.group(0)
+        block = "\n".join(f"    {line}" for line in match.group(0).splitlines())
+        return f'??? example "`{match.group("path")}`, the whole file ({length} lines)"\n\n{block}'
+
+    return WHOLE_FILE.sub(fold, markdown)
 
 
 def step_files(step: steps.Step) -> dict[str, list[str]]:

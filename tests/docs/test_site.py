@@ -270,6 +270,17 @@ def test_key_code_shows_the_files_it_names(site, step):
         assert not foreign, f"{title}: lines that are not in the file: {foreign[:3]}"
 
 
+@pytest.mark.parametrize("step", steps.discover(), ids=lambda s: s.slug)
+def test_a_long_listing_is_folded_under_its_name_and_a_short_one_shown(site, hooks, step):
+    source = (paths.ROOT / "docs" / "steps" / f"{step.slug}.md").read_text()
+    built = (site / "steps" / step.slug / "index.html").read_text()
+    for match in hooks.WHOLE_FILE.finditer(source):
+        path = match.group("path")
+        length = len((paths.ROOT / path).read_text().splitlines())
+        folded = f"<summary><code>{path}</code>, the whole file ({length} lines)</summary>"
+        assert (folded in built) == (length > hooks.FOLD_LINES), path
+
+
 RENDERERS = paths.ROOT / "docs" / "renderers"
 
 
