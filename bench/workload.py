@@ -134,6 +134,9 @@ def settle(url: str) -> None:
             print(f"  [settle] queries still running after {SETTLE_LIMIT_S} s", flush=True)
 
 
+ERROR_KINDS = ("unavailable", "server_errors", "unanswered")
+
+
 def measured(summary: dict, duration_s: float) -> dict:
     return {
         "model": summary["model"],
@@ -143,6 +146,9 @@ def measured(summary: dict, duration_s: float) -> dict:
         "latency_ms": summary["latency_ms"],
         "error_rate": summary["error_rate"],
         "errors": int(summary["errors"]),
+        # What the errors were: 503s (no database connection within the pool's timeout),
+        # any other 5xx, and requests that got no answer at all (k6's own timeout).
+        "error_kinds": {kind: int(summary.get(kind) or 0) for kind in ERROR_KINDS},
         "dropped_iterations": int(summary["dropped_iterations"]),
         "cache_hit_ratio": summary.get("cache_hit_ratio"),
         "queries_per_request": None,
@@ -202,6 +208,11 @@ def combined(runs: list[dict]) -> dict:
         },
         "errors": errors,
         "error_rate": errors / requests if requests else 0.0,
+        # Summed like the errors; cells measured before the harness kept them have none.
+        "error_kinds": {
+            kind: sum((run.get("error_kinds") or {}).get(kind, 0) for run in runs)
+            for kind in ERROR_KINDS
+        },
         "dropped_iterations": sum(run["dropped_iterations"] for run in runs),
         "cache_hit_ratio": median(run["cache_hit_ratio"] for run in runs),
         # Cells measured before the harness read CPU times have none.

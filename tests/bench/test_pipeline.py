@@ -118,6 +118,7 @@ def test_every_scenario_ran_without_errors(measured):
             assert scenario["requests_per_second"] > 0, where
             assert scenario["latency_ms"]["p95"] > 0, where
             assert scenario["errors"] == 0, where
+            assert scenario["error_kinds"] == dict.fromkeys(workload.ERROR_KINDS, 0), where
 
 
 def test_every_scenario_says_where_its_cpu_went(measured, servers):

@@ -288,6 +288,17 @@ def test_a_k6_summary_becomes_a_scenario_entry():
     assert entry["requests_per_second"] == 127.7
     assert entry["latency_ms"]["p95"] == 92.4
     assert entry["queries_per_request"] is None
+    assert entry["error_kinds"] == dict.fromkeys(workload.ERROR_KINDS, 0)
+
+
+def test_the_kinds_of_error_are_kept_and_summed_over_the_repeats():
+    failing = {**K6_SUMMARY, "errors": 9, "unavailable": 5, "server_errors": 1, "unanswered": 2}
+    runs = [workload.measured(failing, 5.0), workload.measured(K6_SUMMARY, 5.0)]
+    assert workload.combined(runs)["error_kinds"] == {
+        "unavailable": 5,
+        "server_errors": 1,
+        "unanswered": 2,
+    }
 
 
 def probed(path: str, *queries: tuple[str, float, dict | None]) -> dict:

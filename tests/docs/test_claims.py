@@ -565,6 +565,19 @@ def test_scale_04s_page_50_costs_more_than_its_page_1_and_03s_less_at_1m():
     assert costs["deep"]["p50_ms"] < costs["list"]["p50_ms"]
 
 
+@needs("03-select-related", "04-indexes")
+def test_04s_selective_search_walks_the_new_order_index_and_got_slower():
+    """04's page: search lost throughput beyond noise; its costliest query walks the
+    (created, id) index with a nested loop into the address, where 03 hash-joined."""
+    before, after = STEPS["03-select-related"]["scenarios"], STEPS["04-indexes"]["scenarios"]
+    assert rps_gain("04-indexes", "03-select-related", "search") < 1
+    assert not report.within_noise(before["search"], after["search"])
+    outline = after["search"]["main_query"]["outline"]
+    assert "Index Scan(app_user)[app_user_created_id_idx]" in outline
+    assert "Nested Loop" in outline
+    assert "Hash Join" in before["search"]["main_query"]["outline"]
+
+
 @needs("03-select-related")
 def test_03s_page_50_reads_less_and_takes_less_than_its_page_1():
     """03's page: page 50 of the default order skips the joins of every customer."""
