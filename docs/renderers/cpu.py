@@ -42,7 +42,7 @@ def render_cpu(slug: str, src_uri: str) -> str:
         return note("Not measured", f"No committed run read where {slug}'s CPU went.")
     _, pair = pair_of(slug)
     columns = [Column("scenario"), Column("step"), Column("req/s", ">"), Column("hits", ">")]
-    columns += [Column(NAMES[part], ">") for part in cpu.PARTS]
+    columns += [Column(f"{NAMES[part]} ms", ">") for part in cpu.PARTS]
     columns += [Column("cores busy", ">")]
     rows = []
     for name in found["k6"]["scenarios"]:
