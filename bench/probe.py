@@ -204,6 +204,18 @@ def page_queries(queries: list[dict]) -> list[dict]:
     return [q for q in queries if q["plan"] is not None and q["plan"]["Node Type"] == "Limit"]
 
 
+def page_query(request: dict) -> dict:
+    """The query that reads a probed request's page, else its costliest read."""
+    reads = [q for q in request["queries"] if q["plan"] is not None]
+    return (page_queries(reads) or [costliest({"queries": reads})])[0]
+
+
+def buffers(plan: dict) -> int:
+    """Shared buffers an analysed plan touched, from the cache or the disk: its cost in
+    pages, whichever of the two served them."""
+    return plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+
+
 LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 
 

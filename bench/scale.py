@@ -44,7 +44,13 @@ SIZES = (10_000, 100_000, 1_000_000, 3_000_000)
 SCENARIOS = ("list", "deep", "filter", "search", "search-broad", "detail")
 PREFIX = "crm_scale"
 DEFAULTS = {"DURATION": "5", "WARMUP": "2"}
-VERSION = 1
+# Version 2 keeps each step's plans.
+VERSION = 2
+# The scenarios whose page query the run EXPLAINs at every size, once the latencies
+# are measured. A step's line that falls while the table grows, or jumps between two
+# sizes, has a reason in its plan: whether PostgreSQL changed its plan with the size,
+# and how many buffers the page read, are then in the file rather than guessed.
+PLANNED = ("list", "deep", "search", "search-broad")
 
 
 def sizes_from(raw: str | None) -> list[int]:
@@ -101,6 +107,40 @@ def deep_url(step: steps.Step, base_url: str) -> str:
     return url
 
 
+def planned_requests(step: steps.Step, terms: dict) -> dict[str, str | dict]:
+    """The probe's request of each PLANNED scenario: the probe's own list and search
+    requests, and page DEEP_PAGE reached as ``deep`` reaches it."""
+    asked = probe.scenario_requests(terms)
+    deep = (
+        f"{probe.LIST}?page={probe.DEEP_PAGE}"
+        if step.pagination == "page"
+        else {"walk": probe.LIST, "pages": probe.DEEP_PAGE - 1}
+    )
+    found = {"deep": deep} | {name: asked[name][0] for name in PLANNED if name != "deep"}
+    return {name: found[name] for name in PLANNED}
+
+
+def page_plans(step: steps.Step, database_url: str, terms: dict) -> dict[str, dict]:
+    """``{scenario: {"plan", "buffers", "queries"}}``: the outline of the plan of the
+    query that reads the page, the shared buffers of all the request's queries (on a
+    cached step, a miss's), and how many queries it made. A walk keeps its last page."""
+    wanted = planned_requests(step, terms)
+    probed = probe.run(step, database_url, list(wanted.values()), analyze=True)
+    last = {result["request"]: result for result in probed}
+    found = {}
+    for index, name in enumerate(wanted):
+        request = last[index]
+        if request["status"] != 200:
+            raise workload.BenchError(f"{step.slug}: {request['path']}: {request['status']}")
+        planned = [query["plan"] for query in request["queries"] if query["plan"] is not None]
+        found[name] = {
+            "plan": probe.outline(probe.page_query(request)["plan"]),
+            "buffers": sum(probe.buffers(plan) for plan in planned),
+            "queries": len(request["queries"]),
+        }
+    return found
+
+
 def latency(measured: dict) -> dict:
     return {
         "requests": measured["requests"],
@@ -123,10 +163,11 @@ def measure_size(
     database.prepare_base(found.database_url, customers, seed_value, prefix, log)
     seeded_s = time.perf_counter() - started
     terms = database.terms_path(database.base_fingerprint(customers, seed_value))
+    words = json.loads(terms.read_text())
     progress = Progress(
         {"k6": len(selected) * (settings.warmup_s + len(settings.scenarios) * settings.duration_s)}
     )
-    measured = {}
+    measured, plans = {}, {}
     for index, step in enumerate(selected, 1):
         url = database.prepare_step(
             found.database_url, step, customers, seed_value, prefix, log=log
@@ -141,6 +182,8 @@ def measure_size(
             own = dataclasses.replace(settings, deep_url=deep_url(step, base_url))
             runs = run.scenario_runs(base_url, url, terms, own, progress, where)
         measured[step.slug] = {name: latency(m) for name, m in runs.items()}
+        log(f"{where}: the plans of {', '.join(PLANNED)}")
+        plans[step.slug] = page_plans(step, url, words)
     return {
         "customers": customers,
         "label": label(customers),
@@ -149,6 +192,7 @@ def measure_size(
         "disk_bytes": database.disk_used(found.database_url, prefix),
         "wall_time_s": round(time.perf_counter() - started, 1),
         "steps": measured,
+        "plans": plans,
     }
 
 
@@ -227,6 +271,7 @@ def points(result: dict, slug: str, scenario: str, stat: str) -> list[tuple[int,
 def charts(result: dict, directory: Path = MEDIA, fmt: str = "svg") -> list[Path]:
     """One log-log chart per scenario: p50 latency against customers, a line per step."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -235,19 +280,30 @@ def charts(result: dict, directory: Path = MEDIA, fmt: str = "svg") -> list[Path
     plt.rcParams["svg.fonttype"] = "none"
     directory.mkdir(parents=True, exist_ok=True)
     written = []
+    text = report.STEP_CHART_TEXT
+    sizes = [entry["customers"] for entry in result["sizes"]]
     for scenario in result["identity"]["scenarios"]:
-        fig, ax = plt.subplots(figsize=(8, 5))
+        fig, ax = plt.subplots(figsize=(report.STEP_CHART_WIDTH, 4.8))
         for slug in result["identity"]["steps"]:
             shown = points(result, slug, scenario, "p50_ms")
             if shown:
                 ax.plot(*zip(*shown, strict=True), marker="o", label=slug)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("customers (log scale)")
-        ax.set_ylabel("p50 latency, ms (log scale)")
-        ax.set_title(f"{scenario}: one client's p50 latency against the table's size", fontsize=11)
-        ax.grid(which="both", alpha=0.25)
-        ax.legend(title="step", fontsize=8, ncols=2)
+        # The sizes measured, as the tables name them; plain numbers up the side.
+        ax.set_xticks(sizes, [label(size) for size in sizes])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.yaxis.set_major_formatter(report.plain_numbers())
+        ax.tick_params(labelsize=text)
+        ax.set_xlabel("customers (log scale)", fontsize=text)
+        ax.set_ylabel("p50 latency, ms (log scale)", fontsize=text)
+        ax.set_title(f"{scenario}: one client's p50 against the table's size", fontsize=text)
+        ax.grid(which="major", alpha=0.25)
+        # Beside the axes: inside, the legend covered the lines it names.
+        ax.legend(
+            title="step", fontsize=text, title_fontsize=text, loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+        )  # fmt: skip
         fig.tight_layout()
         written.append(report.save(fig, directory / f"{scenario}.{fmt}", fmt))
     return written

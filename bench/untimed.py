@@ -75,13 +75,12 @@ def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
 
 def page_cost(request: dict) -> dict:
     """The time and shared buffers of the query that reads a probed page."""
-    reads = [q for q in request["queries"] if q["plan"] is not None]
-    query = (probe.page_queries(reads) or [probe.costliest({"queries": reads})])[0]
+    query = probe.page_query(request)
     plan = query["plan"]
     return {
         "path": request["path"],
         "time_ms": round(query["time_ms"], 3),
-        "buffers": plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0),
+        "buffers": probe.buffers(plan),
     }
 
 

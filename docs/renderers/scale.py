@@ -61,6 +61,74 @@ def slope(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
 
 
+# A p95 of fewer requests than this is one of the slowest two or three: the table shows
+# the p50 alone, as the chart does.
+FEWEST_FOR_P95 = 20
+
+
+def latency_cell(figure: dict | None) -> str:
+    if not figure or figure["p50_ms"] is None:
+        return "—"
+    if figure["requests"] < FEWEST_FOR_P95:
+        return f"{fmt_ms(figure['p50_ms'])} / —"
+    return f"{fmt_ms(figure['p50_ms'])} / {fmt_ms(figure['p95_ms'])}"
+
+
+def plan_changes(found: dict, scenario: str) -> dict[str, list[dict | None]]:
+    """The steps whose page query for ``scenario`` got another plan at some size:
+    ``{slug: [that size's {"plan", "buffers", "queries"} or None, ...]}``."""
+    changed = {}
+    for slug in found["identity"]["steps"]:
+        kept = [entry.get("plans", {}).get(slug, {}).get(scenario) for entry in found["sizes"]]
+        if len({plan["plan"] for plan in kept if plan}) > 1:
+            changed[slug] = kept
+    return changed
+
+
+def shown_plan(outline: str) -> str:
+    """An outline without its Limit, the one node every page query has."""
+    return outline.removeprefix("Limit > ")
+
+
+def render_scale_plans(scenario: str, src_uri: str) -> str:
+    """Where a step's plan for one scenario changed with the size, and what the page
+    read at each size: the reason a line turns, from the run, not guessed."""
+    found = scale_result()
+    if found is None:
+        return NOT_SCALED
+    if not any("plans" in entry for entry in found["sizes"]):
+        return note(
+            "Plans not recorded",
+            "This run predates the plans `make bench-scale` keeps at each size.",
+        )
+    changed = plan_changes(found, scenario)
+    if not changed:
+        return (
+            f"*Every step kept one plan for {scenario}'s page query at every size"
+            " (`make bench-scale` EXPLAINs it at each).*"
+        )
+    sizes = found["sizes"]
+    columns = [Column("step"), *(Column(entry["label"]) for entry in sizes)]
+    rows = [
+        [
+            slug,
+            *(
+                "—"
+                if plan is None
+                else f"`{shown_plan(plan['plan'])}`<br>{plan['buffers']:,} buffers"
+                for plan in kept
+            ),
+        ]
+        for slug, kept in changed.items()
+    ]
+    caption = (
+        f"*The steps whose page query for {scenario} got another plan at some size: its"
+        " plan under the page's LIMIT, and the shared buffers the request read, from"
+        " EXPLAIN ANALYZE after the timed runs (a cached step's miss).*"
+    )
+    return markdown(columns, rows) + f"\n\n{caption}"
+
+
 def render_scale(scenario: str, src_uri: str) -> str:
     """One scenario of the scaling run: its log-log chart and its p50 / p95 table."""
     from bench import scale
@@ -77,19 +145,15 @@ def render_scale(scenario: str, src_uri: str) -> str:
     for slug in found["identity"]["steps"]:
         cells = []
         for entry in sizes:
-            figure = entry["steps"].get(slug, {}).get(scenario)
-            cells.append(
-                "—"
-                if not figure or figure["p50_ms"] is None
-                else f"{fmt_ms(figure['p50_ms'])} / {fmt_ms(figure['p95_ms'])}"
-            )
+            cells.append(latency_cell(entry["steps"].get(slug, {}).get(scenario)))
         grows = slope(scale.points(found, slug, scenario, "p50_ms"))
         cells.append("—" if grows is None else f"{grows:.2f}")
         rows.append([slug, *cells])
     caption = (
         "*p50 / p95 latency of one client's requests at each size (`make bench-scale`);"
         " slope: how p50 grows with the rows on the log-log chart, 1 when it grows as fast"
-        " as the table, 0 when it does not grow.*"
+        " as the table, 0 when it does not grow; — in place of a p95 where fewer than"
+        f" {FEWEST_FOR_P95} requests ran.*"
     )
     return (
         f"![{scenario}: p50 latency against customers, one line per step]({chart}){{ .chart }}"
@@ -100,4 +164,5 @@ def render_scale(scenario: str, src_uri: str) -> str:
 RENDERERS = {
     "scale": render_scale,
     "scale_costs": render_scale_costs,
+    "scale_plans": render_scale_plans,
 }

@@ -70,6 +70,23 @@ def test_every_step_answers_every_scenario_at_every_size(scaled):
                 assert 0 < figure["p50_ms"] <= figure["p95_ms"], (entry["label"], slug, name)
 
 
+def test_each_size_keeps_the_plan_and_buffers_of_each_planned_page(scaled):
+    path, _ = scaled
+    for entry in json.loads(path.read_text())["sizes"]:
+        assert set(entry["plans"]) == {step.slug for step in CHOSEN}
+        for slug, plans in entry["plans"].items():
+            assert list(plans) == list(scale.PLANNED), slug
+            for name, found in plans.items():
+                assert found["plan"].startswith("Limit > "), (entry["label"], slug, name)
+                assert found["buffers"] > 0, (entry["label"], slug, name)
+        # Step 04 counts beside its page; step 05 sends the page query alone, and its
+        # page 50, reached by its cursor, starts inside the ordering's index.
+        page, cursor = entry["plans"][CHOSEN[0].slug], entry["plans"][CHOSEN[1].slug]
+        assert page["list"]["queries"] == page["deep"]["queries"] == 2
+        assert cursor["list"]["queries"] == cursor["deep"]["queries"] == 1
+        assert "Index Scan" in cursor["deep"]["plan"]
+
+
 def test_each_size_records_the_disk_its_databases_took(scaled):
     path, _ = scaled
     disk = [entry["disk_bytes"] for entry in json.loads(path.read_text())["sizes"]]
