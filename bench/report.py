@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import paths
@@ -195,7 +197,23 @@ def charts(result: dict, directory: Path = MEDIA_DIR, fmt: str = "svg") -> list[
     for index in range(len(steps)):
         fig = step_chart(result, index, subtitle, plt)
         written.append(save(fig, directory / STEP_CHARTS / f"{steps[index]['slug']}.{fmt}", fmt))
+    for index in range(1, len(steps)):
+        if queries_changed(steps[index - 1], steps[index]):
+            fig = step_chart(result, index, subtitle, plt, QUERIES)
+            name = f"{steps[index]['slug']}{QUERIES.suffix}.{fmt}"
+            written.append(save(fig, directory / STEP_CHARTS / name, fmt))
     return written
+
+
+def queries_changed(before: dict, step: dict) -> bool:
+    """Whether a step sends another number of queries than the step before for some
+    scenario: the steps whose page gets a queries chart of its own."""
+    return any(
+        found["queries_per_request"]
+        != (before["scenarios"].get(name) or {}).get("queries_per_request")
+        for name, found in step["scenarios"].items()
+        if found["queries_per_request"] is not None
+    )
 
 
 def plain_numbers():
@@ -247,15 +265,39 @@ STEP_CHART_WIDTH = 7.5
 STEP_CHART_TEXT = 10
 
 
-def step_chart(result: dict, index: int, subtitle: str, plt):
-    """Throughput per scenario, this step's bar highlighted beside the step before's,
-    each labelled with its value: what the step bought, at a glance."""
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """What a step's own chart compares: a scenario's figure, its axis, its file."""
+
+    pick: Callable[[dict], float | None]
+    axis: str
+    suffix: str = ""
+    shown: Callable[[float], str] = lambda value: number(value, 2 if value < 1 else 1)
+
+
+# An open-model run's rate is the arrival rate it was given, not a measurement.
+THROUGHPUT = Measure(
+    lambda s: s["requests_per_second"] if s["model"] == "closed" else None,
+    "requests per second (more is better)",
+)
+# The probe pass's count: the blends have none, each request of theirs being another.
+QUERIES = Measure(
+    lambda s: s["queries_per_request"],
+    "SQL queries per request (fewer is better)",
+    "-queries",
+    lambda value: f"{value:g}",
+)
+
+
+def step_chart(result: dict, index: int, subtitle: str, plt, measure: Measure = THROUGHPUT):
+    """A figure per scenario, this step's bar highlighted beside the step before's, each
+    labelled with its value: what the step bought, at a glance."""
     steps = result["steps"]
     mine, before = steps[index], steps[index - 1] if index else None
     names = [
         name
         for name in scenario_names(result)
-        if (found := mine["scenarios"].get(name)) and found["model"] == "closed"
+        if (found := mine["scenarios"].get(name)) and measure.pick(found) is not None
     ]
     shown = [(before, STEP_BEFORE), (mine, THIS_STEP)] if before else [(mine, THIS_STEP)]
     fig, ax = plt.subplots(figsize=(STEP_CHART_WIDTH, 1.4 + 0.5 * len(names)))
@@ -263,7 +305,8 @@ def step_chart(result: dict, index: int, subtitle: str, plt):
     values = []
     for offset, (step, colour) in enumerate(shown):
         rates = [
-            (step["scenarios"].get(name) or {}).get("requests_per_second") or 0 for name in names
+            measure.pick(found) or 0 if (found := step["scenarios"].get(name)) else 0
+            for name in names
         ]
         values += [rate for rate in rates if rate]
         # The step of the page on top of each pair, the one before under it.
@@ -272,11 +315,11 @@ def step_chart(result: dict, index: int, subtitle: str, plt):
         ax.bar_label(
             bars,
             # A scenario the step before did not run has no bar.
-            [number(rate, 2 if rate < 1 else 1) if rate else "—" for rate in rates],
+            [measure.shown(rate) if rate else "—" for rate in rates],
             padding=3,
             fontsize=STEP_CHART_TEXT - 1,
         )
-    label = "requests per second (more is better)"
+    label = measure.axis
     if values and max(values) / min(values) >= LOG_SCALE_RATIO:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(plain_numbers())

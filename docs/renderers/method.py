@@ -24,14 +24,21 @@ def render_chart(name: str, src_uri: str) -> str:
     return f"![{CHART_TITLES[name]}]({link(src_uri, f'media/{name}.svg')}){{ .chart }}"
 
 
-def render_step_chart(slug: str, src_uri: str) -> str:
+def render_step_chart(arg: str, src_uri: str) -> str:
     """``{{ step_chart 05-keyset }}``: the step's throughput beside the step before's
-    (bench/report.py step_chart), drawn from the published run."""
+    (bench/report.py step_chart), drawn from the published run; ``{{ step_chart
+    03-select-related queries }}``: its queries per request, where they changed."""
+    slug, *what = arg.split()
     number = step_of(slug).number
     before = f" and step {number - 1:02d}" if number > 1 else ""
-    alt = f"Requests per second per scenario, step {number:02d}{before}"
-    target = link(src_uri, f"media/{report.STEP_CHARTS}/{slug}.svg")
-    return f"![{alt}]({target}){{ .chart }}"
+    if what == ["queries"]:
+        alt, name = "SQL queries per request per scenario", f"{slug}{report.QUERIES.suffix}"
+    elif not what:
+        alt, name = "Requests per second per scenario", slug
+    else:
+        raise KeyError(f"step_chart {arg}: a slug, then nothing or 'queries'")
+    target = link(src_uri, f"media/{report.STEP_CHARTS}/{name}.svg")
+    return f"![{alt}, step {number:02d}{before}]({target}){{ .chart }}"
 
 
 def render_machine(_: str | None, src_uri: str) -> str:

@@ -91,6 +91,28 @@ def test_03_the_list_pays_for_joining_before_it_sorts():
     assert {n["Node Type"] for n in probe.nodes(sort)} & {"Hash Join", "Merge Join", "Nested Loop"}
 
 
+@needs("02-asgi", "03-select-related")
+def test_03_fewer_round_trips_help_small_queries_and_not_the_filtered_joins():
+    """03's page: detail and write gain beyond noise; a filtered page does not."""
+    before, after = STEPS["02-asgi"]["scenarios"], STEPS["03-select-related"]["scenarios"]
+    for name in ("detail", "write"):
+        assert rps_gain("03-select-related", "02-asgi", name) > 1, name
+        assert not report.within_noise(before[name], after[name]), name
+    assert rps_gain("03-select-related", "02-asgi", "filter") < 1
+    assert rps_gain("03-select-related", "02-asgi", "list") < rps_gain(
+        "03-select-related", "02-asgi", "filter"
+    )
+
+
+@needs("02-asgi", "03-select-related")
+def test_03_every_read_sends_two_queries_or_one_where_02_sent_up_to_seventy():
+    reads = [n for n, s in STEPS["03-select-related"]["scenarios"].items() if n != "write"]
+    counts = [STEPS["03-select-related"]["scenarios"][n]["queries_per_request"] for n in reads]
+    assert {count for count in counts if count is not None} <= {1, 2}
+    before = [s["queries_per_request"] or 0 for s in STEPS["02-asgi"]["scenarios"].values()]
+    assert 60 <= max(before) <= 80
+
+
 @needs("03-select-related")
 def test_03_sorted_pages_read_every_customer():
     plan = STEPS["03-select-related"]["scenarios"]["sort"]["main_query"]["plan"]
