@@ -55,6 +55,9 @@ class Step:
     path: Path
     # Where the filters read the address's place and the relationship's points.
     filters: str = "joined"
+    # "speed", or "structure" for a step that rearranges the code and is not meant to be
+    # faster: the home page's headline says what such a step trades.
+    aim: str = "speed"
     # Test files whose run times the step's page sets side by side (``make bench``).
     timed_tests: tuple[str, ...] = ()
     # What a reader meets before this step's change, and the scenarios that show what
@@ -118,6 +121,7 @@ def load(path: Path) -> Step:
         search=data["search"],
         path=path,
         filters=data.get("filters", "joined"),
+        aim=data.get("aim", "speed"),
         timed_tests=tuple(data.get("timed_tests", [])),
         symptom=data.get("symptom", ""),
         shows=tuple(data.get("shows", [])),

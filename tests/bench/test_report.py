@@ -236,11 +236,24 @@ def test_charts_are_svg_with_titles_units_and_step_labels(result, tmp_path):
     written = report.charts(result, tmp_path)
     every_step = written[: len(report.CHARTS)]
     assert [p.name for p in every_step] == [name for name, *_ in report.CHARTS]
-    # The home page's ladder, then one chart per step page.
+    # The home page's ladder, one chart per step page, and the queries of each step
+    # whose counts changed.
+    changed = [
+        step["slug"]
+        for before, step in zip(result["steps"], result["steps"][1:])
+        if any(
+            found["queries_per_request"] != before["scenarios"][name]["queries_per_request"]
+            for name, found in step["scenarios"].items()
+        )
+    ]
+    assert changed, "the example run's steps send different counts"
     assert [p.relative_to(tmp_path).as_posix() for p in written[len(report.CHARTS) :]] == [
         f"{report.LADDER}.svg",
         *(f"{report.STEP_CHARTS}/{step['slug']}.svg" for step in result["steps"]),
+        *(f"{report.STEP_CHARTS}/{slug}-queries.svg" for slug in changed),
     ]
+    counts = "".join(ET.parse(written[-1]).getroot().itertext())
+    assert "SQL queries per request (fewer is better)" in counts
     for path in written:
         assert "100,000 customers" in "".join(ET.parse(path).getroot().itertext()), path
     for path in every_step:

@@ -1,4 +1,4 @@
-"""One query per page: the N+1 is gone, and a lazy load can no longer sneak back in."""
+"""No query per row: the N+1 is gone, and a lazy load can no longer sneak back in."""
 
 import pytest
 from django.core.exceptions import FieldFetchBlocked

@@ -18,8 +18,8 @@ COLUMNS = [
 def customers():
     """Customers with their address and relationship joined into the same query.
 
-    One query per page instead of 1 + 2 per row. FETCH_RAISE turns any attribute this
-    query did not load into an error instead of a silent extra query per row.
+    The page's rows in one query instead of 1 + 2 per row. FETCH_RAISE turns any attribute
+    this query did not load into an error instead of a silent extra query per row.
     """
     return (
         Customer.objects.select_related("address", "relationship")
