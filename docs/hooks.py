@@ -27,6 +27,7 @@ from renderers import (  # noqa: E402
     code,
     cpu,
     glossary,
+    goals,
     method,
     numbers,
     plans,
@@ -42,7 +43,7 @@ from bench import results, steps  # noqa: E402
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+(?:\s+[\w.-]+)*))?\s*\}\}")
 RENDERERS = {
     name: render
-    for module in (numbers, plans, cpu, code, method, ceiling, scale, reliability, workshop)
+    for module in (numbers, plans, cpu, goals, code, method, ceiling, scale, reliability, workshop)
     for name, render in module.RENDERERS.items()
 }
 

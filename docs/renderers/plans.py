@@ -5,6 +5,7 @@ against the one before on a larger data set.
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import unquote
 
@@ -183,6 +184,14 @@ def shown_request(path: str) -> str:
     return unquote(path.removeprefix(probe.LIST)) or "(no filter)"
 
 
+def breakable(path: str) -> str:
+    """A probed request as code that a narrow column wraps between its parameters, not
+    inside one."""
+    parts = shown_request(path).split("&")
+    kept = [f'<span class="param">{html.escape(part)}</span>' for part in parts]
+    return f"<code>{'&amp;<wbr>'.join(kept)}</code>"
+
+
 def render_orderings(slug: str, src_uri: str) -> str:
     """``{{ orderings 09-filter-plans }}``: every probed filter under every ordering, one
     client, on the step before and on this one: the median first page and the slowest."""
@@ -192,18 +201,14 @@ def render_orderings(slug: str, src_uri: str) -> str:
     old, new = before.get("filter_orderings"), mine.get("filter_orderings")
     if not old or not new:
         return note("Not recorded", "The published run predates the filters under every order.")
-    columns = [Column("")] + [
-        column for step in (before, mine) for column in (Column(step["slug"]), Column("ms", ">"))
-    ]
-    rows = [["median", "", fmt_ms(old["median_ms"]), "", fmt_ms(new["median_ms"])]]
-    for rank, (was, now) in enumerate(zip(old["slowest"], new["slowest"], strict=True), 1):
+    columns = [Column("first page"), Column(before["slug"], ">"), Column(mine["slug"], ">")]
+    rows = [["median", fmt_ms(old["median_ms"]), fmt_ms(new["median_ms"])]]
+    ranks = ["slowest", "2nd slowest", "3rd slowest"]
+    for rank, (was, now) in enumerate(zip(old["slowest"], new["slowest"], strict=True)):
         rows.append(
             [
-                "slowest" if rank == 1 else f"{rank}.",
-                f"`{shown_request(was['path'])}`",
-                fmt_ms(was["time_ms"]),
-                f"`{shown_request(now['path'])}`",
-                fmt_ms(now["time_ms"]),
+                ranks[rank] if rank < len(ranks) else f"{rank + 1}th slowest",
+                *(f"{fmt_ms(page['time_ms'])}<br>{breakable(page['path'])}" for page in (was, now)),
             ]
         )
     caption = (
@@ -232,8 +237,20 @@ def render_indexes(slug: str, src_uri: str) -> str:
     ]
     for table, size in new["tables"].items():
         was = old["tables"].get(table)
-        if was is not None and was != size:
-            rows.append([f"`{table}` itself", "", f"was {fmt_bytes(was)}", fmt_bytes(size)])
+        if was is not None and fmt_bytes(was) != fmt_bytes(size):
+            rows.append([f"`{table}` itself", "—", f"was {fmt_bytes(was)}", fmt_bytes(size)])
+
+    def weight(storage: dict) -> int:
+        return sum(e["bytes"] for e in storage["indexes"].values()) + sum(
+            storage["tables"].values()
+        )
+
+    grown = weight(new) - weight(old)
+    sign = "+" if grown >= 0 else "\N{MINUS SIGN}"
+    net = f"**{fmt_bytes(weight(new))}** ({sign}{fmt_bytes(abs(grown))})"
+    rows.append(
+        ["**the customer tables and their indexes**", "—", f"was {fmt_bytes(weight(old))}", net]
+    )
     caption = (
         "*`pg_relation_size` of each index and `pg_table_size` of each table, read after"
         f" each step's timed runs in the same run; {before['slug']} against {slug}.*"
