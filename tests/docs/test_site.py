@@ -455,8 +455,8 @@ def page_paths(site: Path) -> list[str]:
     """Every page's path under the site, as a browser asks for it."""
     return sorted(
         "" if page.parent == site else f"{page.parent.relative_to(site).as_posix()}/"
-        for page in site.rglob("index.html")
-        if "assets" not in page.parts
+        for page in built_pages(site)
+        if page.name == "index.html" and "assets" not in page.parts
     )
 
 
