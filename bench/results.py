@@ -114,6 +114,23 @@ def cpu_read(than: dict, number: int, directory: Path = RESULTS_DIR) -> dict | N
     )
 
 
+def errors_told(than: dict, scenario: str, directory: Path = RESULTS_DIR) -> dict | None:
+    """The newest committed run on as many customers as ``than`` in which some step's
+    ``scenario`` failed requests and the run kept what they were (``error_kinds``)."""
+
+    def told(step: dict) -> bool:
+        found = step["scenarios"].get(scenario) or {}
+        return found.get("errors", 0) > 0 and sum((found.get("error_kinds") or {}).values()) > 0
+
+    return newest(
+        lambda candidate: (
+            candidate["dataset"]["customers"] == than["dataset"]["customers"]
+            and any(map(told, candidate["steps"]))
+        ),
+        directory,
+    )
+
+
 def load(path: Path) -> dict:
     if not path.is_file():
         raise ResultError(f"no result file at {path}; run `make bench` first")

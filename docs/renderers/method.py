@@ -6,8 +6,19 @@ from __future__ import annotations
 
 from bench import database, report, results, variables, workload
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_duration, link, runs, share, step_of
+from renderers.common import (
+    STATE,
+    fmt_duration,
+    fmt_errors,
+    link,
+    made_at,
+    note,
+    runs,
+    share,
+    step_of,
+)
 from renderers.numbers import render_numbers
+from renderers.plans import command_of
 
 CHART_TITLES = {
     "requests-per-second": "Requests per second per scenario and step",
@@ -291,8 +302,56 @@ def render_settle(_: str | None, src_uri: str) -> str:
     return f"{quiet_s:g} s ({workload.SETTLE_QUIET_SAMPLES} samples in a row)"
 
 
+ERROR_NAMES = {
+    "unavailable": "503",
+    "server_errors": "other 5xx",
+    "unanswered": "no answer",
+}
+
+
+def render_open_errors(scenario: str | None, src_uri: str) -> str:
+    """``{{ open_errors }}``: the steps whose open-model blend failed requests in the
+    published run, and what those errors were in the newest run that kept their kinds
+    (``results.errors_told``)."""
+    name = scenario or workload.OPEN
+    published = STATE["result"]
+    found = results.errors_told(published, name)
+    if found is None:
+        return note("Not measured", f"No committed run kept what {name}'s errors were.")
+    told = {step["slug"]: step["scenarios"].get(name) for step in found["steps"]}
+    columns = [Column("step"), Column("errors, published", ">"), Column("errors", ">")]
+    columns += [Column(title, ">") for title in ERROR_NAMES.values()]
+    columns += [Column("p50 ms", ">"), Column("dropped", ">")]
+    rows = []
+    for step in published["steps"]:
+        mine, there = step["scenarios"].get(name), told.get(step["slug"])
+        if not there or not ((mine and mine["errors"]) or there["errors"]):
+            continue
+        kinds = there.get("error_kinds") or {}
+        rows.append(
+            [
+                step["slug"],
+                fmt_errors(mine["error_rate"]) if mine else "—",
+                f"{there['errors']:,} of {there['requests']:,}",
+                *(f"{kinds.get(kind, 0):,}" for kind in ERROR_NAMES),
+                f"{there['latency_ms']['p50']:,.0f}",
+                f"{there['dropped_iterations']:,}",
+            ]
+        )
+    k6 = found["k6"]
+    caption = (
+        f"*`{name}` at {k6['open_rate']:g} arrivals/s. The published run's error rate,"
+        f" then run `{found['run']['id']}` on the same {found['dataset']['customers']:,}"
+        f" customers, {runs(found)} run(s) of {k6['duration_s']:g} s summed: its errors and"
+        " what each was, its p50 and the arrivals k6 could not start (dropped). Made by"
+        f" `{command_of(found)}` at {made_at(found['run'])}.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
 RENDERERS = {
     "chart": render_chart,
+    "open_errors": render_open_errors,
     "cores": render_cores,
     "data": render_data,
     "default_customers": render_default_customers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -163,6 +164,35 @@ def test_a_page_reads_the_cpu_from_the_newest_run_of_its_size_that_read_both_ste
     assert results.cpu_read(result, 1, tmp_path) is None
 
 
+def with_errors(result: dict, run_id: str, customers: int, kinds: dict | None) -> dict:
+    """``result`` as run ``run_id``, its second step's open blend failing ``kinds``."""
+    found = copy.deepcopy(result)
+    found["run"]["id"] = run_id
+    found["dataset"]["customers"] = customers
+    for step in found["steps"]:
+        for scenario in step["scenarios"].values():
+            scenario.pop("error_kinds", None)
+    if kinds is not None:
+        scenario = found["steps"][1]["scenarios"]["mixed-open"]
+        scenario["errors"] = sum(kinds.values())
+        scenario["error_kinds"] = kinds
+    return found
+
+
+def test_the_errors_are_told_by_the_newest_run_of_the_size_that_kept_their_kinds(result, tmp_path):
+    assert results.errors_told(result, "mixed-open", tmp_path) is None
+    told = {"unavailable": 3, "server_errors": 0, "unanswered": 1}
+    results.write(with_errors(result, "20260102T000000Z", 100_000, told), tmp_path)
+    # Newer, but on another size, or with no errors, or with errors of no kind kept.
+    results.write(with_errors(result, "20260103T000000Z", 300_000, told), tmp_path)
+    results.write(with_errors(result, "20260104T000000Z", 100_000, None), tmp_path)
+    unknown = dict.fromkeys(told, 0)
+    results.write(with_errors(result, "20260105T000000Z", 100_000, unknown), tmp_path)
+    found = results.errors_told(result, "mixed-open", tmp_path)
+    assert found["run"]["id"] == "20260102T000000Z"
+    assert results.errors_told(result, "list", tmp_path) is None
+
+
 def test_a_run_is_written_once_and_named_not_copied(result, tmp_path):
     results.write(result, tmp_path, publish=True)
     later = copy.deepcopy(result)
@@ -240,7 +270,7 @@ def test_charts_are_svg_with_titles_units_and_step_labels(result, tmp_path):
     # whose counts changed.
     changed = [
         step["slug"]
-        for before, step in zip(result["steps"], result["steps"][1:])
+        for before, step in itertools.pairwise(result["steps"])
         if any(
             found["queries_per_request"] != before["scenarios"][name]["queries_per_request"]
             for name, found in step["scenarios"].items()
