@@ -57,7 +57,7 @@ bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s p
 bench-scale: $(STAMP) ## one client's latency at 10k, 100k, 1M and 3M customers, every step (SIZES=10k,1M STEPS=); resumable
 	$(PY) -m bench scale
 
-profile: $(STAMP) ## sample the last two steps and the ceiling with py-spy under one scenario (SCENARIO=search DURATION=)
+profile: $(STAMP) ## sample the last two steps (or STEPS=7,8,9) and the ceiling with py-spy under one scenario (SCENARIO=search DURATION=)
 	$(PY) -m bench profile
 
 report: $(STAMP) ## print the table and draw the charts of the latest run (RESULTS=published or a file)

@@ -227,18 +227,20 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     # Long enough for a few thousand samples; on the data set already seeded.
     settings = run.Settings.from_env(
-        {**os.environ, "DURATION": variables.given("DURATION") or "10"}
+        {**os.environ, "DURATION": variables.given("DURATION") or str(profile.DURATION_S)}
     )
     found = services.ensure()
     _resolve_dataset(args, database.current_dataset(found.database_url))
     scenario = variables.text("SCENARIO")
+    given = variables.given("STEPS")
+    chosen = steps.select_many(given) if given else profile.default_steps()
     print(
-        f"[profile] {scenario}: the step before the last, the last, then the ceiling,"
-        f" {settings.duration_s:g} s"
-        f" each under {settings.vus} VUs, sampled by py-spy",
+        f"[profile] {scenario}: {', '.join(step.slug for step in chosen)}, then the ceiling,"
+        f" {settings.duration_s:g} s each under {settings.vus} VUs, sampled by py-spy",
         flush=True,
     )
-    path = profile.write(profile.profile(args.customers, args.seed, scenario, settings))
+    sampled = profile.profile(args.customers, args.seed, scenario, settings, selected=chosen)
+    path = profile.write(sampled)
     print(f"[profile] written: {path}")
     return 0
 
@@ -344,7 +346,9 @@ def _run_commands(sub) -> None:
     )
     p.set_defaults(func=cmd_faults)
 
-    p = sub.add_parser("profile", help="where the last two steps' and the ceiling's time goes")
+    p = sub.add_parser(
+        "profile", help="where the last two steps' (or STEPS') and the ceiling's time goes"
+    )
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_profile)
 

@@ -1,10 +1,11 @@
 """``make profile``: where a request's time goes, sampled under load.
 
-py-spy samples the last step's uvicorn workers while k6 runs one scenario against
-them, then the ceiling's under the same scenario. Each sample is put in the package of
-its innermost Python frame (a C extension's time shows in the Python code that called
-it), and idle samples, a worker waiting for work, are left out. The file it writes,
-``docs/results/profile.json``, is what the ceiling page renders.
+py-spy samples the uvicorn workers of the last two steps (or of STEPS) while k6 runs
+one scenario against them, then the ceiling's under the same scenario. Each sample is
+put in the package of its innermost Python frame (a C extension's time shows in the
+Python code that called it), and idle samples, a worker waiting for work, are left
+out. The file it writes, ``docs/results/profile.json``, is what the ceiling page and the
+step pages that explain a step's CPU render.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ NAMES = {
 
 
 NATIVE = "no Python frame on the stack"
+# Groups taken together where a page says where a request's CPU goes: the request
+# cycle around the view, with its thread hops, and the view itself.
+SHARES = {
+    "request_cycle": ("Django", "asgiref", "Python: threading", "Python: concurrent"),
+    "view": ("django-ninja", "django-ninja-extra", "pydantic", "the step's code"),
+}
 
 
 def group_of(stack: str, own: dict[str, str]) -> str:
@@ -124,17 +131,33 @@ def per_request(samples: int, requests: int) -> float:
     return round(samples / RATE_HZ * 1000 / requests, 4)
 
 
-def profile(customers: int, seed_value: int, scenario: str, settings, prefix: str = "crm") -> dict:
-    """The last step, the step before it and the ceiling, one after the other: the last
-    step against the ceiling says what Django costs, against the step before it what the
-    last step's own change costs."""
+# How long each target is sampled unless DURATION says otherwise: a few thousand samples.
+DURATION_S = 10
+
+
+def default_steps() -> list[steps.Step]:
+    return steps.discover()[-2:]
+
+
+def profile(
+    customers: int,
+    seed_value: int,
+    scenario: str,
+    settings,
+    prefix: str = "crm",
+    selected: list[steps.Step] | None = None,
+) -> dict:
+    """Each selected step (by default the last two), then the ceiling on the last one's
+    data, one after the other: a step against the ceiling says what Django costs, against
+    the step before it what the step's own change costs. A page that explains a step's
+    cost needs that step and the one before it profiled in the same file."""
     started = time.perf_counter()
     found = services.ensure(redis=True)
-    ladder = steps.discover()
-    last, before = ladder[-1], ladder[-2]
+    chosen = list(selected or default_steps())
+    last = chosen[-1]
     terms = database.terms_path(database.base_fingerprint(customers, seed_value))
     targets = {}
-    for name, step in ((before.slug, before), (last.slug, last), ("ceiling", last)):
+    for name, step in [*((step.slug, step) for step in chosen), ("ceiling", last)]:
         url = database.prepare_step(found.database_url, step, customers, seed_value, prefix)
         own = {str(step.path) + "/": "the step's code", str(ceiling.APP_DIR) + "/": "the ceiling"}
         server: list[subprocess.Popen] = []
@@ -170,9 +193,14 @@ def profile(customers: int, seed_value: int, scenario: str, settings, prefix: st
             share, ms = group["share"], group["ms_per_request"]
             print(f"[profile]   {share:6.1%} {ms:7.3f} ms  {group['name']}", flush=True)
     revision, dirty = results.git_revision()
+    command = f"make profile SCENARIO={scenario}"
+    if [step.slug for step in chosen] != [step.slug for step in default_steps()]:
+        command += f" STEPS={','.join(str(step.number) for step in chosen)}"
+    if settings.duration_s != DURATION_S:
+        command += f" DURATION={settings.duration_s:g}"
     return {
         "made": dt.datetime.now(dt.UTC).isoformat(),
-        "command": f"make profile SCENARIO={scenario}",
+        "command": command,
         "git_revision": revision,
         "git_dirty": dirty,
         "machine": results.machine(),
@@ -181,8 +209,9 @@ def profile(customers: int, seed_value: int, scenario: str, settings, prefix: st
         "vus": settings.vus,
         "duration_s": settings.duration_s,
         "rate_hz": RATE_HZ,
+        # The steps profiled, in order; the ceiling ran on the last one's data.
+        "steps": [step.slug for step in chosen],
         "step": last.slug,
-        "before": before.slug,
         "targets": targets,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }

@@ -17,6 +17,7 @@ from renderers.common import (
     optional_result,
     runs,
     signed,
+    step_of,
 )
 
 
@@ -125,6 +126,19 @@ def render_profile(_: str | None, src_uri: str) -> str:
     return markdown(columns, rows) + f"\n\n{caption}"
 
 
+def render_profile_share(arg: str, src_uri: str) -> str:
+    """``{{ profile_share 07-redis-cache request_cycle }}``: the share of a profiled
+    step's busy CPU that one of SHARES' sets of groups took."""
+    from bench import profile
+
+    slug, name = arg.split()
+    found = profile_result()
+    if found is None or slug not in found["targets"]:
+        raise ValueError(f"the profile has no {slug}: make profile STEPS=…")
+    groups = {g["name"]: g["share"] for g in found["targets"][slug]["groups"]}
+    return f"{sum(groups.get(group, 0) for group in profile.SHARES[name]):.0%}"
+
+
 def profile_result() -> dict | None:
     from bench import profile
 
@@ -134,19 +148,31 @@ def profile_result() -> dict | None:
 SMALLEST_GAP_MS = 0.005
 
 
-def render_profile_gap(_: str | None, src_uri: str) -> str:
-    """Where the last step spends more CPU per request than the step before it."""
+def profiled_pair(slug: str) -> tuple[dict, str, str] | None:
+    """The profile, the step before ``slug`` and ``slug``, where both were profiled."""
     found = profile_result()
-    if found is None or "before" not in found:
+    before = f"{step_of(slug).number - 1:02d}"
+    names = [name for name in (found or {}).get("targets", {}) if name[:2] == before]
+    if found is None or slug not in found["targets"] or not names:
+        return None
+    return found, names[0], slug
+
+
+def render_profile_gap(slug: str, src_uri: str) -> str:
+    """``{{ profile_gap 08-optimized }}``: where a step spends more CPU per request than
+    the step before it, both sampled in the same profile."""
+    pair = profiled_pair(slug)
+    if pair is None:
         return note(
             "Not profiled yet",
-            "`make profile` samples the last two steps and the ceiling and writes"
-            " `docs/results/profile.json`.",
+            f"`make profile STEPS={step_of(slug).number - 1},{step_of(slug).number}` samples"
+            " the step and the one before it and writes `docs/results/profile.json`.",
         )
-    before, last = found["targets"][found["before"]], found["targets"][found["step"]]
+    found, earlier, later = pair
+    before, last = found["targets"][earlier], found["targets"][later]
     per = side_by_side(before, last, "ms_per_request")
     columns = [Column("CPU per request, ms")]
-    columns += [Column(title, ">") for title in (found["before"], found["step"], "difference")]
+    columns += [Column(title, ">") for title in (earlier, later, "difference")]
     rows = [
         [name, f"{old:.3f}", f"{new:.3f}", signed(new - old)]
         for name, (old, new) in sorted(per.items(), key=lambda item: item[1][0] - item[1][1])
@@ -174,4 +200,5 @@ RENDERERS = {
     "ceiling_share": render_ceiling_share,
     "profile": render_profile,
     "profile_gap": render_profile_gap,
+    "profile_share": render_profile_share,
 }

@@ -5,7 +5,7 @@ side (the ladder, which fix first).
 
 from __future__ import annotations
 
-from bench import report, steps
+from bench import report, results, steps
 from bench.tables import Column, markdown
 from renderers.common import (
     STATE,
@@ -425,8 +425,22 @@ def render_symptom(slug: str, src_uri: str) -> str:
     return f"> {step.symptom}\n\n{table}\n\n" + run_caption(src_uri)
 
 
+def render_figure(arg: str, src_uri: str) -> str:
+    """``{{ figure published 05-keyset detail }}`` or ``{{ figure 20261205T234217Z …}}``:
+    one scenario's median req/s in a named committed run, where a page compares runs."""
+    run_id, slug, name = arg.split()
+    found = (
+        STATE["result"]
+        if run_id == "published"
+        else results.load(results.RESULTS_DIR / "runs" / f"{run_id}.json")
+    )
+    (step,) = [step for step in found["steps"] if step["slug"] == slug]
+    return f"{fmt_number(step['scenarios'][name]['requests_per_second'])} req/s"
+
+
 RENDERERS = {
     "at_a_glance": render_at_a_glance,
+    "figure": render_figure,
     "compare": render_compare,
     "headline": render_headline,
     "ladder": render_ladder,

@@ -45,7 +45,10 @@ def test_the_last_two_steps_and_the_ceiling_are_sampled_under_load(servers):
     )
     found = profile.profile(DATA.customers, DATA.seed, "search", settings, prefix=DATA.prefix)
     ladder = steps.discover()
-    assert (found["before"], found["step"]) == (ladder[-2].slug, ladder[-1].slug)
+    assert found["steps"] == [ladder[-2].slug, ladder[-1].slug]
+    assert found["step"] == ladder[-1].slug
+    assert list(found["targets"]) == [*found["steps"], "ceiling"]
+    assert found["command"] == "make profile SCENARIO=search DURATION=2"
     step, top = found["targets"][found["step"]], found["targets"]["ceiling"]
     for target in found["targets"].values():
         assert target["errors"] == 0

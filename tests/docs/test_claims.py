@@ -71,9 +71,18 @@ def test_02_serialising_got_cheaper_but_is_small_next_to_the_n_plus_one():
 
 @needs("01-naive", "02-asgi")
 def test_02_cheap_requests_gain_the_most():
+    """02's page: detail and write gain more than list and search, and what 02 saves
+    per request in process is a larger share of a detail than of a list."""
     cheap = min(rps_gain("02-asgi", "01-naive", name) for name in ("detail", "write"))
     heavy = max(rps_gain("02-asgi", "01-naive", name) for name in ("list", "search"))
     assert cheap > heavy
+    saved = sum(
+        micro("01-naive", name) - micro("02-asgi", name)
+        for name in ("test_serialise_one_page", "test_take_a_connection")
+    )
+    detail_ms = STEPS["01-naive"]["scenarios"]["detail"]["latency_ms"]["p50"] / 1000
+    list_ms = STEPS["01-naive"]["scenarios"]["list"]["latency_ms"]["p50"] / 1000
+    assert saved / detail_ms > saved / list_ms
 
 
 @needs("01-naive")
@@ -186,6 +195,46 @@ def p95_gain(slug: str, before: str, scenario: str) -> float:
 
 
 @needs("05-keyset", "06-fts")
+def test_06_a_search_was_the_slowest_scenario_of_every_step_before_it():
+    for step in RESULT["steps"]:
+        if step["number"] >= 6:
+            continue
+        closed = {n: s for n, s in step["scenarios"].items() if s["model"] == "closed"}
+        slowest = min(closed, key=lambda name: closed[name]["requests_per_second"])
+        assert slowest in ("search", "search-broad"), step["slug"]
+        if step["number"] == 5:
+            # "The mixed blend includes searches, step 05's slowest scenario."
+            assert slowest == "search"
+
+
+@needs("05-keyset")
+def test_06_a_common_citys_first_page_is_cheap_since_05():
+    """06's page: from step 05 the broad terms' first pages take milliseconds, where
+    the earlier steps took more than a second."""
+    for slug, step in STEPS.items():
+        times = probed(step["scenarios"]["search-broad"]).values()
+        if step["number"] >= 5:
+            assert max(times) < 20, slug
+        else:
+            assert max(times) > 500, slug
+
+
+@needs("05-keyset", "06-fts")
+def test_06_detail_and_filter_moved_beyond_noise_and_05s_detail_moves_between_runs():
+    """06's page: detail and filter send the same queries and still moved beyond the
+    repeats' spread; step 05's detail differs between two publication runs by more
+    than the gap between 05 and 06."""
+    before, after = STEPS["05-keyset"]["scenarios"], STEPS["06-fts"]["scenarios"]
+    for name in ("detail", "filter"):
+        assert not report.within_noise(before[name], after[name]), name
+    earlier = results.load(results.RESULTS_DIR / "runs" / "20261205T234217Z.json")
+    (then,) = [s for s in earlier["steps"] if s["slug"] == "05-keyset"]
+    between_runs = then["scenarios"]["detail"]["requests_per_second"] / rps_of(
+        "05-keyset", "detail"
+    )
+    assert between_runs > rps_gain("06-fts", "05-keyset", "detail")
+
+
 def test_06_selective_search_gains_far_more_than_broad_search():
     """06's hypothesis and page: the index serves selective terms; broad gain less."""
     assert p95_gain("06-fts", "05-keyset", "search") > p95_gain(
@@ -514,6 +563,34 @@ def test_09_changes_only_the_filtered_statements():
         assert STEPS["09-filter-plans"]["scenarios"][name]["probe"]["statements"] == before, name
 
 
+@needs("07-redis-cache", "08-optimized")
+def test_08_list_is_level_with_07_and_mapping_a_page_costs_about_half_a_millisecond():
+    """08's page: list's throughput is within noise of 07's; serialising a page through
+    the domain's dataclasses costs more, by about half a millisecond, a small part of a
+    list request in process."""
+    before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
+    assert report.within_noise(before["list"], after["list"])
+    extra = micro("08-optimized", "test_serialise_one_page") - micro(
+        "07-redis-cache", "test_serialise_one_page"
+    )
+    assert 0.0002 < extra < 0.001
+    assert extra < micro("08-optimized", "test_one_list_request") / 5
+
+
+def test_08_once_hit_walk_far_less_often_than_07_when_cursors_carried_the_time():
+    """08's page: in run 20261205T073255Z, before cursors were signed without a
+    timestamp, step 08 answered walk from the cache far less often than step 07."""
+    found = results.load(results.RESULTS_DIR / "runs" / "20261205T073255Z.json")
+    walks = {step["slug"]: step["scenarios"]["walk"] for step in found["steps"]}
+    assert (
+        walks["08-optimized"]["cache_hit_ratio"] < walks["07-redis-cache"]["cache_hit_ratio"] - 0.1
+    )
+    now = {
+        slug: STEPS[slug]["scenarios"]["walk"]["cache_hit_ratio"] for slug in walks if slug in STEPS
+    }
+    assert abs(now["08-optimized"] - now["07-redis-cache"]) < 0.02
+
+
 # --- How cost grows (docs/scale.md), held against docs/results/scale.json --------------
 
 
@@ -631,6 +708,42 @@ def test_03s_page_50_reads_less_and_takes_less_than_its_page_1():
 
 
 @needs_scale
+def test_03s_join_still_wins_over_02s_n_plus_one_at_100k():
+    (at_100k,) = [e for e in SCALE["sizes"] if e["customers"] == 100_000]
+    costs = at_100k["steps"]
+    assert costs["03-select-related"]["list"]["p50_ms"] < costs["02-asgi"]["list"]["p50_ms"]
+
+
+@needs("03-select-related", "04-indexes")
+def test_04_the_country_index_helps_its_count_a_little():
+    def count_ms(slug: str) -> float:
+        kept = STEPS[slug]["scenarios"]["filter"]["probe"]
+        (request,) = [
+            r
+            for r in kept["requests"]
+            if r["path"].startswith("/api/customers/?country=") and "&" not in r["path"]
+        ]
+        (ms,) = [
+            ms
+            for index, ms in request["queries"]
+            if kept["statements"][index].startswith("SELECT COUNT(*)")
+        ]
+        return ms
+
+    before, after = count_ms("03-select-related"), count_ms("04-indexes")
+    assert 0.5 * before < after < before
+
+
+@needs("04-indexes")
+def test_05_step_04_sorted_every_customer_for_points_on_page_1_as_on_page_50():
+    entry = STEPS["04-indexes"]["deep_pages"]["points"]
+    assert entry["deep"]["buffers"] == entry["first"]["buffers"]
+    assert (
+        abs(entry["deep"]["time_ms"] - entry["first"]["time_ms"]) < 0.2 * entry["first"]["time_ms"]
+    )
+
+
+@needs_scale
 def test_scale_a_detail_costs_the_same_at_every_size():
     for slug in scale_steps(1):
         assert growth(slug, "detail") < 1.5, slug
@@ -643,7 +756,8 @@ def profiled() -> dict | None:
     from bench import profile
 
     found = json.loads(profile.PROFILE.read_text()) if profile.PROFILE.is_file() else None
-    return found if found and "before" in found else None
+    wanted = {"07-redis-cache", "08-optimized"}
+    return found if found and wanted <= set(found["targets"]) else None
 
 
 PROFILED = profiled()
@@ -652,10 +766,41 @@ PROFILED = profiled()
 CONTROLLER_BUILDS = ("Python: inspect", "injector", "django-ninja-extra")
 
 
-@pytest.mark.skipif(PROFILED is None, reason="no profile of the last two steps yet")
+def shares(slug: str) -> dict[str, float]:
+    return {g["name"]: g["share"] for g in PROFILED["targets"][slug]["groups"]}
+
+
+@pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
+def test_07_a_hit_spends_its_cpu_in_the_request_cycle_not_the_view():
+    """07's page: in the list profile, nearly every request a hit, Django, asgiref and
+    the threads take several times the CPU of django-ninja, pydantic and the step's
+    code."""
+    from bench import profile
+
+    found = shares("07-redis-cache")
+    cycle = sum(found.get(name, 0) for name in profile.SHARES["request_cycle"])
+    view = sum(found.get(name, 0) for name in profile.SHARES["view"])
+    assert cycle > 3 * view
+
+
+@pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
+def test_08_its_own_code_grows_a_little():
+    """08's page: the step's own code takes more CPU per request than 07's, and a small
+    part of the gap between the two."""
+    targets = PROFILED["targets"]
+    before, last = targets["07-redis-cache"], targets["08-optimized"]
+    own = [
+        next(g["ms_per_request"] for g in t["groups"] if g["name"] == "the step's code")
+        for t in (before, last)
+    ]
+    gap = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
+    assert 0 < own[1] - own[0] < gap / 4
+
+
+@pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
 def test_08_the_controller_grows_most_but_is_under_half_of_its_extra_cpu():
     targets = PROFILED["targets"]
-    before, last = targets[PROFILED["before"]], targets[PROFILED["step"]]
+    before, last = targets["07-redis-cache"], targets["08-optimized"]
     old = {g["name"]: g["ms_per_request"] for g in before["groups"]}
     new = {g["name"]: g["ms_per_request"] for g in last["groups"]}
     grown = {name: new.get(name, 0) - old.get(name, 0) for name in {*old, *new}}
