@@ -55,6 +55,7 @@ NATIVE = "no Python frame on the stack"
 SHARES = {
     "request_cycle": ("Django", "asgiref", "Python: threading", "Python: concurrent"),
     "view": ("django-ninja", "django-ninja-extra", "pydantic", "the step's code"),
+    "threads": ("asgiref", "Python: threading", "Python: concurrent"),
 }
 
 

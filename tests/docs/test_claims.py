@@ -382,6 +382,19 @@ def slowest_probed(slug: str, scenario: str) -> float:
     return max(sum(ms for _, ms in request["queries"]) for request in kept)
 
 
+@needs("06-fts", "07-redis-cache")
+def test_07_fewer_hits_smaller_gains():
+    """07's page: filter, the read the cache answers least often, gains less than every
+    read it answers more often."""
+    after = STEPS["07-redis-cache"]["scenarios"]
+    reads = ("list", "walk", "search-broad", "sort", "detail")
+    assert all(
+        after["filter"]["cache_hit_ratio"] < after[name]["cache_hit_ratio"] for name in reads
+    )
+    filter_gain = rps_gain("07-redis-cache", "06-fts", "filter")
+    assert all(filter_gain < rps_gain("07-redis-cache", "06-fts", name) for name in reads)
+
+
 @needs("08-optimized", "09-filter-plans")
 def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
     """09's page and the README: filtered first pages stop walking the order, so the
@@ -518,6 +531,18 @@ def test_09_detail_is_slower_in_the_cpu_run_only():
     )
 
 
+@pytest.mark.skipif(CPU_RUN is None, reason="no run of 08 and 09 that read the CPU")
+def test_09_the_blend_is_not_twice_in_the_cpu_run_and_the_app_is_most_of_every_request():
+    """09's page: the blend's twice is met in neither run; on this step the app spends
+    more CPU than every other process together, on every scenario."""
+    assert cpu_gain("mixed") < 2
+    (step,) = [step for step in CPU_RUN["steps"] if step["slug"] == "09-filter-plans"]
+    for name, scenario in step["scenarios"].items():
+        spent = scenario["cpu_ms_per_request"]
+        others = sum(spent[part] for part in ("postgresql", "redis", "k6"))
+        assert spent["app"] > others, name
+
+
 # The run the 09 page shows at 3M (docs/renderers/plans.py larger_run).
 LARGER = results.larger(RESULT, 9)
 
@@ -527,7 +552,8 @@ def test_09_at_3m_keeps_its_p95_goal_and_every_filtered_listing_flat_deep():
     """09's page: at 3M, filter's p95 is under 100 ms with no errors and gains more over
     08 than at 1M; every filtered listing, the last-name prefix included, reads on page
     50 no more than a fifth over page 1, and on page 1 under half of what 08 reads;
-    the slowest probed filter is a points threshold, in about the time of 1M's slowest."""
+    the slowest probed filter is a points threshold, in about the time of 1M's slowest,
+    where step 08's slowest filter slows down with the table."""
     measured = {step["slug"]: step for step in LARGER["steps"]}
     before, after = measured["08-optimized"], measured["09-filter-plans"]
     assert LARGER["dataset"]["customers"] == 3 * RESULT["dataset"]["customers"]
@@ -548,6 +574,9 @@ def test_09_at_3m_keeps_its_p95_goal_and_every_filtered_listing_flat_deep():
     # "In about the time it takes at 1M."
     at_3m = max(probed(after["scenarios"]["filter"]).values())
     assert at_3m < 1.5 * max(probed(STEPS["09-filter-plans"]["scenarios"]["filter"]).values())
+    # "Step 08's slow filters slow down with the table."
+    slow_08 = max(probed(before["scenarios"]["filter"]).values())
+    assert slow_08 > 1.5 * max(probed(STEPS["08-optimized"]["scenarios"]["filter"]).values())
 
 
 def probed(scenario: dict) -> dict[str, float]:
@@ -808,3 +837,35 @@ def test_08_the_controller_grows_most_but_is_under_half_of_its_extra_cpu():
     builds = sum(grown[name] for name in CONTROLLER_BUILDS if name in grown)
     assert max(grown, key=grown.get) in CONTROLLER_BUILDS
     assert 0 < builds < gap / 2, (builds, gap)
+
+
+def test_ceiling_shares_on_search_are_tiny_before_full_text_and_detail_lowest_after():
+    """The ceiling page: steps 01-05's shares on search are under one per cent; the
+    last step's lowest read share is detail's, and on list and search it passes the
+    ceiling."""
+    if RESULT.get("ceiling") is None:
+        pytest.skip("the published run has no ceiling")
+    shares = {
+        (step["slug"], name): report.ceiling_share(RESULT, step, name)
+        for step in RESULT["steps"]
+        for name in ("list", "search", "search-broad", "detail")
+    }
+    early = [value for (slug, name), value in shares.items() if name == "search" and slug < "06"]
+    assert max(early) < 0.01
+    last = RESULT["steps"][-1]["slug"]
+    mine = {name: value for (slug, name), value in shares.items() if slug == last}
+    assert min(mine, key=mine.get) == "detail"
+    assert mine["list"] > 1
+    assert mine["search"] > 1
+
+
+@pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
+def test_ceiling_threads_are_a_share_of_the_last_step_and_none_of_the_ceiling():
+    from bench import profile
+
+    last = RESULT["steps"][-1]["slug"]
+    if last not in PROFILED["targets"]:
+        pytest.skip("the profile lacks the last step")
+    ceiling = {g["name"] for g in PROFILED["targets"]["ceiling"]["groups"]}
+    assert not ceiling & set(profile.SHARES["threads"])
+    assert sum(shares(last).get(name, 0) for name in profile.SHARES["threads"]) > 0.1
