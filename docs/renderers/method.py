@@ -10,6 +10,7 @@ from renderers.common import (
     STATE,
     fmt_duration,
     fmt_errors,
+    fmt_span,
     link,
     made_at,
     note,
@@ -248,6 +249,28 @@ def render_repeats(_: str | None, src_uri: str) -> str:
     return f"{runs(result)} times{stop}"
 
 
+def widest(result: dict) -> tuple[dict, str, dict]:
+    """The step, scenario name and scenario of the run whose repeats differ most in
+    req/s, highest over lowest: how far identical runs can drift on the machine."""
+    cells = [
+        (step, name, scenario)
+        for step in result["steps"]
+        for name, scenario in step["scenarios"].items()
+        if scenario["model"] == "closed" and len(scenario["repeats"]) > 1
+    ]
+
+    def ratio(cell: tuple[dict, str, dict]) -> float:
+        low, high = report.spread(cell[2])
+        return high / low
+
+    return max(cells, key=ratio)
+
+
+def render_widest_range(_: str | None, src_uri: str) -> str:
+    step, name, scenario = widest(STATE["result"])
+    return f"`{name}` on {step['slug']}, {fmt_span(scenario)} req/s"
+
+
 def render_spread_check(_: str | None, src_uri: str) -> str:
     """What stopping at SPREAD would have changed, read off a run that ran every repeat:
     how many scenarios' first two runs agreed, and how far their third moved the median."""
@@ -365,4 +388,5 @@ RENDERERS = {
     "step_chart": render_step_chart,
     "table": render_table,
     "wall_time": render_wall_time,
+    "widest_range": render_widest_range,
 }

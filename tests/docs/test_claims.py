@@ -48,6 +48,44 @@ def test_the_home_page_says_a_structure_step_is_not_meant_to_be_faster_and_is_no
         assert gain < 1 or report.within_noise(before["mixed"], after["mixed"])
 
 
+def test_methodology_identical_runs_differ_by_tens_of_percent():
+    """The methodology page: repeats of one step and scenario differ by tens of
+    percent (the widest is rendered beside the sentence)."""
+    spreads = sorted(
+        high / low
+        for step in RESULT["steps"]
+        for scenario in step["scenarios"].values()
+        if scenario["model"] == "closed" and len(scenario["repeats"]) > 1
+        for low, high in [report.spread(scenario)]
+    )
+    assert spreads[-1] > 1.2
+    assert spreads[len(spreads) // 2] > 1.05
+
+
+@needs("04-indexes")
+def test_methodology_04s_count_behind_a_broad_search_costs_far_more_than_its_page():
+    kept = STEPS["04-indexes"]["scenarios"]["search-broad"]["probe"]
+    for request in kept["requests"]:
+        times = {kept["statements"][index][:15]: ms for index, ms in request["queries"]}
+        count = next(ms for text, ms in times.items() if text.startswith("SELECT COUNT"))
+        page = next(ms for text, ms in times.items() if not text.startswith("SELECT COUNT"))
+        assert count > 10 * page, request["path"]
+
+
+def test_workshop_the_keyset_proofs_are_the_longest_stage_from_05_on():
+    """The workshop's pages: from exercise 05 on, the proofs stage takes longer than any
+    stage of the exercises before it and than the exercise's other stages."""
+    found = json.loads((DOCS / "results" / "workshop.json").read_text())
+    stages = {
+        e["slug"]: {s["stage"]: s["seconds"] for s in e["solved"]} for e in found["exercises"]
+    }
+    earlier = max(t for slug, times in stages.items() if slug < "05" for t in times.values())
+    for slug, times in stages.items():
+        if slug >= "05":
+            assert times["proofs"] > earlier, slug
+            assert times["proofs"] == max(times.values()), slug
+
+
 def test_the_home_page_headline_is_a_gain_on_every_read_it_names():
     first, last = RESULT["steps"][0]["scenarios"], RESULT["steps"][-1]["scenarios"]
     for name in ("list", "search", "detail"):
@@ -770,6 +808,17 @@ def test_05_step_04_sorted_every_customer_for_points_on_page_1_as_on_page_50():
     assert (
         abs(entry["deep"]["time_ms"] - entry["first"]["time_ms"]) < 0.2 * entry["first"]["time_ms"]
     )
+
+
+@needs_scale
+def test_workshop_09s_symptom_shows_clearly_at_1m_not_at_100k():
+    """The workshop's index: step 08's slow filters (its p95) cost several times more
+    at 1M than at the workshop's 100k."""
+    sizes = [entry["customers"] for entry in SCALE["sizes"]]
+    grown = growth("08-optimized", "filter", "p95_ms", sizes.index(1_000_000)) / growth(
+        "08-optimized", "filter", "p95_ms", sizes.index(100_000)
+    )
+    assert grown > 2
 
 
 @needs_scale
