@@ -258,6 +258,13 @@ def test_06_a_common_citys_first_page_is_cheap_since_05():
 
 
 @needs("05-keyset", "06-fts")
+def test_06_writes_came_out_faster_by_about_as_much_as_the_unchanged_detail():
+    write = rps_gain("06-fts", "05-keyset", "write")
+    assert write > 1
+    assert abs(write - rps_gain("06-fts", "05-keyset", "detail")) < 0.15
+
+
+@needs("05-keyset", "06-fts")
 def test_06_detail_and_filter_moved_beyond_noise_and_05s_detail_moves_between_runs():
     """06's page: detail and filter send the same queries and still moved beyond the
     repeats' spread; step 05's detail differs between two publication runs by more
