@@ -147,6 +147,8 @@ def latency(measured: dict) -> dict:
         "errors": measured["errors"],
         "p50_ms": measured["latency_ms"]["p50"],
         "p95_ms": measured["latency_ms"]["p95"],
+        # A cached step's line is a hit's cost where this is near 1, not the database's.
+        "cache_hit_ratio": measured.get("cache_hit_ratio"),
     }
 
 

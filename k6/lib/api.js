@@ -12,7 +12,7 @@ export const unavailable = new Counter("unavailable");
 export const serverErrors = new Counter("server_errors");
 // Status 0: no answer at all (refused, reset, or past k6's 60 s timeout).
 export const unanswered = new Counter("unanswered");
-// Cached steps (07-08) answer reads with X-Cache: hit or miss; the share of hits per
+// Cached steps (07 on) answer reads with X-Cache: hit or miss; the share of hits per
 // scenario goes into the result file. Steps without a cache send no header: no samples.
 export const cacheHits = new Rate("cache_hits");
 

@@ -68,6 +68,8 @@ def test_every_step_answers_every_scenario_at_every_size(scaled):
                 assert figure["requests"] > 0, (entry["label"], slug, name)
                 assert figure["errors"] == 0, (entry["label"], slug, name)
                 assert 0 < figure["p50_ms"] <= figure["p95_ms"], (entry["label"], slug, name)
+                # Neither step caches: no response says hit or miss.
+                assert figure["cache_hit_ratio"] is None, (entry["label"], slug, name)
 
 
 def test_each_size_keeps_the_plan_and_buffers_of_each_planned_page(scaled):
