@@ -53,7 +53,15 @@ def render_overload(_: str | None, src_uri: str) -> str:
                 f"{entry['recovery_s']:g} s",
             ]
         )
-    caption = f"*{found['overload_s']:g} s of load per step; made by `make test-faults`, as above.*"
+    caption = (
+        f"*{found['overload_s']:g} s of load per step; made by `make test-faults`, as above."
+        " Capacity is the blend's req/s under 8 closed-model users; the open model lets"
+        " hundreds of requests wait at once, and a step may answer more than that. *p95"
+        " after* is that one client's p95 from 10 s after the load, which the rule judges;"
+        " *back to normal after* is the end of the last whole second after the load whose"
+        " p95 was above normal, so one slow second late on shows there without breaking"
+        " the rule.*"
+    )
     return f"{markdown(asked, answered)}\n\n{markdown(waited, latency)}\n\n{caption}"
 
 
