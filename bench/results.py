@@ -178,6 +178,10 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count() or 1, "ram_gb": ram_gb, "os": platform.platform()}
 
 
+# Where the harness writes what it measured and drew, relative to the repository.
+OUTPUTS = ("docs/results", "media")
+
+
 def git_revision() -> tuple[str, bool]:
     def git(*args: str) -> str:
         result = subprocess.run(
@@ -186,5 +190,8 @@ def git_revision() -> tuple[str, bool]:
         return result.stdout.strip() if result.returncode == 0 else ""
 
     revision = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    # What made the numbers: a result file or a chart written by an earlier command is an
+    # output, and does not make the code that ran differ from the revision.
+    outputs = [f":(exclude){path}" for path in OUTPUTS]
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *outputs))
     return revision, dirty

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -462,3 +463,24 @@ def test_one_column_list_renders_a_markdown_and_a_terminal_table():
         "01-naive     5.3",
         "02-asgi  1,204.0",
     ]
+
+
+def test_a_changed_result_or_chart_does_not_make_a_run_dirty_and_changed_code_does(
+    tmp_path, monkeypatch
+):
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("bench/run.py", "docs/results/names.json", "media/ladder.svg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("one\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    monkeypatch.setattr(results.paths, "ROOT", tmp_path)
+    assert results.git_revision()[1] is False
+    (tmp_path / "docs/results/names.json").write_text("two\n")
+    (tmp_path / "media/ladder.svg").write_text("two\n")
+    assert results.git_revision()[1] is False
+    (tmp_path / "bench/run.py").write_text("two\n")
+    assert results.git_revision()[1] is True
