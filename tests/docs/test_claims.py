@@ -86,6 +86,28 @@ def test_workshop_the_keyset_proofs_are_the_longest_stage_from_05_on():
             assert times["proofs"] == max(times.values()), slug
 
 
+def test_methodology_the_open_models_errors_are_02s_and_03s_and_all_503s():
+    """The methodology page: in the published run only 02 and 03 fail mixed-open
+    requests, 03 more often; in the run that kept the kinds every error was a 503 and
+    none went unanswered."""
+    failing = [s["slug"] for s in RESULT["steps"] if s["scenarios"]["mixed-open"]["errors"]]
+    assert failing == ["02-asgi", "03-select-related"]
+    rates = {slug: STEPS[slug]["scenarios"]["mixed-open"]["error_rate"] for slug in failing}
+    assert rates["03-select-related"] > rates["02-asgi"]
+    # "Twenty arrivals a second is several times what these two steps can serve."
+    for slug in failing:
+        assert 3 * rps_of(slug, "mixed") < RESULT["k6"]["open_rate"], slug
+    # "Its joined pages hold a connection the longest": a list request's database time.
+    held = {slug: slowest_probed(slug, "list") for slug in failing}
+    assert held["03-select-related"] > held["02-asgi"]
+    told = results.errors_told(RESULT, "mixed-open")
+    assert told is not None
+    for step in told["steps"]:
+        found = step["scenarios"]["mixed-open"]
+        assert found["error_kinds"]["unavailable"] == found["errors"] > 0, step["slug"]
+        assert found["error_kinds"]["unanswered"] == 0, step["slug"]
+
+
 def test_the_home_page_headline_is_a_gain_on_every_read_it_names():
     first, last = RESULT["steps"][0]["scenarios"], RESULT["steps"][-1]["scenarios"]
     for name in ("list", "search", "detail"):
@@ -870,20 +892,25 @@ def test_07_a_hit_spends_its_cpu_in_the_request_cycle_not_the_view():
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
 def test_08_its_own_code_grows_a_little():
-    """08's page: the step's own code takes more CPU per request than 07's, and a small
-    part of the gap between the two."""
+    """08's page: the step's own code takes more CPU per request than 07's, by less than
+    the controller's rows grew."""
     targets = PROFILED["targets"]
     before, last = targets["07-redis-cache"], targets["08-optimized"]
     own = [
         next(g["ms_per_request"] for g in t["groups"] if g["name"] == "the step's code")
         for t in (before, last)
     ]
-    gap = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
-    assert 0 < own[1] - own[0] < gap / 4
+    grown = own[1] - own[0]
+    builds = sum(
+        next((g["ms_per_request"] for g in last["groups"] if g["name"] == name), 0)
+        - next((g["ms_per_request"] for g in before["groups"] if g["name"] == name), 0)
+        for name in CONTROLLER_BUILDS
+    )
+    assert 0 < grown < builds
 
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
-def test_08_the_controller_grows_most_but_is_under_half_of_its_extra_cpu():
+def test_08_the_controller_grows_most_and_is_most_of_its_extra_cpu():
     targets = PROFILED["targets"]
     before, last = targets["07-redis-cache"], targets["08-optimized"]
     old = {g["name"]: g["ms_per_request"] for g in before["groups"]}
@@ -892,7 +919,8 @@ def test_08_the_controller_grows_most_but_is_under_half_of_its_extra_cpu():
     gap = last["cpu_ms_per_request"] - before["cpu_ms_per_request"]
     builds = sum(grown[name] for name in CONTROLLER_BUILDS if name in grown)
     assert max(grown, key=grown.get) in CONTROLLER_BUILDS
-    assert 0 < builds < gap / 2, (builds, gap)
+    # "Most of the difference, or more."
+    assert builds > 0.5 * gap > 0, (builds, gap)
 
 
 def test_ceiling_shares_on_search_are_tiny_before_full_text_and_detail_lowest_after():
@@ -922,6 +950,6 @@ def test_ceiling_threads_are_a_share_of_the_last_step_and_none_of_the_ceiling():
     last = RESULT["steps"][-1]["slug"]
     if last not in PROFILED["targets"]:
         pytest.skip("the profile lacks the last step")
-    ceiling = {g["name"] for g in PROFILED["targets"]["ceiling"]["groups"]}
-    assert not ceiling & set(profile.SHARES["threads"])
+    ceiling = {g["name"]: g["share"] for g in PROFILED["targets"]["ceiling"]["groups"]}
+    assert sum(ceiling.get(name, 0) for name in profile.SHARES["threads"]) < 0.01
     assert sum(shares(last).get(name, 0) for name in profile.SHARES["threads"]) > 0.1
