@@ -74,13 +74,24 @@ def latency_cell(figure: dict | None) -> str:
     return f"{fmt_ms(figure['p50_ms'])} / {fmt_ms(figure['p95_ms'])}"
 
 
+# Nodes that only say PostgreSQL read in parallel: a plan that gains them on a larger
+# table reads the same way, and is not "another plan".
+PARALLEL = ("Gather Merge > ", "Gather > ")
+
+
+def shape(outline: str) -> str:
+    for node in PARALLEL:
+        outline = outline.replace(node, "")
+    return outline
+
+
 def plan_changes(found: dict, scenario: str) -> dict[str, list[dict | None]]:
-    """The steps whose page query for ``scenario`` got another plan at some size:
-    ``{slug: [that size's {"plan", "buffers", "queries"} or None, ...]}``."""
+    """The steps whose page query for ``scenario`` got another plan at some size, read
+    in parallel or not: ``{slug: [that size's {"plan", "buffers", "queries"} or None]}``."""
     changed = {}
     for slug in found["identity"]["steps"]:
         kept = [entry.get("plans", {}).get(slug, {}).get(scenario) for entry in found["sizes"]]
-        if len({plan["plan"] for plan in kept if plan}) > 1:
+        if len({shape(plan["plan"]) for plan in kept if plan}) > 1:
             changed[slug] = kept
     return changed
 

@@ -1001,3 +1001,25 @@ def test_filtered_deep_pages_of_the_published_run_are_its_result_file(hooks):
     assert "page 50 of each filtered listing" in table
     hooks.STATE["result"]["steps"][1]["filtered_pages"] = None
     assert "Not recorded" in hooks.render_filtered_pages("09-filter-plans", "steps/09.md")
+
+
+def test_a_plan_that_changes_with_the_size_is_shown_and_one_read_in_parallel_is_not(
+    hooks, monkeypatch
+):
+    import renderers.scale
+
+    def plans(outline: str, buffers: int) -> dict:
+        return {"list": {"plan": outline, "buffers": buffers, "queries": 1}}
+
+    sizes = [
+        {"label": "10k", "plans": {"a": plans("Limit > Sort > Seq Scan(t)", 10),
+                                   "b": plans("Limit > Sort > Hash Join", 20)}},
+        {"label": "1M", "plans": {"a": plans("Limit > Gather Merge > Sort > Seq Scan(t)", 90),
+                                  "b": plans("Limit > Nested Loop > Sort", 30)}},
+    ]  # fmt: skip
+    found = {"identity": {"steps": ["a", "b"], "scenarios": ["list"]}, "sizes": sizes}
+    monkeypatch.setattr(renderers.scale, "scale_result", lambda: found)
+    shown = renderers.scale.render_scale_plans("list", "scale.md")
+    assert "| b |" in shown
+    assert "`Nested Loop > Sort`<br>30 buffers" in shown
+    assert "| a |" not in shown
