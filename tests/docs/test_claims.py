@@ -279,6 +279,17 @@ def test_06_a_common_citys_first_page_is_cheap_since_05():
             assert max(times) > 500, slug
 
 
+@needs("06-fts", "08-optimized")
+def test_filters_throughput_rests_on_a_few_requests_of_a_second_or_more():
+    """06's and 09's pages: on the steps before 09, one filter request in a hundred
+    takes about a second or more, while the median takes well under a tenth of that."""
+    for slug in ("06-fts", "08-optimized"):
+        latency = STEPS[slug]["scenarios"]["filter"]["latency_ms"]
+        assert latency["p99"] > 800, slug
+        assert latency["max"] > 1000, slug
+        assert latency["p50"] < latency["p99"] / 10, slug
+
+
 @needs("05-keyset", "06-fts")
 def test_06_writes_came_out_faster_by_about_as_much_as_the_unchanged_detail():
     write = rps_gain("06-fts", "05-keyset", "write")
