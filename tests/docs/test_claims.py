@@ -923,7 +923,7 @@ def test_scale_01s_detail_costs_the_most_at_every_size():
     for entry in SCALE["sizes"]:
         costs = {slug: p50(entry, slug, "detail") for slug in scale_steps(1)}
         assert max(costs, key=costs.get) == scale_steps(1, 1)[0], entry["label"]
-        # "From step 02 on, one client's p50 differs by a few milliseconds."
+        # "From step 02 on, one client's p50s lie close together."
         later = [costs[slug] for slug in scale_steps(2)]
         assert max(later) - min(later) < 10, entry["label"]
 
