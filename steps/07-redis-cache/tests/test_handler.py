@@ -1,0 +1,172 @@
+"""The ASGI handler (config/asgi.py): Django's own, leaving the event loop only for the
+ORM, on a thread lent to the request and taken back at its end.
+
+Requests go through the very application uvicorn serves, on the session's event loop.
+"""
+
+import asyncio
+import inspect
+import re
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.core import signals
+from django.core.cache import close_caches
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, connections, reset_queries
+from django.http import JsonResponse
+from django.urls import path
+
+from config.asgi import ASGIHandler, application
+from crm.models import Customer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LIST = "/api/customers/"
+MARK = "# here:"
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def connections_closed_afterwards():
+    """The test's own ORM calls hold a connection on asgiref's thread, and the pool keeps
+    the ones handed back open: close both, or the test database cannot be dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
+    connections["default"].close_pool()
+
+
+async def get(path: str) -> int:
+    """GET ``path`` through the ASGI application; its status."""
+    route, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": route,
+        "raw_path": route.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 80),
+    }
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+    sent = []
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # connected until Django stops listening
+
+    async def send(message):
+        sent.append(message)
+
+    await application(scope, receive, send)
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+@pytest.fixture
+def counted(monkeypatch) -> dict[str, int]:
+    """Trips to a thread (``sync_to_async`` calls) and threads started, from now on."""
+    counts = {"hops": 0, "threads": 0}
+    hop, start = SyncToAsync.__call__, threading.Thread.start
+
+    async def counted_hop(self, *args, **kwargs):
+        counts["hops"] += 1
+        return await hop(self, *args, **kwargs)
+
+    def counted_start(self):
+        counts["threads"] += 1
+        start(self)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted_hop)
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    return counts
+
+
+def holding_a_connection() -> int:
+    """How many of the threads kept between requests still hold a connection: each must
+    have handed its request's back to the pool."""
+
+    def holds() -> bool:
+        return connections["default"].connection is not None
+
+    # The executor's own submit: the handler's counts as the thread being used.
+    kept = application.threads.idle
+    return sum(ThreadPoolExecutor.submit(thread, holds).result() for thread in kept)
+
+
+def code(line: str) -> str:
+    return re.sub(r"\s+#.*$", "", line)
+
+
+def test_handle_is_djangos_own_but_for_the_lines_marked():
+    ours = inspect.getsource(ASGIHandler.handle).splitlines()
+    djangos = inspect.getsource(DjangoASGIHandler.handle).splitlines()
+    assert len(ours) == len(djangos), "Django's handle changed: port the handler again"
+    changed = [i for i, (a, b) in enumerate(zip(ours, djangos, strict=True)) if code(a) != code(b)]
+    assert changed == [i for i, line in enumerate(ours) if MARK in line]
+    assert len(changed) == 3
+
+
+def test_the_request_signals_reach_only_receivers_safe_on_the_loop():
+    # The handler calls these on the event loop, where a request holds no connection: a
+    # receiver added to either signal must be one that neither blocks nor needs one.
+    def receivers(signal) -> set:
+        return {r() if isinstance(r, weakref.ref) else r for _, r, *_ in signal.receivers}
+
+    assert receivers(signals.request_started) == {reset_queries, close_old_connections}
+    finishing = {close_old_connections, close_caches, reset_urlconf}
+    assert receivers(signals.request_finished) == finishing
+
+
+async def answer_on_the_loop(request):
+    return JsonResponse({"status": "ok"})
+
+
+# Served by the test below: an async view that needs no thread, behind the step's own
+# middleware and signals.
+urlpatterns = [path("loop/", answer_on_the_loop)]
+
+
+async def test_a_view_that_needs_no_thread_never_leaves_the_loop(counted, settings):
+    settings.ROOT_URLCONF = __name__
+    # A 200: Django logs an error response, and turns an exception into one, on a
+    # thread of its shared pool (get_response_async, convert_exception_to_response).
+    assert await get("/loop/") == 200
+    assert counted == {"hops": 0, "threads": 0}
+
+
+async def test_a_query_hands_its_connection_back_to_the_pool():
+    customer = await Customer.objects.acreate(customer_id="H0001", first_name="Ada")
+    assert await get(f"{LIST}{customer.pk}/") == 200
+    assert await get(f"{LIST}?page_size=5") == 200
+    assert application.threads.idle
+    assert holding_a_connection() == 0
+
+
+async def test_requests_one_after_another_start_no_thread(counted):
+    await Customer.objects.acreate(customer_id="H0002", first_name="Ada")
+    assert await get(f"{LIST}?page_size=9") == 200
+    counted.update(hops=0, threads=0)
+    # Listings no earlier request asked for: a step with a cache misses each.
+    for size in range(1, 4):
+        assert await get(f"{LIST}?page_size={size}") == 200
+    assert counted["threads"] == 0
+    assert counted["hops"] >= 3
+
+
+async def test_requests_at_once_each_get_a_thread_and_give_back_their_connection():
+    customer = await Customer.objects.acreate(customer_id="H0003", first_name="Ada")
+    # Listings no earlier request asked for: a step with a cache misses each.
+    paths = [f"{LIST}?customer_id={customer.customer_id}&page_size={size}" for size in range(1, 8)]
+    statuses = await asyncio.gather(*(get(path) for path in [*paths, f"{LIST}{customer.pk}/"]))
+    assert statuses == [200] * 8
+    assert 0 < len(application.threads.idle) <= application.threads.kept
+    assert holding_a_connection() == 0
