@@ -487,6 +487,9 @@ class Sitting:
             scenarios = self.scenarios_of(step.slug, self.settings.scenarios)
             for name, scenario in scenarios.items():
                 scenario.update(entry["probed"].get(name.removesuffix("-open"), {}))
+                # A pass kept by a run resumed across this change has no counts.
+                if entry.get("hops") is not None:
+                    scenario["thread_hops"] = entry["hops"].get(name.removesuffix("-open"))
             found.append(
                 {
                     **step_entry(step, entry["facts"], scenarios, entry["micro"], entry["deep"]),

@@ -11,7 +11,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench import database, facts, fulltext, ninja_cursor, probe, serve, steps, venvs
+from bench import database, facts, fulltext, hops, ninja_cursor, probe, serve, steps, venvs
 from bench.workload import BenchError
 
 
@@ -71,6 +71,26 @@ def probe_pass(step: steps.Step, url: str, terms: dict) -> dict[str, dict]:
             "probe": probed_requests(mine),
         }
     return found
+
+
+def thread_hops(step: steps.Step, url: str, redis_url: str | None, terms: dict) -> dict | None:
+    """Per scenario, the trips to a thread that an async step's requests make, on a miss
+    and on a cache hit (``bench/hops.py``): the probe pass's requests, sent through the
+    step's ASGI application. ``None`` for a step served by sync workers, which has none."""
+    if step.server != "uvicorn":
+        return None
+    scenarios = probe.scenario_requests(terms)
+    owners = [name for name, requests in scenarios.items() for _ in requests]
+    counted = hops.run(
+        step, url, redis_url, [r for requests in scenarios.values() for r in requests]
+    )
+    bad = [(s["method"], s["status"]) for c in counted for s in c["sends"] if s["status"] >= 400]
+    if bad:
+        raise BenchError(f"{step.slug}: counting thread hops got errors: {bad}")
+    return {
+        name: hops.summary([c for c in counted if owners[c["request"]] == name])
+        for name in scenarios
+    }
 
 
 def page_cost(request: dict) -> dict:
@@ -243,6 +263,7 @@ def untimed_pass(
     return {
         "facts": facts.run(step, url),
         "probed": probe_pass(step, url, terms),
+        "hops": thread_hops(step, url, redis_url, terms),
         "deep": deep,
         "filtered": filtered,
         "orderings": filter_orderings(step, url, terms) if "orderings" in extras else None,

@@ -28,6 +28,7 @@ from renderers import (  # noqa: E402
     cpu,
     glossary,
     goals,
+    hops,
     method,
     numbers,
     plans,
@@ -43,7 +44,19 @@ from bench import results, steps  # noqa: E402
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[a-z_]+)(?:\s+(?P<arg>[\w.-]+(?:\s+[\w.-]+)*))?\s*\}\}")
 RENDERERS = {
     name: render
-    for module in (numbers, plans, cpu, goals, code, method, ceiling, scale, reliability, workshop)
+    for module in (
+        numbers,
+        plans,
+        cpu,
+        goals,
+        code,
+        hops,
+        method,
+        ceiling,
+        scale,
+        reliability,
+        workshop,
+    )
     for name, render in module.RENDERERS.items()
 }
 

@@ -159,6 +159,18 @@ def test_the_probe_pass_counted_queries_and_kept_plans(measured):
                 assert "Plan" not in main["plan"]
 
 
+def test_an_async_step_counts_its_thread_hops_and_a_sync_one_has_none(measured):
+    for step in measured["steps"]:
+        for name, scenario in step["scenarios"].items():
+            hops = scenario.get("thread_hops")
+            if step["server"] == "gunicorn" or name.startswith("mixed"):
+                assert hops is None, (step["slug"], name)
+                continue
+            # A miss queries, on a thread; the last step caches, and a hit never hops.
+            assert hops["miss"] >= 1 and hops["miss_named"], (step["slug"], name)
+            assert hops["hit"] in (None, 0), (step["slug"], name)
+
+
 def test_micro_benchmarks_and_server_facts_are_recorded(measured):
     for step in measured["steps"]:
         assert step["microbenchmarks"]
