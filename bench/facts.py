@@ -20,11 +20,12 @@ class FactsError(RuntimeError):
     """The script failed inside the step; the message carries its stderr."""
 
 
-def run(step, database_url: str) -> dict:
-    """``{"packages": {name: version}, "database": {"conn_max_age", "pool"}}``."""
+def run(step, database_url: str, settings: dict[str, str] | None = None) -> dict:
+    """``{"packages": {name: version}, "database": {"conn_max_age", "pool"}}``, with the
+    environment's ``settings`` read as the server reads them."""
     from bench import serve
 
-    done = serve.run_script(step, Path(__file__), database_url)
+    done = serve.run_script(step, Path(__file__), database_url, settings=settings)
     if done.returncode != 0:
         raise FactsError(f"{step.slug}: reading its settings failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)

@@ -107,6 +107,9 @@ def table(result: dict) -> str:
     ceiling = result.get("ceiling") or {"scenarios": {}}
     for name in scenario_names(result):
         rows = [(step["slug"], step["scenarios"].get(name)) for step in result["steps"]]
+        rows += [
+            (f"{c['slug']} (control)", c["scenarios"].get(name)) for c in result.get("controls", [])
+        ]
         rows.append(("ceiling (raw SQL)", ceiling["scenarios"].get(name)))
         for slug, found in rows:
             if found is None:

@@ -23,8 +23,10 @@ from pathlib import Path
 
 from bench import (
     ceiling,
+    controls,
     cpu,
     database,
+    facts,
     journal,
     net,
     paths,
@@ -70,6 +72,7 @@ PRESETS = {
         "REPEATS": "3",
         "SPREAD": "0.15",
         "DETAILS": "1",
+        "CONTROLS": "1",
     },
 }
 
@@ -94,6 +97,8 @@ class Settings:
     # not run again: a third run would hardly move their median (0: all repeats run).
     spread: float = 0.0
     ceiling: bool = True
+    # The steps' controls (bench/controls.py), each measured after the steps in a round.
+    controls: bool = False
     # The untimed extras: micro-benchmarks, test times, full text's roads not taken,
     # django-ninja's cursor and every filter under every ordering. The probe pass and the
     # deep pages always run.
@@ -122,6 +127,7 @@ class Settings:
             repeats=number("REPEATS", int),
             spread=variables.share("SPREAD", env),
             ceiling=variables.flag("CEILING", env),
+            controls=variables.flag("CONTROLS", env),
             details=variables.flag("DETAILS", env),
         )
 
@@ -204,6 +210,7 @@ def envelope(
     measured_steps: list[dict],
     shape: dict | None,
     ceiling_entry: dict | None = None,
+    control_entries: list[dict] | None = None,
     sittings: int = 1,
     revision: tuple[str, bool] | None = None,
     spent_s: dict[str, float] | None = None,
@@ -245,6 +252,7 @@ def envelope(
         },
         "steps": measured_steps,
         "ceiling": ceiling_entry,
+        **({"controls": control_entries} if control_entries else {}),
     }
 
 
@@ -263,6 +271,8 @@ class Sitting:
     progress: Progress | None = None
     urls: dict[str, str] = field(default_factory=dict)
     seeded: bool = False
+    # Each control built once a sitting, as a step the harness serves.
+    built: dict[str, steps.Step] = field(default_factory=dict)
 
     @classmethod
     def start(cls, selected, customers, seed_value, settings, prefix, fresh) -> Sitting:
@@ -292,6 +302,16 @@ class Sitting:
     @property
     def top(self) -> steps.Step | None:
         return ceiling.step_of(self.selected)
+
+    @property
+    def controls(self) -> list[controls.Control]:
+        return controls.declared(self.selected) if self.settings.controls else []
+
+    def base_of(self, owner: str) -> str:
+        """The step whose database and scenarios ``owner`` shares."""
+        if owner == "ceiling":
+            return self.top.slug
+        return next((c.step.slug for c in self.controls if c.slug == owner), owner)
 
     @property
     def ceiling_names(self) -> list[str]:
@@ -331,7 +351,11 @@ class Sitting:
 
     @property
     def owners(self) -> list[str]:
-        return [step.slug for step in self.selected] + (["ceiling"] if self.ceiling_names else [])
+        return (
+            [step.slug for step in self.selected]
+            + [control.slug for control in self.controls]
+            + (["ceiling"] if self.ceiling_names else [])
+        )
 
     def undecided(self, owner: str, name: str, repeat: int) -> bool:
         """A repeat that SPREAD may yet spare: not settled, and the ones before it are
@@ -367,7 +391,7 @@ class Sitting:
                     started = 1 - math.prod(1 - odd for odd in odds)
                     boot += started
                     k6 += warmup * started + duration * sum(odds)
-                    busy.add(self.top.slug if owner == "ceiling" else owner)
+                    busy.add(self.base_of(owner))
         busy |= {step.slug for step in self.selected if not self.kept.step(step.slug)}
         return {
             "seed": 0 if self.seeded else 1,
@@ -399,7 +423,8 @@ class Sitting:
         return self.urls[step.slug]
 
     def measure_round(self, repeat: int) -> None:
-        """Every step in turn, then the ceiling: each runs what is left of this round. In
+        """Every step in turn, then the controls, then the ceiling: each runs what is left
+        of this round. In
         the last round a step's untimed pass follows its scenarios, so that the progress
         line has timed one long before the run's end."""
         again = f", repeat {repeat}/{self.settings.repeats}" if self.settings.repeats > 1 else ""
@@ -418,6 +443,22 @@ class Sitting:
                 )
             if repeat == self.settings.repeats:
                 self.untimed(step, index)
+        for control in self.controls:
+            if names := self.todo(control.slug, repeat):
+                where = f"{control.slug} (control{again})"
+                url = self.url_of(control.step)
+                served = self.built.setdefault(control.slug, controls.build(control))
+
+                def server(log, started, control=control, served=served, url=url):
+                    return serve.running(
+                        served, url, self.found.redis_url, output=log, started=started,
+                        settings=control.environment,
+                    )  # fmt: skip
+
+                self.measure(
+                    server, control.slug, url, where, names, repeat,
+                    redis="redis" in control.step.services,
+                )  # fmt: skip
         if names := self.todo("ceiling", repeat):
             # The ceiling takes its turn in every round, after the steps, on the last
             # step's database: the same drift meets it.
@@ -513,6 +554,29 @@ class Sitting:
             "scenarios": self.scenarios_of("ceiling", self.ceiling_names),
         }
 
+    def control_results(self) -> list[dict]:
+        """Each control's scenarios, with what it changes and what it ran on."""
+        found = []
+        for control in self.controls:
+            served = self.built.setdefault(control.slug, controls.build(control))
+            known = facts.run(served, self.url_of(control.step), control.environment)
+            found.append(
+                {
+                    "slug": control.slug,
+                    "step": control.step.slug,
+                    "title": control.title,
+                    "isolates": control.isolates,
+                    "server": control.server,
+                    "workers": steps.workers(control.server),
+                    "command": steps.server_command(served, "python", net.HOST, "<port>")[1:],
+                    "environment": control.environment,
+                    "packages": known["packages"],
+                    "database": known["database"],
+                    "scenarios": self.scenarios_of(control.slug, self.settings.scenarios),
+                }
+            )
+        return found
+
     def result(self) -> dict:
         measured_steps = self.step_results()
         state = self.kept.state
@@ -525,6 +589,7 @@ class Sitting:
             measured_steps,
             state.get("shape"),
             self.ceiling_result(),
+            self.control_results(),
             state["sittings"],
             (state["git_revision"], state["git_dirty"]),
             self.progress.spent_s(),
@@ -627,9 +692,9 @@ def finish(path: Path, media: Path | None = None, charts: bool = True) -> None:
             print(f"[bench] chart: {chart}")
     print(f"[bench] results: {path}")
     failed = [
-        (step["slug"], name)
-        for step in result["steps"]
-        for name, scenario in step["scenarios"].items()
+        (owner["slug"], name)
+        for owner in [*result["steps"], *result.get("controls", [])]
+        for name, scenario in owner["scenarios"].items()
         if scenario["errors"]
     ]
     if failed:

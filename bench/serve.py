@@ -49,19 +49,21 @@ def run_script(
     stdin: str | None = None,
     redis_url: str | None = None,
     check: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run the file ``script`` with the step's own interpreter, in its folder and
     environment: it imports the step's Django, never the harness's.
 
     A script of the step's own (``manage.py``) has its folder on ``sys.path``; a
     harness script does not (-P: ``bench/`` holds a ``profile.py``) and puts the step's
-    folder there itself.
+    folder there itself. ``settings`` are environment variables the step reads on top of
+    the harness's, as ``running`` takes them.
     """
     isolated = [] if script.is_relative_to(step.path) else ["-P"]
     return subprocess.run(
         [venvs.ensure(step), *isolated, str(script), *args],
         cwd=step.path,
-        env=environment(step, database_url, redis_url),
+        env={**environment(step, database_url, redis_url), **(settings or {})},
         input=stdin,
         capture_output=True,
         text=True,

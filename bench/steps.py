@@ -67,6 +67,8 @@ class Step:
     # Tests of the step before that this step's change makes untrue ("file::name" →
     # why); every other test of that step must still be in this one.
     retired: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # Controls declared on this step, as step.toml holds them (bench/controls.py).
+    controls: tuple[dict, ...] = field(default=(), hash=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -126,6 +128,7 @@ def load(path: Path) -> Step:
         symptom=data.get("symptom", ""),
         shows=tuple(data.get("shows", [])),
         retired=data.get("retired", {}),
+        controls=tuple(data.get("controls", [])),
     )
 
 

@@ -48,6 +48,7 @@ VARIABLES = {
         Variable("REPEATS", "runs of every scenario, the steps taking turns", "1"),
         Variable("SPREAD", "no more repeats of a scenario whose runs agree this closely", "0"),
         Variable("CEILING", "measure the ceiling beside the steps", "1"),
+        Variable("CONTROLS", "measure the steps' controls beside them (bench-full does)", "0"),
         Variable("DETAILS", "micro-benchmarks, test times and the roads not taken", "1"),
         Variable("FRESH", "start a resumable run over", "0"),
         Variable("OUTAGE", "seconds each fault of make test-faults lasts", "10"),

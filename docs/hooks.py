@@ -25,6 +25,7 @@ for folder in (ROOT, ROOT / "docs"):
 from renderers import (  # noqa: E402
     ceiling,
     code,
+    controls,
     cpu,
     glossary,
     goals,
@@ -50,6 +51,7 @@ RENDERERS = {
         cpu,
         goals,
         code,
+        controls,
         hops,
         method,
         ceiling,

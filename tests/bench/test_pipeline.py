@@ -17,6 +17,7 @@ import pytest
 
 from bench import (
     ceiling,
+    controls,
     database,
     journal,
     probe,
@@ -35,7 +36,9 @@ PREFIX = "crm_smoke"
 REPEATS = 2
 
 
-def pipeline(directory, scenarios: list[str], repeats: int, details: bool) -> dict:
+def pipeline(
+    directory, scenarios: list[str], repeats: int, details: bool, with_controls: bool = False
+) -> dict:
     present = steps.discover()
     chosen = [present[0], present[-1]] if len(present) > 1 else present
     settings = run.Settings(
@@ -47,6 +50,7 @@ def pipeline(directory, scenarios: list[str], repeats: int, details: bool) -> di
         scenarios=scenarios,
         repeats=repeats,
         details=details,
+        controls=with_controls,
     )
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -58,9 +62,9 @@ def pipeline(directory, scenarios: list[str], repeats: int, details: bool) -> di
 
 @pytest.fixture(scope="module")
 def measured(servers, tmp_path_factory) -> dict:
-    """Every scenario once, with every extra."""
+    """Every scenario once, with every extra and the controls."""
     return pipeline(
-        tmp_path_factory.mktemp("results"), [*workload.SCENARIOS, workload.OPEN], 1, True
+        tmp_path_factory.mktemp("results"), [*workload.SCENARIOS, workload.OPEN], 1, True, True
     )
 
 
@@ -167,8 +171,25 @@ def test_an_async_step_counts_its_thread_hops_and_a_sync_one_has_none(measured):
                 assert hops is None, (step["slug"], name)
                 continue
             # A miss queries, on a thread; the last step caches, and a hit never hops.
-            assert hops["miss"] >= 1 and hops["miss_named"], (step["slug"], name)
+            assert hops["miss"] >= 1, (step["slug"], name)
+            assert hops["miss_named"], (step["slug"], name)
             assert hops["hit"] in (None, 0), (step["slug"], name)
+
+
+def test_the_controls_of_the_measured_steps_run_every_scenario(measured):
+    measured_slugs = {step["slug"] for step in measured["steps"]}
+    wanted = [c for c in controls.declared(steps.discover()) if c.step.slug in measured_slugs]
+    found = {control["slug"]: control for control in measured["controls"]}
+    assert set(found) == {control.slug for control in wanted}
+    for control in wanted:
+        entry = found[control.slug]
+        assert entry["step"] == control.step.slug
+        assert entry["server"] == control.server
+        assert set(entry["scenarios"]) == set(measured["k6"]["scenarios"])
+        assert all(s["errors"] == 0 for s in entry["scenarios"].values()), control.slug
+    # Its settings are read as its server reads them: 01-persistent keeps connections.
+    if "01-persistent" in found:
+        assert found["01-persistent"]["database"]["conn_max_age"] == 600
 
 
 def test_micro_benchmarks_and_server_facts_are_recorded(measured):

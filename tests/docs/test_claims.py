@@ -957,15 +957,17 @@ def shares(slug: str) -> dict[str, float]:
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
 def test_07_a_hit_spends_its_cpu_in_the_request_cycle_not_the_view():
-    """07's page: in the list profile, nearly every request a hit, Django, asgiref and
-    the threads take several times the CPU of django-ninja, pydantic and the step's
-    code."""
+    """07's page: in the list profile, nearly every request a hit, Django's request cycle
+    takes more of the CPU than django-ninja, pydantic and the step's code ("a hit just
+    has little else left"), and none of it goes to threads ("none of it is a trip to a
+    thread")."""
     from bench import profile
 
     found = shares("07-redis-cache")
     cycle = sum(found.get(name, 0) for name in profile.SHARES["request_cycle"])
     view = sum(found.get(name, 0) for name in profile.SHARES["view"])
-    assert cycle > 3 * view
+    assert cycle > view
+    assert found.get("Python: threading", 0) + found.get("Python: concurrent", 0) < 0.01
 
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
@@ -1022,7 +1024,7 @@ def test_ceiling_shares_on_search_are_tiny_before_full_text_and_detail_lowest_af
 
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
-def test_ceiling_threads_are_a_share_of_the_last_step_and_none_of_the_ceiling():
+def test_ceiling_threads_are_a_small_share_of_the_last_step_and_none_of_the_ceiling():
     from bench import profile
 
     last = RESULT["steps"][-1]["slug"]
@@ -1030,4 +1032,7 @@ def test_ceiling_threads_are_a_share_of_the_last_step_and_none_of_the_ceiling():
         pytest.skip("the profile lacks the last step")
     ceiling = {g["name"]: g["share"] for g in PROFILED["targets"]["ceiling"]["groups"]}
     assert sum(ceiling.get(name, 0) for name in profile.SHARES["threads"]) < 0.01
-    assert sum(shares(last).get(name, 0) for name in profile.SHARES["threads"]) > 0.1
+    # The ceiling page: a hit never leaves the loop; what is left is asgiref's storage.
+    found = shares(last)
+    assert sum(found.get(name, 0) for name in profile.SHARES["threads"]) < 0.1
+    assert found.get("Python: threading", 0) + found.get("Python: concurrent", 0) < 0.01

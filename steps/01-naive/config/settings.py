@@ -88,8 +88,17 @@ TEMPLATES = [
 ]
 
 # Django's defaults for connections: CONN_MAX_AGE=0, so every request opens and
-# closes its own PostgreSQL connection.
-DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))}
+# closes its own PostgreSQL connection. DB_CONN_MAX_AGE keeps each worker's connection
+# for that many seconds instead (the harness's control 01-persistent measures what that
+# buys); Django then checks a kept connection before a request uses it.
+CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "0"))
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        conn_max_age=CONN_MAX_AGE,
+        conn_health_checks=CONN_MAX_AGE > 0,
+    )
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
