@@ -93,7 +93,7 @@ def table(result: dict) -> str:
     repeated = result["k6"]["repeats"] > 1
     columns = [
         Column("scenario", width=12),
-        Column("step", width=20),
+        Column("step", width=24),
         Column("req/s", ">", 9),
         *([Column("range", ">", 15)] if repeated else []),
         Column("p50 ms", ">", 9),
