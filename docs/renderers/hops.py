@@ -8,7 +8,7 @@ from renderers.common import fmt_number, measured, note
 
 # What a hop runs, in the words of the page: the function's last two names, or these.
 PLAIN = {
-    "django.http.response.HttpResponseBase.close": "hand the connection back",
+    "config.asgi.close_on_thread": "hand the connection back",
 }
 
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not ASYNC, reason="no async step yet")
 # transaction, the health check's ping), and closing the response, which hands the
 # connection back to the pool.
 ORM = "django.db.models."
-CLOSE = "django.http.response.HttpResponseBase.close"
+CLOSE = "config.asgi.close_on_thread"
 STEP_CODE = "crm."
 
 

@@ -17,7 +17,7 @@ from django.core import signals
 from django.core.cache import close_caches
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
 from django.core.handlers.base import reset_urlconf
-from django.db import close_old_connections, connections, reset_queries
+from django.db import close_old_connections, connection, connections, reset_queries
 from django.http import JsonResponse
 from django.urls import path
 
@@ -39,10 +39,9 @@ async def connections_closed_afterwards():
     connections["default"].close_pool()
 
 
-async def get(path: str) -> int:
-    """GET ``path`` through the ASGI application; its status."""
+def scope_of(path: str) -> dict:
     route, _, query = path.partition("?")
-    scope = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -56,6 +55,10 @@ async def get(path: str) -> int:
         "client": ("127.0.0.1", 50000),
         "server": ("localhost", 80),
     }
+
+
+async def get(path: str) -> int:
+    """GET ``path`` through the ASGI application; its status."""
     messages = [{"type": "http.request", "body": b"", "more_body": False}]
     sent = []
 
@@ -67,7 +70,7 @@ async def get(path: str) -> int:
     async def send(message):
         sent.append(message)
 
-    await application(scope, receive, send)
+    await application(scope_of(path), receive, send)
     return next(m["status"] for m in sent if m["type"] == "http.response.start")
 
 
@@ -130,9 +133,37 @@ async def answer_on_the_loop(request):
     return JsonResponse({"status": "ok"})
 
 
-# Served by the test below: an async view that needs no thread, behind the step's own
-# middleware and signals.
-urlpatterns = [path("loop/", answer_on_the_loop)]
+# A request that queries, then waits on its thread until the test lets it go.
+QUERIED: dict[str, asyncio.Event] = {}
+RELEASE = threading.Event()
+
+
+def query_then_wait(loop, queried: asyncio.Event) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    loop.call_soon_threadsafe(queried.set)
+    RELEASE.wait(10)
+
+
+async def answer_slowly(request):
+    await sync_to_async(query_then_wait)(asyncio.get_running_loop(), QUERIED["event"])
+    return JsonResponse({"status": "ok"})
+
+
+# Served by the tests below: views behind the step's own middleware and signals.
+urlpatterns = [path("loop/", answer_on_the_loop), path("slow/", answer_slowly)]
+
+
+async def every_connection_back() -> bool:
+    """Whether the pool holds every connection it opened, once those in flight land."""
+    await sync_to_async(connections.close_all)()  # the test's own, on asgiref's thread
+    pool = connections["default"].pool
+    for _ in range(100):
+        stats = pool.get_stats()
+        if stats["pool_available"] == stats["pool_size"]:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def test_a_view_that_needs_no_thread_never_leaves_the_loop(counted, settings):
@@ -162,11 +193,64 @@ async def test_requests_one_after_another_start_no_thread(counted):
     assert counted["hops"] >= 3
 
 
-async def test_requests_at_once_each_get_a_thread_and_give_back_their_connection():
+async def test_requests_at_once_each_get_a_thread_and_give_back_their_connection(monkeypatch):
+    # Fewer kept than requests at once: the threads beyond are let go, connections first.
+    monkeypatch.setattr(application.threads, "kept", 2)
     customer = await Customer.objects.acreate(customer_id="H0003", first_name="Ada")
     # Listings no earlier request asked for: a step with a cache misses each.
     paths = [f"{LIST}?customer_id={customer.customer_id}&page_size={size}" for size in range(1, 8)]
     statuses = await asyncio.gather(*(get(path) for path in [*paths, f"{LIST}{customer.pk}/"]))
     assert statuses == [200] * 8
-    assert 0 < len(application.threads.idle) <= application.threads.kept
+    assert 0 < len(application.threads.idle) <= 2
+    assert holding_a_connection() == 0
+    assert await every_connection_back()
+
+
+@pytest.fixture
+def slow(settings):
+    settings.ROOT_URLCONF = __name__
+    QUERIED["event"] = asyncio.Event()
+    RELEASE.clear()
+    yield
+    RELEASE.set()
+
+
+async def test_a_client_gone_mid_query_still_gives_its_connection_back(slow):
+    asked = False
+
+    async def receive():
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await QUERIED["event"].wait()
+        RELEASE.set()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        pass
+
+    await application(scope_of("/slow/"), receive, send)
+    assert holding_a_connection() == 0
+    assert await every_connection_back()
+
+
+async def test_a_request_cancelled_mid_query_still_gives_its_connection_back(slow):
+    async def receive():
+        await asyncio.Event().wait()  # connected until cancelled
+
+    async def send(message):
+        pass
+
+    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def first_then_wait():
+        return next(messages, None) or await receive()
+
+    task = asyncio.create_task(application(scope_of("/slow/"), first_then_wait, send))
+    await QUERIED["event"].wait()
+    task.cancel()
+    RELEASE.set()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await every_connection_back()
     assert holding_a_connection() == 0

@@ -13,10 +13,13 @@ things, and nothing else:
   its end: one request at a time on each, as Django needs, but no thread started and
   joined per request.
 - Django's receivers of both signals act only on the database connections of the
-  thread they run on. At the start the request has none anywhere, so they run here on
-  the loop; at the end they close the connection on the request's thread, which hands
-  it back to the pool, and the request goes there only if it used that thread. A
-  request that never did (a cache hit) never leaves the loop.
+  thread they run on, and the loop never has one. So ``request_started`` is sent on the
+  loop. The request's end goes to its thread only if the request used it: there the
+  receivers close its connection, which hands it back to the pool, and the thread's
+  query log is cleared for the next request. A request that never used its thread (a
+  cache hit) never leaves the loop. One that ended without that close (its task
+  cancelled, an error past Django's handling) leaves the same clean-up queued on its
+  thread, behind whatever still runs there, before the next request borrows it.
 - The hooks of Django's security and common middleware only read the request and set
   headers: they run on the loop, as they would run in a WSGI worker's thread. They
   stay in MIDDLEWARE under Django's own names, which ``check --deploy`` looks for.
@@ -35,15 +38,23 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi
 from django.core.handlers.asgi import get_script_prefix
+from django.db import close_old_connections, reset_queries
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import set_script_prefix
+from django.utils.deprecation import MiddlewareMixin
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
+ON_THE_LOOP = (SecurityMiddleware, CommonMiddleware)
+
+
 async def on_the_loop(self, request):
-    """``MiddlewareMixin.__acall__`` without the two trips to a thread."""
+    """``MiddlewareMixin.__acall__`` without the two trips to a thread, for Django's own
+    two classes: a subclass's hooks may block, and keep Django's way."""
+    if type(self) not in ON_THE_LOOP:
+        return await MiddlewareMixin.__acall__(self, request)
     response = self.process_request(request)
     response = response or await self.get_response(request)
     return self.process_response(request, response)
@@ -55,6 +66,7 @@ class RequestThread(ThreadPoolExecutor):
     def __init__(self):
         super().__init__(max_workers=1, thread_name_prefix="request")
         self.used = False
+        self.finished = False
 
     def submit(self, *args, **kwargs):
         self.used = True
@@ -72,7 +84,11 @@ class RequestThreads:
         return self.idle.pop() if self.idle else RequestThread()
 
     def take_back(self, thread: RequestThread) -> None:
-        thread.used = False
+        if thread.used and not thread.finished:
+            # Queued behind what the request left running: the next borrower's work
+            # comes after it. The executor's own submit, not a use by a request.
+            ThreadPoolExecutor.submit(thread, clean_up)
+        thread.used = thread.finished = False
         if len(self.idle) < self.kept:
             self.idle.append(thread)
         else:
@@ -83,13 +99,26 @@ class RequestThreads:
 request_thread: ContextVar[RequestThread] = ContextVar("request_thread")
 
 
+def clean_up() -> None:
+    """On the request's thread: its connection handed back, its query log cleared."""
+    close_old_connections()
+    reset_queries()
+
+
+def close_on_thread(response) -> None:
+    response.close()
+    reset_queries()
+
+
 async def finish(response) -> None:
     """Close the response, which sends ``request_finished``, on the request's thread if
     it used one (its connection is there, to be handed back to the pool), else here."""
-    if request_thread.get().used:
-        await sync_to_async(response.close)()
+    thread = request_thread.get()
+    if thread.used:
+        await sync_to_async(close_on_thread)(response)
     else:
         response.close()
+    thread.finished = True
 
 
 class ASGIHandler(asgi.ASGIHandler):
@@ -97,15 +126,16 @@ class ASGIHandler(asgi.ASGIHandler):
     loop unless it used that thread.
 
     ``handle`` is Django's own, line for line, but for the three calls marked "here:";
-    ``tests/test_async.py`` compares it with Django's and pins the receivers it runs.
+    ``tests/test_handler.py`` compares it with Django's and pins the receivers it runs.
     """
 
     def __init__(self):
         super().__init__()
         # A request beyond the pool's connections would wait for one on its thread: more
         # threads than connections would only be more threads waiting.
-        pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {})
-        self.threads = RequestThreads(pool.get("max_size", 1))
+        pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+        pool = pool if isinstance(pool, dict) else {}
+        self.threads = RequestThreads(pool.get("max_size") or pool.get("min_size") or 4)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
