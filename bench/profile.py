@@ -163,7 +163,7 @@ def profile(
         own = {str(step.path) + "/": "the step's code", str(ceiling.APP_DIR) + "/": "the ceiling"}
         server: list[subprocess.Popen] = []
         runner = (
-            ceiling.running(step, url, started=server.append)
+            ceiling.running(step, url, found.redis_url, started=server.append)
             if name == "ceiling"
             else serve.running(step, url, found.redis_url, started=server.append)
         )
@@ -213,6 +213,8 @@ def profile(
         # The steps profiled, in order; the ceiling ran on the last one's data.
         "steps": [step.slug for step in chosen],
         "step": last.slug,
+        # The ceiling cached where the last step caches (bench/ceiling/app.py).
+        "ceiling_cached": "redis" in last.services,
         "targets": targets,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }

@@ -466,9 +466,12 @@ class Sitting:
             url = self.url_of(self.top)
 
             def server(log, started):
-                return ceiling.running(self.top, url, output=log, started=started)
+                return ceiling.running(
+                    self.top, url, self.found.redis_url, output=log, started=started
+                )
 
-            self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP, redis=False)
+            cached = "redis" in self.top.services
+            self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP, cached)
 
     def measure(self, server, owner, url, where, names, repeat, warmup="mixed", redis=True) -> None:
         """Start ``owner``'s server (``server(log)``, its output in .cache/logs/), then
@@ -551,6 +554,8 @@ class Sitting:
             "step": self.top.slug,
             "workers": steps.workers(self.top.server),
             "command": ceiling.command(self.top, "python", "<port>")[1:],
+            # It caches where the step caches, in the same Redis (bench/ceiling/app.py).
+            "cached": "redis" in self.top.services and self.found.redis_url is not None,
             "scenarios": self.scenarios_of("ceiling", self.ceiling_names),
         }
 

@@ -1,8 +1,9 @@
 """The raw-SQL ceiling (``app.py``), served the way the last step is served.
 
 It runs in the last step's own environment, so uvicorn, uvloop, httptools, psycopg and
-its pool are the very versions that step runs on, with as many workers, against that
-step's database. Only Django, django-ninja(-extra) and the step's code are missing.
+its pool, and redis-py where the step caches, are the very versions that step runs on,
+with as many workers, against that step's database and Redis. Only Django,
+django-ninja(-extra) and the step's code are missing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from typing import IO
 
 from bench import net, paths, serve, steps, venvs
 
-# The scenarios the ceiling answers: the default listing and its next pages, search
-# (selective and broad) and detail. The others need filters, orderings or writes.
-SCENARIOS = ("list", "walk", "search", "search-broad", "detail")
+# The scenarios the ceiling answers: every read. The blends and write need writes.
+SCENARIOS = ("list", "walk", "filter", "search", "search-broad", "sort", "unique", "detail")
 APP_DIR = paths.ROOT / "bench" / "ceiling"
 # Warm-up: a listing and its next pages, the ceiling's widest scenario.
 WARMUP = "walk"
@@ -40,11 +40,16 @@ def command(step: steps.Step, python: str, port: int) -> list[str]:
 
 @contextlib.contextmanager
 def running(
-    step: steps.Step, database_url: str, output: IO | None = None, started=None
+    step: steps.Step,
+    database_url: str,
+    redis_url: str | None = None,
+    output: IO | None = None,
+    started=None,
 ) -> Iterator[str]:
-    """Serve the ceiling on ``step``'s database; yield its base URL once healthy."""
+    """Serve the ceiling on ``step``'s database, caching in ``redis_url`` where the step
+    caches; yield its base URL once healthy."""
     port = net.free_port()
-    env = serve.environment(step, database_url, None)
+    env = serve.environment(step, database_url, redis_url)
     python = venvs.ensure(step)
     with serve.serving(
         "ceiling", command(step, python, port), paths.ROOT, env, port, output, started=started

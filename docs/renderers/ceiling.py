@@ -76,6 +76,8 @@ def render_ceiling_share(arg: str, src_uri: str) -> str:
     slug, name = arg.split()
     if not ceiling_of():
         return "not measured (the run has no ceiling)"
+    if name not in ceiling_of()["scenarios"]:
+        return "not measured (that run's ceiling did not answer it)"
     share = report.ceiling_share(STATE["result"], measured(slug), name)
     if share is None:
         raise ValueError(f"no ceiling figure for {name} in the published run")
@@ -195,8 +197,42 @@ def render_profile_gap(slug: str, src_uri: str) -> str:
     return markdown(columns, rows) + f"\n\n{caption}"
 
 
+def render_ceiling_kind(_: str | None, src_uri: str) -> str:
+    """``{{ ceiling_kind }}``: whether the published run's ceiling cached, in a sentence."""
+    found = ceiling_of()
+    if not found:
+        return "The published run has no ceiling."
+    if found.get("cached"):
+        return "In the run behind these pages it did, in the same Redis."
+    return (
+        "The run behind these pages predates that: its ceiling asked PostgreSQL for every"
+        " answer, and answered only `list`, `walk`, `search`, `search-broad` and `detail`,"
+        " so on a scenario the step's cache answers, the step's share sets a cache hit"
+        " beside a query."
+    )
+
+
+def render_profile_ceiling_kind(_: str | None, src_uri: str) -> str:
+    """``{{ profile_ceiling_kind }}``: whether the profiled ceiling cached, in a sentence."""
+    found = profile_result() or {}
+    if found.get("ceiling_cached"):
+        return (
+            "**Both answer from the same Redis.** The profile's requests are nearly all"
+            " cache hits, to the step and to the ceiling alike: the rows are what each"
+            " spends around a hit."
+        )
+    return (
+        "**This profile predates the caching ceiling.** Its ceiling asked PostgreSQL for"
+        " every answer, and nearly all of its requests to the step were cache hits: the"
+        " rates in the table's last row set a cache hit beside a query, not one framework"
+        " beside none."
+    )
+
+
 RENDERERS = {
     "ceiling": render_ceiling,
+    "profile_ceiling_kind": render_profile_ceiling_kind,
+    "ceiling_kind": render_ceiling_kind,
     "ceiling_share": render_ceiling_share,
     "profile": render_profile,
     "profile_gap": render_profile_gap,

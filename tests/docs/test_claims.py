@@ -1003,24 +1003,16 @@ def test_08_the_controller_grows_most_and_is_most_of_its_extra_cpu():
     assert builds > 0.5 * gap > 0, (builds, gap)
 
 
-def test_ceiling_shares_on_search_are_tiny_before_full_text_and_detail_lowest_after():
-    """The ceiling page: steps 01-05's shares on search are under one per cent; the
-    last step's lowest read share is detail's, and on list and search it passes the
-    ceiling."""
+def test_ceiling_shares_on_search_are_tiny_before_full_text():
+    """The ceiling page: steps 01-05's shares on search are under one per cent."""
     if RESULT.get("ceiling") is None:
         pytest.skip("the published run has no ceiling")
-    shares = {
-        (step["slug"], name): report.ceiling_share(RESULT, step, name)
+    early = [
+        report.ceiling_share(RESULT, step, "search")
         for step in RESULT["steps"]
-        for name in ("list", "search", "search-broad", "detail")
-    }
-    early = [value for (slug, name), value in shares.items() if name == "search" and slug < "06"]
+        if step["slug"] < "06"
+    ]
     assert max(early) < 0.01
-    last = RESULT["steps"][-1]["slug"]
-    mine = {name: value for (slug, name), value in shares.items() if slug == last}
-    assert min(mine, key=mine.get) == "detail"
-    assert mine["list"] > 1
-    assert mine["search"] > 1
 
 
 @pytest.mark.skipif(PROFILED is None, reason="no profile of steps 07 and 08 yet")
