@@ -1,6 +1,8 @@
 import itertools
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from crm.models import Address, Customer, CustomerRelationship
@@ -42,3 +44,13 @@ def make_customer(db):
         return customer
 
     return make
+
+
+@pytest.fixture(scope="module")
+async def connections_closed_afterwards():
+    """The awaited ORM calls hold a connection on a thread of asgiref's, and the pool
+    keeps the ones handed back open: close both after a module of async tests, or the
+    test database cannot be dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
+    connections["default"].close_pool()

@@ -8,25 +8,17 @@ test transaction: these tests commit, and Django empties the tables after each o
 """
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.test import AsyncClient
 
 from crm.models import Address, Customer, CustomerRelationship
 from tests.conftest import ADDRESS
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("connections_closed_afterwards"),
+]
 
 LIST = "/api/customers/"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def connections_closed_afterwards():
-    """The awaited ORM calls hold a connection on asgiref's thread, and the pool keeps
-    the ones handed back open: close both, or the test database cannot be dropped."""
-    yield
-    await sync_to_async(connections.close_all)()
-    connections["default"].close_pool()
 
 
 @pytest.fixture

@@ -24,19 +24,13 @@ from django.urls import path
 from config.asgi import ASGIHandler, application
 from crm.models import Customer
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("connections_closed_afterwards"),
+]
 
 LIST = "/api/customers/"
 MARK = "# here:"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def connections_closed_afterwards():
-    """The test's own ORM calls hold a connection on asgiref's thread, and the pool keeps
-    the ones handed back open: close both, or the test database cannot be dropped."""
-    yield
-    await sync_to_async(connections.close_all)()
-    connections["default"].close_pool()
 
 
 def scope_of(path: str) -> dict:

@@ -2,6 +2,8 @@ import itertools
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from crm.models import Address, Customer, CustomerRelationship
@@ -50,3 +52,13 @@ def own_cache_keys(settings):
     """Keys of the test's own: its rows roll back, and what never commits bumps nothing."""
     default = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
     settings.CACHES = {**settings.CACHES, "default": default}
+
+
+@pytest.fixture(scope="module")
+async def connections_closed_afterwards():
+    """The awaited ORM calls hold a connection on a thread of asgiref's, and the pool
+    keeps the ones handed back open: close both after a module of async tests, or the
+    test database cannot be dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
+    connections["default"].close_pool()

@@ -8,8 +8,7 @@ The views' ORM calls run on asgiref's thread, not the test's, so these tests com
 import logging
 
 import pytest
-from asgiref.sync import SyncToAsync, sync_to_async
-from django.db import connections
+from asgiref.sync import SyncToAsync
 from injector import Injector
 from ninja_extra.controllers.utils import get_api_controller
 from ninja_extra.permissions import AsyncBasePermission
@@ -20,18 +19,14 @@ from crm.api.controllers import CustomerController
 from crm.api.permissions import Anyone
 from tests.conftest import ADDRESS
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("connections_closed_afterwards"),
+]
 
 BODY = {"customer_id": "CTRL-1", "first_name": "Ada", "last_name": "Lovelace", "address": ADDRESS}
 # The test client builds a bare HttpRequest: it says what its body is only if told.
 JSON = {"content_type": "application/json"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def connections_closed_afterwards():
-    yield
-    await sync_to_async(connections.close_all)()
-    connections["default"].close_pool()
 
 
 @pytest.fixture
