@@ -197,18 +197,21 @@ def render_profile_gap(slug: str, src_uri: str) -> str:
     return markdown(columns, rows) + f"\n\n{caption}"
 
 
-def render_ceiling_kind(_: str | None, src_uri: str) -> str:
-    """``{{ ceiling_kind }}``: whether the published run's ceiling cached, in a sentence."""
+def render_ceiling_kind(arg: str | None, src_uri: str) -> str:
+    """``{{ ceiling_kind note }}``: above the share table, a note when the published run's
+    ceiling did not cache yet; ``{{ ceiling_kind goals }}``: after the goals' figures,
+    that they cannot judge the goals then. Empty once the run's ceiling caches."""
     found = ceiling_of()
-    if not found:
-        return "The published run has no ceiling."
-    if found.get("cached"):
-        return "In the run behind these pages it did, in the same Redis."
-    return (
-        "The run behind these pages predates that: its ceiling asked PostgreSQL for every"
-        " answer, and answered only `list`, `walk`, `search`, `search-broad` and `detail`,"
-        " so on a scenario the step's cache answers, the step's share sets a cache hit"
-        " beside a query."
+    if not found or found.get("cached"):
+        return ""
+    if arg == "goals":
+        return " That run's ceiling did not cache, so these shares cannot judge the goals."
+    return note(
+        "This run's ceiling did not cache",
+        "The run behind this table predates the caching ceiling: its ceiling asked"
+        " PostgreSQL for every answer, and answered only `list`, `walk`, `search`,"
+        " `search-broad` and `detail`. On a scenario the step's cache answers, a step"
+        " that outruns it sets a cache hit beside a query, not one framework beside none.",
     )
 
 

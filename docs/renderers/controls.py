@@ -39,10 +39,12 @@ def render_controls_grid(slug: str, src_uri: str) -> str:
     columns = grid_of(slug)
     if columns is None:
         return note(
-            "Not measured",
-            f"The published run has no controls for {slug}: `make bench-full` measures them.",
+            "Not measured yet",
+            f"The run behind these pages has no controls for {slug}: `make bench-full`"
+            " measures them, and which to choose below is advice until it has.",
         )
     header = [Column("scenario"), *(Column(f"{name}: {label}", ">") for name, label, _ in columns)]
+    lead = "Requests per second, each row's best in bold, ≈ where a column is within noise of it:"
     rows = []
     for scenario in columns[-1][2]["scenarios"]:
         cells = [owner["scenarios"].get(scenario) for _, _, owner in columns]
@@ -58,7 +60,7 @@ def render_controls_grid(slug: str, src_uri: str) -> str:
                 text = f"\N{ALMOST EQUAL TO} {text}"
             shown.append(text)
         rows.append([scenario, *shown])
-    return markdown(header, rows)
+    return f"{lead}\n\n{markdown(header, rows)}"
 
 
 def wins(slug: str) -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ miss and on a cache hit, and what each trip runs (``bench/hops.py``)."""
 from __future__ import annotations
 
 from bench.tables import Column, markdown
-from renderers.common import fmt_number, measured, note
+from renderers.common import fmt_number, link, measured, note
 
 # What a hop runs, in the words of the page: the function's last two names, or these.
 PLAIN = {
@@ -32,8 +32,15 @@ def render_thread_hops(slug: str, src_uri: str) -> str:
         for name, scenario in measured(slug)["scenarios"].items()
         if scenario.get("thread_hops")
     }
+    explained = link(src_uri, "steps/02-asgi.md") + "#trips-to-a-thread"
     if not counted:
-        return note("Not counted", f"The published run did not count {slug}'s thread hops.")
+        return note(
+            "Made before step 02's entry point",
+            f"The run behind these numbers predates [step 02's entry point]({explained}),"
+            " and did not count trips to a thread: its async steps ran on Django's own"
+            " handler, which made six trips to a thread and started two threads on every"
+            " request, cache hits included.",
+        )
     cached = any(hops["hit"] is not None for hops in counted.values())
     columns = [
         Column("scenario"),
@@ -50,7 +57,8 @@ def render_thread_hops(slug: str, src_uri: str) -> str:
         ]
         for name, hops in counted.items()
     ]
-    return markdown(columns, rows)
+    lead = f"Trips to a thread per request ([what they are]({explained})):"
+    return f"{lead}\n\n{markdown(columns, rows)}"
 
 
 RENDERERS = {"thread_hops": render_thread_hops}
