@@ -2,8 +2,8 @@
 
 Never part of a timed run. The harness side (``run``) starts this very file as a script
 inside the step's own virtualenv and working directory; the script side (``_main``)
-sends each request through Django's test client, captures the queries it made and asks
-PostgreSQL to EXPLAIN each one. Plans are taken right after their request, on the same
+sends each request through Django's async test client, captures the queries it made and
+asks PostgreSQL to EXPLAIN each one. Plans are taken after their request, on the same
 connection, so they are the plans the step really gets.
 """
 
@@ -117,7 +117,7 @@ def deep_requests(step, firsts: dict[str, str] | None = None) -> list[tuple[str,
         if step.pagination == "page":
             requests += [(name, first), (name, f"{first}&page={DEEP_PAGE}")]
         else:
-            requests.append((name, {"walk": first, "pages": DEEP_PAGE - 1}))
+            requests.append((name, {"walk": first, "pages": DEEP_PAGE - 1, "ends": True}))
     return requests
 
 
@@ -151,8 +151,9 @@ def run(step, database_url: str, requests: list, analyze: bool = False) -> list[
     every statement's without ``analyze``) is the time around it in the step's process.
 
     A request is a GET path, ``{"walk": path, "pages": n}`` (the page, then ``next`` n
-    times) or ``{"write": body}`` (create, patch, delete a customer of its own). Only
-    SELECTs are EXPLAINed: EXPLAIN ANALYZE would run a write twice.
+    times; with ``"ends": true`` only its first and last pages are EXPLAINed, the others
+    keep the time around them) or ``{"write": body}`` (create, patch, delete a customer of
+    its own). Only SELECTs are EXPLAINed: EXPLAIN ANALYZE would run a write twice.
     """
     from bench import serve
 
@@ -295,32 +296,42 @@ def explain(step, database_url: str, path: str) -> str:
 
 
 def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
+    import asyncio
     import sys
     import time
+    from contextlib import ExitStack
 
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
+    from asgiref.sync import sync_to_async
     from django.conf import settings
     from django.db import connection
-    from django.test import Client
+    from django.test import AsyncClient
     from django.test.utils import CaptureQueriesContext
 
     # A cached step is probed cold, every request with an empty cache: what the probe
-    # shows is the SQL a miss sends, not that the load test left entries warm. In
-    # process memory, not Redis: the test client starts an event loop per request, and
-    # a Redis pool per loop would cost more than the queries the probe is there to see.
-    # Created here, before any request, so that every request shares it.
+    # shows is the SQL a miss sends, not that the load test left entries warm. Created
+    # here, before any request, so that every request shares it.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     from django.core.cache import caches
 
     probe_cache = caches["default"]
+    # The async test client's requests name the test server as their host.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     job = json.load(sys.stdin)
     options = "ANALYZE, BUFFERS, FORMAT JSON" if job["analyze"] else "FORMAT JSON"
-    client = Client(HTTP_HOST="localhost")
+    # The async client on one event loop: the sync client would start a loop and a
+    # thread for every request to an async view, several times what a page's queries
+    # cost. Everything sync, the ORM and a sync view alike, then runs on asgiref's one
+    # thread-sensitive thread, so its connection is the one captured and EXPLAINed on.
+    client = AsyncClient()
+    on_the_orm_thread = sync_to_async
     results = []
+    durations: list[float] = []
+    capturing = ExitStack()
 
     def timed(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -329,58 +340,84 @@ def _main() -> None:  # runs inside the step's virtualenv, cwd = the step folder
         finally:
             durations.append((time.perf_counter() - started) * 1000)
 
-    durations: list[float] = []
-
-    def send(index: int, method: str, path: str, body=None):
+    def capture() -> CaptureQueriesContext:
         durations.clear()
         probe_cache.clear()
-        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed):
-            response = client.generic(
+        context = capturing.enter_context(CaptureQueriesContext(connection))
+        capturing.enter_context(connection.execute_wrapper(timed))
+        return context
+
+    def release(context: CaptureQueriesContext) -> list[dict]:
+        # connection.queries is the calling thread's: read it where the queries ran.
+        capturing.close()
+        return context.captured_queries
+
+    def explain(record: dict) -> None:
+        for query in record["queries"]:
+            if READS.match(query["sql"]):
+                with connection.cursor() as cursor:
+                    cursor.execute(f"EXPLAIN ({options}) {query['sql']}")
+                    explained = cursor.fetchone()[0][0]
+                query["plan"] = explained["Plan"]
+                query["time_ms"] = explained.get("Execution Time", query["time_ms"])
+
+    async def send(index: int, method: str, path: str, body=None, explained: bool = True):
+        context = await on_the_orm_thread(capture)()
+        try:
+            response = await client.generic(
                 method, path, json.dumps(body) if body else "", content_type="application/json"
             )
+        finally:
+            ran = await on_the_orm_thread(release)(context)
         queries = []
         # BEGIN, COMMIT and ROLLBACK bypass execute wrappers; Django times them itself,
         # to the millisecond.
         measured = iter(durations)
-        for query in captured.captured_queries:
-            plan, sql = None, query["sql"]
+        for query in ran:
+            sql = query["sql"]
             control = sql in TRANSACTION_CONTROL
             time_ms = float(query["time"]) * 1000 if control else next(measured)
-            if READS.match(sql):
-                with connection.cursor() as cursor:
-                    cursor.execute(f"EXPLAIN ({options}) {sql}")
-                    explained = cursor.fetchone()[0][0]
-                plan = explained["Plan"]
-                time_ms = explained.get("Execution Time", time_ms)
-            queries.append({"sql": sql, "plan": plan, "time_ms": time_ms})
-        results.append(
-            {
-                "request": index,
-                "method": method,
-                # A `next` link may be absolute; the record keeps the path and query.
-                "path": urlsplit(path)._replace(scheme="", netloc="").geturl(),
-                "status": response.status_code,
-                "queries": queries,
-            }
-        )
+            queries.append({"sql": sql, "plan": None, "time_ms": time_ms})
+        record = {
+            "request": index,
+            "method": method,
+            # A `next` link may be absolute; the record keeps the path and query.
+            "path": urlsplit(path)._replace(scheme="", netloc="").geturl(),
+            "status": response.status_code,
+            "queries": queries,
+        }
+        if explained:
+            await on_the_orm_thread(explain)(record)
+        results.append(record)
         return response
 
-    for index, request in enumerate(job["requests"]):
-        if isinstance(request, str):
-            send(index, "GET", request)
-        elif "walk" in request:
-            response = send(index, "GET", request["walk"])
-            for _ in range(request["pages"]):
-                following = response.status_code == 200 and response.json()["next"]
-                if not following:
-                    break
-                response = send(index, "GET", following)
-        else:
-            body = {**request["write"], "customer_id": f"PROBE-{uuid.uuid4().hex[:16]}"}
-            created = send(index, "POST", LIST, body)
-            url = f"{LIST}{created.json()['id']}/"
-            send(index, "PATCH", url, {"last_name": "Patched"})
-            send(index, "DELETE", url)
+    async def main() -> None:
+        for index, request in enumerate(job["requests"]):
+            if isinstance(request, str):
+                await send(index, "GET", request)
+            elif "walk" in request:
+                # A deep page's cost is its first and last pages': EXPLAIN ANALYZE on the
+                # pages between would double the walk's time for plans nobody reads.
+                every = not request.get("ends")
+                first = len(results)
+                response = await send(index, "GET", request["walk"], explained=every)
+                for _ in range(request["pages"]):
+                    following = response.status_code == 200 and response.json()["next"]
+                    if not following:
+                        break
+                    response = await send(index, "GET", following, explained=every)
+                if not every:
+                    await on_the_orm_thread(explain)(results[first])
+                    if len(results) - 1 > first:
+                        await on_the_orm_thread(explain)(results[-1])
+            else:
+                body = {**request["write"], "customer_id": f"PROBE-{uuid.uuid4().hex[:16]}"}
+                created = await send(index, "POST", LIST, body)
+                url = f"{LIST}{created.json()['id']}/"
+                await send(index, "PATCH", url, {"last_name": "Patched"})
+                await send(index, "DELETE", url)
+
+    asyncio.run(main())
     json.dump(results, sys.stdout)
 
 
