@@ -8,7 +8,6 @@ the two sent.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from urllib.parse import quote, urlsplit
@@ -17,6 +16,7 @@ import psycopg
 import pytest
 
 from bench import ceiling, probe, serve, steps
+from tests.bench.answers import get
 from tests.datasets import Dataset
 
 LAST = steps.discover()[-1]
@@ -42,14 +42,6 @@ PATHS = [
     "/api/customers/?ordering=-first_name",
     "/api/customers/?ordering=customer_id",
 ]
-
-
-def get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def local(link: str) -> str:

@@ -11,31 +11,19 @@ import ast
 import difflib
 import json
 import re
-import urllib.error
-import urllib.request
 from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from bench import controls, facts, serve, steps
+from tests.bench.answers import get
 from tests.datasets import SMALL
 
 DECLARED = controls.declared(steps.discover())
 BY_SLUG = {control.slug: control for control in DECLARED}
 # What the sync rewrite may touch on a line: async Django's words, nothing else.
 ASYNC_WORDS = ("async ", "await ", "sync_to_async", ".aget(", ".acount(", ".adelete(")
-
-
-def get(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def files(root) -> dict[str, str]:
