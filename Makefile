@@ -51,7 +51,7 @@ venv-dev: $(DEV_STAMP) ## the tooling virtualenv with the test, lint, docs and c
 bench: $(STAMP) ## the quick run: every step, 100k customers, 2 s per scenario (STEPS=1,3 SCENARIOS=list,search DURATION= REPEATS= CUSTOMERS=)
 	$(PY) -m bench bench --preset quick
 
-bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 10 s per scenario, up to 3 repeats; resumable
+bench-full: $(STAMP) ## the publication run the site shows: 1M customers, 8 s per scenario, up to 3 repeats; resumable
 	$(PY) -m bench bench --preset publication
 
 bench-scale: $(STAMP) ## one client's latency at 10k, 100k, 1M and 3M customers, every step (SIZES=10k,1M STEPS=); resumable
