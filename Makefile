@@ -99,10 +99,10 @@ check: $(DEV_STAMP) ## workshop: what your copy of step n still misses (make che
 services: $(STAMP) ## start the embedded PostgreSQL and Redis (the other targets do it when needed)
 	$(PY) -m bench services up
 
-services-stop: $(STAMP) ## stop the embedded PostgreSQL and Redis
+services-stop: $(STAMP) ## stop the embedded PostgreSQL and Redis, PgBouncer and HAProxy
 	$(PY) -m bench services stop
 
-services-status: $(STAMP) ## show where PostgreSQL and Redis are
+services-status: $(STAMP) ## show where PostgreSQL, Redis, PgBouncer and HAProxy are
 	$(PY) -m bench services status
 
 steps: $(STAMP) ## list the steps

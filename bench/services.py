@@ -100,9 +100,7 @@ def stop() -> list[str]:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 15)
-            net.wait_until(
-                lambda: not _pid_alive(pid), 10, "Redis did not stop", error=ServiceError
-            )
+            net.wait_until(lambda: not pid_alive(pid), 10, "Redis did not stop", error=ServiceError)
             stopped.append("redis")
         # Forget the processes, keep the addresses: started again, each server comes back
         # where running step servers and the user's shell expect it, as a real one does.
@@ -154,9 +152,7 @@ def redis_down(keep_data: bool = False) -> Iterator[None]:
         elif pid:
             os.kill(pid, 9)
         if pid:
-            net.wait_until(
-                lambda: not _pid_alive(pid), 10, "Redis did not stop", error=ServiceError
-            )
+            net.wait_until(lambda: not pid_alive(pid), 10, "Redis did not stop", error=ServiceError)
     try:
         yield
     finally:
@@ -235,7 +231,7 @@ def _pg_bin() -> Path:
     return POSTGRES_BIN_PATH
 
 
-def _run_as() -> str | None:
+def run_as() -> str | None:
     """PostgreSQL refuses to run as root; use a dedicated system user then."""
     if os.geteuid() != 0:
         return None
@@ -265,7 +261,7 @@ def _prepare_permissions(data: Path, user: str) -> None:
 
 def _pg_ctl(args: list[str], data: Path) -> None:
     cmd = [str(_pg_bin() / "pg_ctl"), "-D", str(data), *args]
-    result = subprocess.run(cmd, user=_run_as(), capture_output=True, text=True)
+    result = subprocess.run(cmd, user=run_as(), capture_output=True, text=True)
     if result.returncode != 0:
         log = paths.PG_DIR / "postgres.log"
         tail = log.read_text()[-3000:] if log.exists() else ""
@@ -280,7 +276,7 @@ def _postgres_pid(data: Path) -> int | None:
         pid = int((data / "postmaster.pid").read_text().splitlines()[0])
     except (ValueError, IndexError, OSError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def _postgres_running(data: Path) -> bool:
@@ -316,7 +312,7 @@ def _ensure_postgres(state: dict) -> str:
         port = net.free_port(PG_PORT)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         wanted = _settings_file(port)
-    user = _run_as()
+    user = run_as()
     if not (data / "PG_VERSION").exists():
         print(f"[services] initialising embedded PostgreSQL in {data}", flush=True)
         if data.exists():
@@ -386,7 +382,7 @@ def _redis_pid() -> int | None:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def _redis_client(redis_url: str):
@@ -458,6 +454,16 @@ def _lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def state() -> Iterator[dict]:
+    """The services' state file under the lock, written back on the way out: the other
+    servers the harness runs (``bench/pgbouncer.py``) keep their address there too."""
+    with _lock():
+        found = _read_state()
+        yield found
+        _write_state(found)
+
+
 def _read_state() -> dict:
     try:
         return json.loads(paths.STATE_FILE.read_text())
@@ -469,7 +475,26 @@ def _write_state(state: dict) -> None:
     paths.STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
 
 
-def _pid_alive(pid: int) -> bool:
+def terminate(pid: int | None, name: str) -> bool:
+    """Stop the server at ``pid`` with SIGTERM, an immediate shutdown for each of them,
+    and wait until it has gone; whether one was running."""
+    if not pid:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 15)
+    net.wait_until(lambda: not pid_alive(pid), 10, f"{name} did not stop", error=ServiceError)
+    return True
+
+
+def optional_status(key: str, installed: bool, install: str, running: bool) -> str:
+    """``make services-status``'s line for a server from the operating system's packages
+    (PgBouncer, HAProxy): not installed and how to install it, stopped, or where."""
+    if not installed:
+        return f"not installed ({install})"
+    return f"running on {_read_state().get(key, {}).get('url')}" if running else "stopped"
+
+
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

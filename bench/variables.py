@@ -27,6 +27,8 @@ VARIABLES = {
         Variable("CRM_CACHE_DIR", "venvs, embedded servers, logs and reports", ".cache"),
         Variable("CRM_PG_PORT", "the embedded PostgreSQL's preferred port", "55432"),
         Variable("CRM_REDIS_PORT", "the embedded Redis's preferred port", "56379"),
+        Variable("CRM_PGBOUNCER_PORT", "PgBouncer's preferred port", "56432"),
+        Variable("CRM_BALANCER_PORT", "the load balancer's (HAProxy's) preferred port", "58080"),
         Variable("DATABASE_URL", "your own PostgreSQL instead of the embedded one"),
         Variable("REDIS_URL", "your own Redis instead of the embedded one"),
         Variable("CRM_STEP_DIR", "the one step folder the step suites judge (make check)"),

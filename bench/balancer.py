@@ -1,0 +1,163 @@
+"""HAProxy in front of several app instances: one address for every client.
+
+HAProxy, because it is the load balancer whose open-source build checks its backends
+actively: it asks each instance for ``/api/health/`` every second, takes one that stops
+answering out of the rotation after two failures and back after two successes, and
+sends a request whose connection was refused to another instance. nginx's open-source
+build only notices a dead backend when a client's request fails on it.
+
+PyPI ships no HAProxy: it comes from the operating system (``INSTALL``). The harness runs
+it as it runs the embedded servers (``bench/services.py``): its configuration under
+``.cache/haproxy/``, its own port, kept running between commands, shown by
+``make services-status`` and stopped by ``make services-stop``. Serving another set of
+instances rewrites the configuration and reloads it: HAProxy's new process takes the
+port over and the old one finishes the requests it holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from bench import net, paths, services, variables
+
+INSTALL = "apt-get install haproxy (Debian, Ubuntu) or brew install haproxy (macOS)"
+DIR = paths.CACHE_DIR / "haproxy"
+PORT = int(variables.number("CRM_BALANCER_PORT", kind=int))
+SYSTEM_PATHS = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
+# How often each instance is asked whether it is healthy, in milliseconds, and after
+# how many answers in a row it leaves or joins the rotation.
+CHECK_EVERY_MS = 1000
+FALL = 2
+RISE = 2
+
+
+def binary() -> str | None:
+    found = shutil.which("haproxy")
+    return found or next((path for path in SYSTEM_PATHS if os.access(path, os.X_OK)), None)
+
+
+def missing() -> str | None:
+    """What to install, in one line, when there is no HAProxy; ``None`` when there is."""
+    return None if binary() else f"HAProxy is not installed: {INSTALL}"
+
+
+def configuration(port: int, backends: list[int]) -> str:
+    """haproxy.cfg: ``port`` in front of an app instance on each of ``backends``."""
+    servers = [
+        f"    server app{n} {net.HOST}:{backend} check" for n, backend in enumerate(backends, 1)
+    ]
+    return "\n".join(
+        [
+            "# Written by bench/balancer.py whenever the instances change; edit it there.",
+            "global",
+            f"    pidfile {DIR / 'haproxy.pid'}",
+            f"    stats socket {DIR / 'haproxy.sock'} mode 600 level admin",
+            "    maxconn 4096",
+            "",
+            "defaults",
+            "    mode http",
+            "    timeout connect 2s",
+            # As long as the slowest request of the workload may take at 1M customers.
+            "    timeout client 120s",
+            "    timeout server 120s",
+            "    timeout queue 10s",
+            # A refused connection never reached an instance (one stopping, or killed):
+            # sending it to another is safe, even for a write.
+            "    retries 2",
+            "    option redispatch 1",
+            "    retry-on conn-failure",
+            "",
+            "frontend api",
+            f"    bind {net.HOST}:{port}",
+            "    default_backend app",
+            "",
+            "backend app",
+            # The instance with the fewest requests in flight: a slow request on one does
+            # not queue the next behind it while another is idle.
+            "    balance leastconn",
+            "    option httpchk",
+            f"    http-check send meth GET uri {net.HEALTH_PATH} ver HTTP/1.1 hdr Host localhost",
+            "    http-check expect status 200",
+            f"    default-server inter {CHECK_EVERY_MS} fall {FALL} rise {RISE}",
+            *servers,
+            "",
+        ]
+    )
+
+
+def pid() -> int | None:
+    try:
+        found = int((DIR / "haproxy.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return found if services.pid_alive(found) else None
+
+
+def ensure(backends: list[int]) -> str:
+    """HAProxy in front of the instances on ``backends``, started, or reloaded if it runs
+    with other ones; its base URL."""
+    if problem := missing():
+        raise services.ServiceError(problem)
+    with services.state() as state:
+        known = state.get("balancer", {})
+        port = known.get("port")
+        running = pid()
+        port = port if port and (running or net.port_free(port)) else net.free_port(PORT)
+        config = configuration(port, backends)
+        DIR.mkdir(parents=True, exist_ok=True)
+        written = DIR / "haproxy.cfg"
+        url = f"http://{net.HOST}:{port}"
+        if running and written.exists() and written.read_text() == config:
+            return url
+        written.write_text(config)
+        checked = subprocess.run([binary(), "-c", "-q", "-f", str(written)], capture_output=True)
+        if checked.returncode != 0:
+            raise services.ServiceError(f"HAProxy refused {written}:\n{checked.stderr.decode()}")
+        verb = "reloading" if running else "starting"
+        print(f"[services] {verb} HAProxy on {url} for ports {backends}", flush=True)
+        # -D: a daemon writing its pid file; -sf: the new process takes the port and tells
+        # the old one to finish what it holds and exit.
+        command = [binary(), "-D", "-f", str(written), *(["-sf", str(running)] if running else [])]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise services.ServiceError(f"HAProxy did not start:\n{done.stderr}")
+        net.wait_until(
+            lambda: pid() not in (None, running),
+            10,
+            f"HAProxy did not start on port {port}",
+            error=services.ServiceError,
+        )
+        state["balancer"] = {"port": port, "url": url}
+    return url
+
+
+def stop() -> bool:
+    """Stop HAProxy; whether it was running."""
+    with services.state():
+        return services.terminate(pid(), "HAProxy")
+
+
+def status() -> str:
+    return services.optional_status("balancer", bool(binary()), INSTALL, bool(pid()))
+
+
+def servers_up() -> dict[str, bool]:
+    """Which instances HAProxy sends requests to now, by name (app1, app2, …)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(2)
+        sock.connect(str(DIR / "haproxy.sock"))
+        sock.sendall(b"show servers state app\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    found = {}
+    for line in raw.decode().splitlines():
+        fields = line.split()
+        # be_id be_name srv_id srv_name srv_addr srv_op_state …; 2 is running.
+        if len(fields) > 5 and fields[1] == "app" and fields[0].isdigit():
+            found[fields[3]] = fields[5] == "2"
+    return found

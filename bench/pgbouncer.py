@@ -1,0 +1,179 @@
+"""PgBouncer between the app instances and PostgreSQL, in transaction pooling mode.
+
+Every app instance keeps its own pool, so PostgreSQL holds instances x pool connections,
+each one a backend process. PgBouncer lends one of a fixed number of server connections
+to a client for one transaction at a time: any number of instances share them.
+
+PyPI ships no PgBouncer: it comes from the operating system (``INSTALL``). The harness
+runs it as it runs the embedded servers (``bench/services.py``): its configuration under
+``.cache/pgbouncer/``, its own port, kept running between commands, shown by
+``make services-status`` and stopped by ``make services-stop``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from urllib.parse import unquote, urlsplit
+
+from bench import net, paths, services, steps, variables
+
+INSTALL = "apt-get install pgbouncer (Debian, Ubuntu) or brew install pgbouncer (macOS)"
+DIR = paths.CACHE_DIR / "pgbouncer"
+PORT = int(variables.number("CRM_PGBOUNCER_PORT", kind=int))
+# Where Debian puts it: /usr/sbin is not on every user's PATH.
+SYSTEM_PATHS = ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer")
+
+
+def binary() -> str | None:
+    found = shutil.which("pgbouncer")
+    return found or next((path for path in SYSTEM_PATHS if os.access(path, os.X_OK)), None)
+
+
+def missing() -> str | None:
+    """What to install, in one line, when there is no PgBouncer; ``None`` when there is."""
+    return None if binary() else f"PgBouncer is not installed: {INSTALL}"
+
+
+def server_connections(max_connections: int) -> int:
+    """The PostgreSQL connections PgBouncer keeps for the app, however many instances
+    there are: what one app worker's pool may hold beside another server's
+    (``steps.pool_size``). More would not help: a connection only works while a core
+    is free for its backend, and 2 cores run 2 queries at a time."""
+    return steps.pool_size(1, max_connections)
+
+
+def configuration(database_url: str, port: int, pool: int) -> tuple[str, str]:
+    """pgbouncer.ini and its users file, for PostgreSQL at ``database_url``."""
+    upstream = urlsplit(database_url)
+    user = unquote(upstream.username or "postgres")
+    password = unquote(upstream.password or "")
+    target = f"host={upstream.hostname} port={upstream.port or 5432} user={user}"
+    if password:
+        target += f" password={password}"
+    ini = "\n".join(
+        [
+            "; Written by bench/pgbouncer.py on every start; edit it there instead.",
+            "[databases]",
+            # Any database name the client asks for, on the same server: every step's
+            # database and the test databases alike.
+            f"* = {target}",
+            "",
+            "[pgbouncer]",
+            "listen_addr = 127.0.0.1",
+            f"listen_port = {port}",
+            "unix_socket_dir =",
+            # A server connection is a client's for one transaction only. Django keeps no
+            # state on a connection between transactions once the step's settings say so
+            # (DISABLE_SERVER_SIDE_CURSORS, prepared statements left off).
+            "pool_mode = transaction",
+            # The whole app's server connections, however many instances and pools ask.
+            f"default_pool_size = {pool}",
+            f"max_db_connections = {pool}",
+            "min_pool_size = 2",
+            # Clients are cheap here: one file descriptor each, no backend process.
+            "max_client_conn = 2000",
+            # A client that waits this long for a server connection gets an error, as the
+            # step's own pool gives a 503 after DB_POOL_TIMEOUT.
+            "query_wait_timeout = 10",
+            # Nothing to reset between clients in transaction mode.
+            "server_reset_query =",
+            # The embedded PostgreSQL trusts local connections; PgBouncer does the same
+            # and logs in upstream as the user above.
+            "auth_type = trust",
+            f"auth_file = {DIR / 'users.txt'}",
+            f"admin_users = {user}",
+            f"stats_users = {user}",
+            f"logfile = {DIR / 'pgbouncer.log'}",
+            f"pidfile = {DIR / 'pgbouncer.pid'}",
+            "",
+        ]
+    )
+    return ini, f'"{user}" ""\n'
+
+
+def pid() -> int | None:
+    try:
+        found = int((DIR / "pgbouncer.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return found if services.pid_alive(found) else None
+
+
+def url_for(database_url: str, port: int) -> str:
+    """``database_url`` with PgBouncer's address in place of PostgreSQL's."""
+    parts = urlsplit(database_url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@{net.HOST}:{port}" if credentials else f"{net.HOST}:{port}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def ensure(found: services.Services) -> str:
+    """PgBouncer in front of ``found``'s PostgreSQL, started if it is not running with
+    this configuration; its URL for the same database and user."""
+    if problem := missing():
+        raise services.ServiceError(problem)
+    max_connections = int(services.server_settings(found.database_url)["max_connections"])
+    with services.state() as state:
+        known = state.get("pgbouncer", {})
+        port = known.get("port")
+        port = port if port and (pid() or net.port_free(port)) else net.free_port(PORT)
+        ini, users = configuration(found.database_url, port, server_connections(max_connections))
+        DIR.mkdir(parents=True, exist_ok=True)
+        written = DIR / "pgbouncer.ini"
+        if pid() and written.exists() and written.read_text() == ini:
+            return url_for(found.database_url, port)
+        _stop()
+        written.write_text(ini)
+        (DIR / "users.txt").write_text(users)
+        owner = services.run_as()
+        if owner:
+            # PgBouncer refuses to run as root; it switches to the embedded servers' user.
+            shutil.chown(DIR, owner)
+            for path in DIR.iterdir():
+                shutil.chown(path, owner)
+        print(f"[services] starting PgBouncer on 127.0.0.1:{port}", flush=True)
+        command = [binary(), "-d", *(["-u", owner] if owner else []), str(written)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise services.ServiceError(f"PgBouncer did not start:\n{done.stderr}{_log_tail()}")
+        url = url_for(found.database_url, port)
+        net.wait_until(
+            lambda: _answers(url),
+            15,
+            f"PgBouncer did not answer on port {port}:\n{_log_tail()}",
+            error=services.ServiceError,
+        )
+        state["pgbouncer"] = {"port": port, "url": services.redacted(url)}
+    return url
+
+
+def _log_tail() -> str:
+    log = DIR / "pgbouncer.log"
+    return log.read_text()[-2000:] if log.exists() else ""
+
+
+def _stop() -> bool:
+    return services.terminate(pid(), "PgBouncer")
+
+
+def stop() -> bool:
+    """Stop PgBouncer; whether it was running."""
+    with services.state():
+        return _stop()
+
+
+def status() -> str:
+    return services.optional_status("pgbouncer", bool(binary()), INSTALL, bool(pid()))

@@ -1,0 +1,123 @@
+"""HAProxy as the harness runs it: one address in front of several instances, an
+instance that stops answering its health check taken out of the rotation, another set
+of instances taken over by a reload on the same address."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bench import balancer, net, services
+
+
+@pytest.fixture(scope="module")
+def haproxy() -> None:
+    if problem := balancer.missing():
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}: .ci/run installs it")
+        pytest.skip(problem)
+
+
+class Instance:
+    """A stand-in app instance: a static file server whose health page says its name."""
+
+    def __init__(self, root, name: str):
+        health = root / name / net.HEALTH_PATH.strip("/")
+        health.mkdir(parents=True)
+        (health / "index.html").write_text(name)
+        self.name = name
+        self.port = net.free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(self.port), "--bind", net.HOST],
+            cwd=root / name,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        net.wait_until(lambda: net.health_status(f"http://{net.HOST}:{self.port}") == 200, 10, name)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def instances(haproxy, tmp_path) -> Iterator[list[Instance]]:
+    started = [Instance(tmp_path, f"instance-{n}") for n in (1, 2)]
+    yield started
+    for instance in started:
+        instance.kill()
+
+
+def answered_by(url: str, times: int = 20) -> set[str]:
+    found = set()
+    for _ in range(times):
+        response = httpx.get(url + net.HEALTH_PATH, timeout=5)
+        assert response.status_code == 200
+        found.add(response.text)
+    return found
+
+
+def test_the_configuration_checks_every_instance_and_retries_a_refused_connection():
+    config = balancer.configuration(9000, [9001, 9002]).splitlines()
+    assert f"    bind {net.HOST}:9000" in config
+    assert f"    server app1 {net.HOST}:9001 check" in config
+    assert f"    server app2 {net.HOST}:9002 check" in config
+    assert "    retry-on conn-failure" in config
+    checks = [line.strip() for line in config if line.strip().startswith("http-check send")]
+    health = f"meth GET uri {net.HEALTH_PATH} ver HTTP/1.1 hdr Host localhost"
+    assert checks == [f"http-check send {health}"]
+
+
+def test_a_missing_binary_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(balancer, "binary", lambda: None)
+    with pytest.raises(services.ServiceError, match="apt-get install haproxy"):
+        balancer.ensure([9001])
+    assert "apt-get install haproxy" in balancer.status()
+
+
+def test_requests_reach_every_instance_through_one_address(instances):
+    url = balancer.ensure([instance.port for instance in instances])
+    net.wait_until(lambda: all(balancer.servers_up().values()), 10, "instances not up")
+    assert answered_by(url) == {"instance-1", "instance-2"}
+    assert balancer.status() == f"running on {url}"
+
+
+def test_an_instance_that_dies_leaves_the_rotation(instances):
+    url = balancer.ensure([instance.port for instance in instances])
+    net.wait_until(lambda: all(balancer.servers_up().values()), 10, "instances not up")
+    instances[0].kill()
+    net.wait_until(
+        lambda: balancer.servers_up() == {"app1": False, "app2": True},
+        10 * balancer.FALL * balancer.CHECK_EVERY_MS / 1000,
+        "HAProxy still sends requests to the dead instance",
+    )
+    assert answered_by(url) == {"instance-2"}
+
+
+def test_a_reload_serves_other_instances_on_the_same_address(instances):
+    url = balancer.ensure([instances[0].port])
+    before = balancer.pid()
+    assert balancer.ensure([instances[1].port]) == url
+    assert balancer.pid() != before
+    net.wait_until(lambda: balancer.servers_up() == {"app1": True}, 10, "instance not up")
+    assert answered_by(url) == {"instance-2"}
+
+
+def test_ensure_keeps_a_balancer_that_serves_the_same_instances(instances):
+    url = balancer.ensure([instance.port for instance in instances])
+    running = balancer.pid()
+    assert balancer.ensure([instance.port for instance in instances]) == url
+    assert balancer.pid() == running
+
+
+def test_stopped_it_is_stopped(instances):
+    balancer.ensure([instances[0].port])
+    assert balancer.stop() is True
+    assert balancer.pid() is None
+    assert balancer.status() == "stopped"
+    assert balancer.stop() is False
