@@ -46,8 +46,9 @@ def test_without_a_password_none_is_written():
 
 
 def test_its_url_keeps_the_database_and_user_and_changes_the_address():
-    url = pgbouncer.url_for("postgresql://crm:s3cret@db.local:6543/crm_step_10?sslmode=off", 7000)
-    assert url == "postgresql://crm:s3cret@127.0.0.1:7000/crm_step_10?sslmode=off"
+    given = "postgresql://crm:s3cret@db.local:6543/crm_10?sslmode=off"  # pragma: allowlist secret
+    url = pgbouncer.url_for(given, 7000)
+    assert url == given.replace("db.local:6543", "127.0.0.1:7000")
 
 
 def test_a_missing_binary_says_what_to_install(monkeypatch, servers):
