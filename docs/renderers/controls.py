@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench import report
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_number, note
+from renderers.common import STATE, fmt_ms, fmt_number, note, verdict
 
 # The grid on step 02's page: sync or async, a connection per request or one kept.
 # Each column is a step or a control of the published run, with what sets it apart.
@@ -103,7 +103,27 @@ def render_control_title(slug: str, src_uri: str) -> str:
     raise KeyError(f"no step declares the control {slug}")
 
 
+def render_versus(arg: str, src_uri: str) -> str:
+    """``{{ versus 02-sync 02-asgi mixed-open p95 }}``: one figure of one scenario on two
+    columns of the published run, steps or controls, the second against the first."""
+    first, second, scenario, figure = arg.split()
+    found = owners()
+    cells = [found[name]["scenarios"][scenario] for name in (first, second)]
+    if figure not in ("rps", "p50", "p95", "p99"):
+        raise ValueError(f"versus takes rps, p50, p95 or p99, not {figure!r}")
+    old, new = (report.figure(cell, figure) for cell in cells)
+    said = (
+        "within noise"
+        if report.within_noise(*cells, figure)
+        else verdict(old, new, figure == "rps")
+    )
+    if figure == "rps":
+        return f"{fmt_number(old)} → {fmt_number(new)} req/s, {said}"
+    return f"{fmt_ms(old)} → {fmt_ms(new)}, {said}"
+
+
 RENDERERS = {
+    "versus": render_versus,
     "controls_grid": render_controls_grid,
     "controls_wins": render_controls_wins,
     "control_title": render_control_title,

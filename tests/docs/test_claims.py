@@ -29,6 +29,14 @@ def micro(slug: str, name: str) -> float:
     return next(b["median_s"] for b in STEPS[slug]["microbenchmarks"] if b["name"] == name)
 
 
+# The publication run before the published one, which some pages compare with.
+PREVIOUS_RUN = results.RESULTS_DIR / "runs" / "20261206T071732Z.json"
+
+
+def rps_of_in(found: dict[str, dict], slug: str, scenario: str) -> float:
+    return found[slug]["scenarios"][scenario]["requests_per_second"]
+
+
 def rps_gain(slug: str, before: str, scenario: str) -> float:
     now = STEPS[slug]["scenarios"][scenario]["requests_per_second"]
     return now / STEPS[before]["scenarios"][scenario]["requests_per_second"]
@@ -102,10 +110,12 @@ def test_methodology_the_open_models_errors_are_02s_and_03s_and_all_503s():
     assert held["03-select-related"] > held["02-asgi"]
     told = results.errors_told(RESULT, "mixed-open")
     assert told is not None
-    for step in told["steps"]:
-        found = step["scenarios"]["mixed-open"]
-        assert found["error_kinds"]["unavailable"] == found["errors"] > 0, step["slug"]
-        assert found["error_kinds"]["unanswered"] == 0, step["slug"]
+    erring = [s["scenarios"]["mixed-open"] for s in told["steps"]]
+    erring = [found for found in erring if found["errors"]]
+    assert erring
+    for found in erring:
+        assert found["error_kinds"]["unavailable"] == found["errors"]
+        assert found["error_kinds"]["unanswered"] == 0
 
 
 def test_the_home_page_headline_is_a_gain_on_every_read_it_names():
@@ -167,11 +177,12 @@ def test_03_the_list_pays_for_joining_before_it_sorts():
 
 @needs("02-asgi", "03-select-related")
 def test_03_fewer_round_trips_help_small_queries_and_not_the_filtered_joins():
-    """03's page: detail and write gain beyond noise; a filtered page does not."""
+    """03's page: a write gains beyond noise, a detail within it; a filtered page
+    does not gain."""
     before, after = STEPS["02-asgi"]["scenarios"], STEPS["03-select-related"]["scenarios"]
-    for name in ("detail", "write"):
-        assert rps_gain("03-select-related", "02-asgi", name) > 1, name
-        assert not report.within_noise(before[name], after[name]), name
+    assert rps_gain("03-select-related", "02-asgi", "write") > 1
+    assert not report.within_noise(before["write"], after["write"])
+    assert report.within_noise(before["detail"], after["detail"])
     assert rps_gain("03-select-related", "02-asgi", "filter") < 1
     assert rps_gain("03-select-related", "02-asgi", "list") < rps_gain(
         "03-select-related", "02-asgi", "filter"
@@ -270,13 +281,14 @@ def test_06_a_search_was_the_slowest_scenario_of_every_step_before_it():
 @needs("05-keyset")
 def test_06_a_common_citys_first_page_is_cheap_since_05():
     """06's page: from step 05 the broad terms' first pages take milliseconds, where
-    the earlier steps took more than a second."""
+    the earlier steps took tens of times as long."""
+    cheap = 20
     for slug, step in STEPS.items():
         times = probed(step["scenarios"]["search-broad"]).values()
         if step["number"] >= 5:
-            assert max(times) < 20, slug
+            assert max(times) < cheap, slug
         else:
-            assert max(times) > 500, slug
+            assert max(times) > 10 * cheap, slug
 
 
 @needs("06-fts", "08-optimized")
@@ -298,19 +310,16 @@ def test_06_writes_came_out_faster_by_about_as_much_as_the_unchanged_detail():
 
 
 @needs("05-keyset", "06-fts")
-def test_06_detail_and_filter_moved_beyond_noise_and_05s_detail_moves_between_runs():
-    """06's page: detail and filter send the same queries and still moved beyond the
-    repeats' spread; step 05's detail differs between two publication runs by more
-    than the gap between 05 and 06."""
-    before, after = STEPS["05-keyset"]["scenarios"], STEPS["06-fts"]["scenarios"]
-    for name in ("detail", "filter"):
-        assert not report.within_noise(before[name], after[name]), name
+def test_06_05s_unchanged_detail_moves_between_runs_more_than_between_05_and_06():
+    """06's page: step 05's detail differs between two publication runs by more than
+    the gap between 05 and 06, which send the same query."""
     earlier = results.load(results.RESULTS_DIR / "runs" / "20261205T234217Z.json")
     (then,) = [s for s in earlier["steps"] if s["slug"] == "05-keyset"]
     between_runs = then["scenarios"]["detail"]["requests_per_second"] / rps_of(
         "05-keyset", "detail"
     )
-    assert between_runs > rps_gain("06-fts", "05-keyset", "detail")
+    gap = rps_gain("06-fts", "05-keyset", "detail")
+    assert max(between_runs, 1 / between_runs) > max(gap, 1 / gap)
 
 
 def test_06_selective_search_gains_far_more_than_broad_search():
@@ -439,20 +448,18 @@ def test_08_hits_the_cache_as_often_as_07():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_misses_its_goals_in_the_medians_but_not_beyond_noise():
-    """08's page: the blend's throughput and list's p95 are more than five per cent worse
-    than step 07's in the medians, within noise; the other reads' throughput is lower in
-    the medians, filter's included, within noise, and list's level with 07's."""
+def test_08_misses_its_goals_and_its_cached_reads_lose_beyond_noise():
+    """08's page: the blend's throughput is lower than step 07's in the median, within
+    noise; list's p95 is more than five per cent worse, beyond noise; list, walk and
+    search lost throughput beyond noise."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
-    assert report.figure(after["mixed"], "rps") < 0.95 * report.figure(before["mixed"], "rps")
-    assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
+    assert report.figure(after["mixed"], "rps") < report.figure(before["mixed"], "rps")
     assert report.within_noise(before["mixed"], after["mixed"])
-    assert report.within_noise(before["list"], after["list"], "p95")
-    for name in ("walk", "filter", "search", "detail"):
+    assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
+    assert not report.within_noise(before["list"], after["list"], "p95")
+    for name in ("list", "walk", "search"):
         assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
-        assert report.within_noise(before[name], after[name]), name
-    assert 0.95 < rps_gain("08-optimized", "07-redis-cache", "list") < 1.05
-    assert report.within_noise(before["list"], after["list"])
+        assert not report.within_noise(before[name], after[name]), name
 
 
 def slowest_probed(slug: str, scenario: str) -> float:
@@ -484,13 +491,12 @@ def test_09_filters_gain_beyond_noise_and_the_slowest_filter_with_them():
 
 
 @needs("06-fts", "08-optimized", "09-filter-plans")
-def test_09_meets_its_latency_goals_filter_five_times_in_one_run_the_blend_in_none():
+def test_09_meets_its_latency_goals_and_filter_five_times_and_the_blend_not_twice():
     """09's page: at 1M, filter's p95 is under 100 ms with no errors, every probed first
-    page under 20 ms and the request that matches no one under 50 ms; filter gained more
-    than two and a half times, not five, and five times or more in the later run that
-    read the CPU; the blend with writes gained within noise, level
-    with step 06's, which has no cache, while the same blend without writes more than
-    doubled, beyond noise."""
+    page under 20 ms and the request that matches no one under 50 ms; filter gained five
+    times or more, where the previous publication run missed it; the blend with writes
+    gained beyond noise but less than twice, not far above step 06's, which has no
+    cache, while the same blend without writes more than doubled."""
     after = STEPS["09-filter-plans"]["scenarios"]
     assert report.figure(after["filter"], "p95") <= 100
     assert all(scenario["errors"] == 0 for scenario in after.values())
@@ -502,13 +508,15 @@ def test_09_meets_its_latency_goals_filter_five_times_in_one_run_the_blend_in_no
         if all(f"{name}=" in path for name in ("last_name", "city", "points_min"))
     ]
     assert nothing <= 50
-    assert 2.5 <= rps_gain("09-filter-plans", "08-optimized", "filter") < 5
-    # "Five times is met in one run": the later run that read the CPU (CPU_RUN).
-    assert CPU_RUN is not None
-    assert cpu_gain("filter") >= 5
-    assert rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
-    assert report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
-    assert report.within_noise(STEPS["06-fts"]["scenarios"]["mixed"], after["mixed"])
+    assert rps_gain("09-filter-plans", "08-optimized", "filter") >= 5
+    # "The previous publication run … missed the goal."
+    previous = {s["slug"]: s for s in results.load(PREVIOUS_RUN)["steps"]}
+    assert rps_of_in(previous, "09-filter-plans", "filter") < 5 * rps_of_in(
+        previous, "08-optimized", "filter"
+    )
+    assert 1 < rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
+    assert not report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
+    assert 1 < rps_gain("09-filter-plans", "06-fts", "mixed") < 1.5
     assert rps_gain("09-filter-plans", "08-optimized", "mixed-reads") >= 2
     assert not report.within_noise(
         STEPS["08-optimized"]["scenarios"]["mixed-reads"], after["mixed-reads"]
@@ -546,6 +554,8 @@ def test_09_reads_on_page_50_of_each_filtered_listing_what_page_1_reads_at_1m():
 # The run the 09 page reads the CPU from: the newest at the published size that read
 # where 08's and 09's CPU went (docs/renderers/cpu.py cpu_run).
 CPU_RUN = results.cpu_read(RESULT, 9)
+# The run of 08 and 09 alone that read the CPU before the published run did.
+EARLIER_CPU_RUN = results.RESULTS_DIR / "runs" / "20261206T203651Z.json"
 
 
 def cpu_of(slug: str, name: str) -> dict:
@@ -560,10 +570,11 @@ def cpu_gain(name: str) -> float:
     return cpu_of("09-filter-plans", name)["rps"] / cpu_of("08-optimized", name)["rps"]
 
 
-@pytest.mark.skipif(CPU_RUN is None, reason="no run of 08 and 09 that read the CPU")
 def test_06_two_runs_of_08s_unchanged_filter_differ_by_more_than_half():
-    """06's page: filter's spread between runs is wider than one run's repeats show."""
-    runs = sorted([cpu_of("08-optimized", "filter")["rps"], rps_of("08-optimized", "filter")])
+    """06's and 09's pages: filter's spread between runs is wider than one run's repeats
+    show; the earlier run that read the CPU against this one."""
+    earlier = {s["slug"]: s for s in results.load(EARLIER_CPU_RUN)["steps"]}
+    runs = sorted([rps_of_in(earlier, "08-optimized", "filter"), rps_of("08-optimized", "filter")])
     assert runs[1] > 1.5 * runs[0]
 
 
@@ -574,29 +585,33 @@ def rps_of(slug: str, name: str) -> float:
 @pytest.mark.skipif(CPU_RUN is None, reason="no run of 08 and 09 that read the CPU")
 def test_09_is_bound_by_the_apps_cpu_where_08_was_bound_by_postgresqls():
     """09's page: a filter request on 08 spent more CPU in PostgreSQL than in the app; on
-    09 the app spends several times PostgreSQL's and the two cores are full; a page the
-    cache answers costs the app milliseconds, a page it renders more than PostgreSQL
-    spends on it; twice 08's blend leaves less CPU per request than the app alone
-    spends on one of 09's."""
+    09 the app spends more than twice PostgreSQL's and the two cores are full; a page the
+    cache answers costs the app less than a millisecond, a page it renders more than PostgreSQL
+    spends on it; twice 08's blend leaves less CPU per request than the processes
+    together spend on one of 09's, most of it the app's."""
+    assert CPU_RUN is RESULT or CPU_RUN["run"]["id"] == RESULT["run"]["id"]
     cores = CPU_RUN["machine"]["cores"]
     before, after = cpu_of("08-optimized", "filter"), cpu_of("09-filter-plans", "filter")
     assert before["postgresql"] > before["app"]
-    assert after["app"] > 3 * after["postgresql"]
+    assert after["app"] > 2 * after["postgresql"]
     busy = sum(after[part] for part in ("app", "postgresql", "redis", "k6")) * after["rps"]
     assert busy / 1000 > 0.8 * cores
     for name in ("list", "detail"):
-        assert 1 < cpu_of("09-filter-plans", name)["app"] < 10, name
+        assert cpu_of("09-filter-plans", name)["app"] < 1, name
     unique = cpu_of("09-filter-plans", "unique")
     assert unique["app"] > unique["postgresql"]
     budget = cores * 1000 / (2 * cpu_of("08-optimized", "mixed")["rps"])
-    assert cpu_of("09-filter-plans", "mixed")["app"] > budget
+    blend = cpu_of("09-filter-plans", "mixed")
+    assert sum(blend[part] for part in ("app", "postgresql", "redis", "k6")) > budget
+    assert blend["app"] > sum(blend[part] for part in ("postgresql", "redis", "k6"))
 
 
-@pytest.mark.skipif(CPU_RUN is None, reason="no run of 08 and 09 that read the CPU")
-def test_09_detail_is_slower_in_the_cpu_run_only():
-    """09's page: in the CPU run, detail (nearly all hits) is slower beyond noise with
-    about a third of a millisecond more app CPU; in the published run, within noise."""
-    steps = {step["slug"]: step["scenarios"]["detail"] for step in CPU_RUN["steps"]}
+def test_09_detail_was_slower_in_an_earlier_cpu_run_only():
+    """09's page: in the earlier run that read the CPU, detail (nearly all hits) was
+    slower beyond noise with more app CPU; in the
+    published run, which read it too, detail is within noise of 08's."""
+    earlier = results.load(EARLIER_CPU_RUN)
+    steps = {step["slug"]: step["scenarios"]["detail"] for step in earlier["steps"]}
     before, after = steps["08-optimized"], steps["09-filter-plans"]
     assert after["requests_per_second"] < before["requests_per_second"]
     assert not report.within_noise(before, after)
@@ -627,10 +642,10 @@ LARGER = results.larger(RESULT, 9)
 
 @pytest.mark.skipif(LARGER is None, reason="no run of 08 and 09 on a larger data set")
 def test_09_at_3m_keeps_its_p95_goal_and_every_filtered_listing_flat_deep():
-    """09's page: at 3M, filter's p95 is under 100 ms with no errors and gains more over
-    08 than at 1M; every filtered listing, the last-name prefix included, reads on page
+    """09's page: at 3M, filter's p95 is under 100 ms with no errors and gains more than
+    twice over 08; every filtered listing, the last-name prefix included, reads on page
     50 no more than a fifth over page 1, and on page 1 under half of what 08 reads;
-    the slowest probed filter is a points threshold, in about the time of 1M's slowest,
+    the slowest probed filter is a points threshold, within the first-page goal,
     where step 08's slowest filter slows down with the table."""
     measured = {step["slug"]: step for step in LARGER["steps"]}
     before, after = measured["08-optimized"], measured["09-filter-plans"]
@@ -641,7 +656,7 @@ def test_09_at_3m_keeps_its_p95_goal_and_every_filtered_listing_flat_deep():
         after["scenarios"]["filter"]["requests_per_second"]
         / before["scenarios"]["filter"]["requests_per_second"]
     )
-    assert gain > rps_gain("09-filter-plans", "08-optimized", "filter")
+    assert gain > 2
     assert any(name.startswith("last_name=") for name in after["filtered_pages"])
     for name, entry in after["filtered_pages"].items():
         first, was = entry["first"]["buffers"], before["filtered_pages"][name]["first"]["buffers"]
@@ -649,9 +664,8 @@ def test_09_at_3m_keeps_its_p95_goal_and_every_filtered_listing_flat_deep():
         assert first < was / 2, name
     slowest = max(probed(after["scenarios"]["filter"]).items(), key=lambda item: item[1])[0]
     assert "points_min=" in slowest
-    # "In about the time it takes at 1M."
-    at_3m = max(probed(after["scenarios"]["filter"]).values())
-    assert at_3m < 1.5 * max(probed(STEPS["09-filter-plans"]["scenarios"]["filter"]).values())
+    # "Still within the first-page goal."
+    assert max(probed(after["scenarios"]["filter"]).values()) <= 20
     # "Step 08's slow filters slow down with the table."
     slow_08 = max(probed(before["scenarios"]["filter"]).values())
     assert slow_08 > 1.5 * max(probed(STEPS["08-optimized"]["scenarios"]["filter"]).values())
@@ -671,17 +685,13 @@ def test_09_changes_only_the_filtered_statements():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_list_is_level_with_07_and_mapping_a_page_costs_about_half_a_millisecond():
-    """08's page: list's throughput is within noise of 07's; serialising a page through
-    the domain's dataclasses costs more, by about half a millisecond, a small part of a
-    list request in process."""
-    before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
-    assert report.within_noise(before["list"], after["list"])
+def test_08_mapping_a_page_adds_little():
+    """08's page: serialising a page through the domain's dataclasses costs a small part
+    of a list request in process."""
     extra = micro("08-optimized", "test_serialise_one_page") - micro(
         "07-redis-cache", "test_serialise_one_page"
     )
-    assert 0.0002 < extra < 0.001
-    assert extra < micro("08-optimized", "test_one_list_request") / 5
+    assert abs(extra) < micro("08-optimized", "test_one_list_request") / 5
 
 
 def test_08_once_hit_walk_far_less_often_than_07_when_cursors_carried_the_time():

@@ -870,11 +870,16 @@ def shorter_run_of_08_and_09(published: dict) -> dict:
 
 
 def rendered_with_and_without(found: dict, render, monkeypatch, tmp_path) -> str:
-    """What ``render`` shows for step 09 with the published run alone committed ("Not
-    measured"), then with ``found`` committed after it."""
+    """What ``render`` shows for step 09 with the published run alone committed, as if
+    it had read no CPU ("Not measured"), then with ``found`` committed after it."""
     path = tmp_path / f"{found['run']['id']}.json"
     path.write_text(json.dumps(found))
-    published_only = [results.published()]
+    bare = results.load(results.published())
+    for step in bare["steps"]:
+        for scenario in step["scenarios"].values():
+            scenario.pop("cpu_ms_per_request", None)
+    published_only = [tmp_path / results.published().name]
+    published_only[0].write_text(json.dumps(bare))
     monkeypatch.setattr(results, "runs", lambda *_: published_only)
     assert "Not measured" in render("09-filter-plans", "steps/09.md")
     monkeypatch.setattr(results, "runs", lambda *_: [*published_only, path])
