@@ -43,37 +43,37 @@ def missing() -> str | None:
     return None if binary() else f"HAProxy is not installed: {INSTALL}"
 
 
-def configuration(port: int, backends: list[int]) -> str:
-    """haproxy.cfg: ``port`` in front of an app instance on each of ``backends``."""
-    servers = [
-        f"    server app{n} {net.HOST}:{backend} check" for n, backend in enumerate(backends, 1)
+def configuration(frontends: dict[int, list[int]]) -> str:
+    """haproxy.cfg: for each port of ``frontends``, a front in front of an app instance on
+    each of its backends' ports."""
+    lines = [
+        "# Written by bench/balancer.py whenever the instances change; edit it there.",
+        "global",
+        f"    pidfile {DIR / 'haproxy.pid'}",
+        f"    stats socket {DIR / 'haproxy.sock'} mode 600 level admin",
+        "    maxconn 4096",
+        "",
+        "defaults",
+        "    mode http",
+        "    timeout connect 2s",
+        # As long as the slowest request of the workload may take at 1M customers.
+        "    timeout client 120s",
+        "    timeout server 120s",
+        "    timeout queue 10s",
+        # A refused connection never reached an instance (one stopping, or killed):
+        # sending it to another is safe, even for a write.
+        "    retries 2",
+        "    option redispatch 1",
+        "    retry-on conn-failure",
     ]
-    return "\n".join(
-        [
-            "# Written by bench/balancer.py whenever the instances change; edit it there.",
-            "global",
-            f"    pidfile {DIR / 'haproxy.pid'}",
-            f"    stats socket {DIR / 'haproxy.sock'} mode 600 level admin",
-            "    maxconn 4096",
+    for port, backends in sorted(frontends.items()):
+        lines += [
             "",
-            "defaults",
-            "    mode http",
-            "    timeout connect 2s",
-            # As long as the slowest request of the workload may take at 1M customers.
-            "    timeout client 120s",
-            "    timeout server 120s",
-            "    timeout queue 10s",
-            # A refused connection never reached an instance (one stopping, or killed):
-            # sending it to another is safe, even for a write.
-            "    retries 2",
-            "    option redispatch 1",
-            "    retry-on conn-failure",
-            "",
-            "frontend api",
+            f"frontend api{port}",
             f"    bind {net.HOST}:{port}",
-            "    default_backend app",
+            f"    default_backend app{port}",
             "",
-            "backend app",
+            f"backend app{port}",
             # The instance with the fewest requests in flight: a slow request on one does
             # not queue the next behind it while another is idle.
             "    balance leastconn",
@@ -81,10 +81,12 @@ def configuration(port: int, backends: list[int]) -> str:
             f"    http-check send meth GET uri {net.HEALTH_PATH} ver HTTP/1.1 hdr Host localhost",
             "    http-check expect status 200",
             f"    default-server inter {CHECK_EVERY_MS} fall {FALL} rise {RISE}",
-            *servers,
-            "",
+            *(
+                f"    server app{n} {net.HOST}:{backend} check"
+                for n, backend in enumerate(backends, 1)
+            ),
         ]
-    )
+    return "\n".join([*lines, ""])
 
 
 def pid() -> int | None:
@@ -95,47 +97,75 @@ def pid() -> int | None:
     return found if services.pid_alive(found) else None
 
 
-def ensure(backends: list[int]) -> str:
-    """HAProxy in front of the instances on ``backends``, started, or reloaded if it runs
-    with other ones; its base URL."""
+def ensure(backends: list[int], port: int | None = None) -> str:
+    """HAProxy's address on ``port`` (a free one by default) in front of the instances on
+    ``backends``; the other fronts it serves stay as they are, so that two sets of
+    instances (make serve beside a test run) each keep their own address."""
     if problem := missing():
         raise services.ServiceError(problem)
+    port = port or net.free_port(PORT)
     with services.state() as state:
-        known = state.get("balancer", {})
-        port = known.get("port")
-        running = pid()
-        port = port if port and (running or net.port_free(port)) else net.free_port(PORT)
-        config = configuration(port, backends)
-        DIR.mkdir(parents=True, exist_ok=True)
-        written = DIR / "haproxy.cfg"
-        url = f"http://{net.HOST}:{port}"
-        if running and written.exists() and written.read_text() == config:
-            return url
-        written.write_text(config)
-        checked = subprocess.run([binary(), "-c", "-q", "-f", str(written)], capture_output=True)
-        if checked.returncode != 0:
-            raise services.ServiceError(f"HAProxy refused {written}:\n{checked.stderr.decode()}")
-        verb = "reloading" if running else "starting"
-        print(f"[services] {verb} HAProxy on {url} for ports {backends}", flush=True)
-        # -D: a daemon writing its pid file; -sf: the new process takes the port and tells
-        # the old one to finish what it holds and exit.
-        command = [binary(), "-D", "-f", str(written), *(["-sf", str(running)] if running else [])]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise services.ServiceError(f"HAProxy did not start:\n{done.stderr}")
-        net.wait_until(
-            lambda: pid() not in (None, running),
-            10,
-            f"HAProxy did not start on port {port}",
-            error=services.ServiceError,
-        )
-        state["balancer"] = {"port": port, "url": url}
-    return url
+        fronts = _live(state.get("balancer", {}).get("fronts", {}))
+        fronts[str(port)] = backends
+        _apply(state, fronts)
+    return f"http://{net.HOST}:{port}"
+
+
+def release(port: int) -> None:
+    """Stop serving the front on ``port``; HAProxy stops once it serves none."""
+    with services.state() as state:
+        fronts = _live(state.get("balancer", {}).get("fronts", {}))
+        fronts.pop(str(port), None)
+        if fronts:
+            _apply(state, fronts)
+        else:
+            services.terminate(pid(), "HAProxy")
+            state.pop("balancer", None)
+
+
+def _live(fronts: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The fronts whose instances still listen: a set of instances killed with no chance
+    to release its front leaves it behind."""
+    return {
+        port: backends
+        for port, backends in fronts.items()
+        if any(not net.port_free(backend) for backend in backends)
+    }
+
+
+def _apply(state: dict, fronts: dict[str, list[int]]) -> None:
+    running = pid()
+    config = configuration({int(port): backends for port, backends in fronts.items()})
+    DIR.mkdir(parents=True, exist_ok=True)
+    written = DIR / "haproxy.cfg"
+    urls = ", ".join(f"http://{net.HOST}:{port}" for port in sorted(fronts))
+    state["balancer"] = {"fronts": fronts, "url": urls}
+    if running and written.exists() and written.read_text() == config:
+        return
+    written.write_text(config)
+    checked = subprocess.run([binary(), "-c", "-q", "-f", str(written)], capture_output=True)
+    if checked.returncode != 0:
+        raise services.ServiceError(f"HAProxy refused {written}:\n{checked.stderr.decode()}")
+    verb = "reloading" if running else "starting"
+    print(f"[services] {verb} HAProxy on {urls}", flush=True)
+    # -D: a daemon writing its pid file; -sf: the new process takes the ports and tells
+    # the old one to finish what it holds and exit.
+    command = [binary(), "-D", "-f", str(written), *(["-sf", str(running)] if running else [])]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise services.ServiceError(f"HAProxy did not start:\n{done.stderr}")
+    net.wait_until(
+        lambda: pid() not in (None, running),
+        10,
+        f"HAProxy did not start on {urls}",
+        error=services.ServiceError,
+    )
 
 
 def stop() -> bool:
-    """Stop HAProxy; whether it was running."""
-    with services.state():
+    """Stop HAProxy and forget its fronts; whether it was running."""
+    with services.state() as state:
+        state.pop("balancer", None)
         return services.terminate(pid(), "HAProxy")
 
 
@@ -143,21 +173,44 @@ def status() -> str:
     return services.optional_status("balancer", bool(binary()), INSTALL, bool(pid()))
 
 
-def servers_up() -> dict[str, bool]:
-    """Which instances HAProxy sends requests to now, by name (app1, app2, …)."""
+def _ask(command: str) -> str:
+    """What HAProxy's stats socket answers to ``command``."""
     import socket
 
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(2)
         sock.connect(str(DIR / "haproxy.sock"))
-        sock.sendall(b"show servers state app\n")
+        sock.sendall(f"{command}\n".encode())
         raw = b""
         while chunk := sock.recv(65536):
             raw += chunk
+    return raw.decode()
+
+
+def servers_up(port: int) -> dict[str, bool]:
+    """Which instances behind the front on ``port`` HAProxy sends requests to now, by
+    name (app1, app2, …)."""
     found = {}
-    for line in raw.decode().splitlines():
+    for line in _ask(f"show servers state app{port}").splitlines():
         fields = line.split()
         # be_id be_name srv_id srv_name srv_addr srv_op_state …; 2 is running.
-        if len(fields) > 5 and fields[1] == "app" and fields[0].isdigit():
+        if len(fields) > 5 and fields[1] == f"app{port}" and fields[0].isdigit():
             found[fields[3]] = fields[5] == "2"
+    return found
+
+
+def served(port: int) -> dict[str, int]:
+    """Requests each instance behind the front on ``port`` has been sent, by name."""
+    rows = _ask("show stat").splitlines()
+    header = rows[0].lstrip("# ").split(",")
+    name, server, total = header.index("pxname"), header.index("svname"), header.index("stot")
+    found = {}
+    for row in rows[1:]:
+        fields = row.split(",")
+        if (
+            len(fields) > total
+            and fields[name] == f"app{port}"
+            and fields[server].startswith("app")
+        ):
+            found[fields[server]] = int(fields[total])
     return found

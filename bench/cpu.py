@@ -77,11 +77,12 @@ class Meter:
     """Reads the CPU seconds of the processes a scenario runs on.
 
     ``roots`` maps a part (``app``, ``postgresql``, ``redis``) to a function that
-    returns the pid at the top of its tree, or None when the harness does not run it.
-    The app's pid is known only once its server has started, hence functions.
+    returns the pid at the top of its tree, the pids of several trees (the app instances
+    of a step behind a load balancer), or None when the harness does not run it. The
+    app's pids are known only once its servers have started, hence functions.
     """
 
-    def __init__(self, roots: dict[str, Callable[[], int | None]]):
+    def __init__(self, roots: dict[str, Callable[[], int | list[int] | None]]):
         self.roots = roots
 
     def read(self) -> dict[str, float | None]:
@@ -89,8 +90,10 @@ class Meter:
             return dict.fromkeys(PARTS)
         seconds: dict[str, float | None] = {}
         for part in PARTS[:-1]:
-            pid = self.roots[part]() if part in self.roots else None
-            seconds[part] = tree_seconds(pid) if pid else None
+            found = self.roots[part]() if part in self.roots else None
+            pids = [found] if isinstance(found, int) else list(found or [])
+            trees = [tree_seconds(pid) for pid in pids]
+            seconds[part] = sum(trees) if trees and None not in trees else None
         seconds["k6"] = children_seconds()
         return seconds
 

@@ -120,21 +120,21 @@ def _answers(url: str) -> bool:
     return True
 
 
-def ensure(found: services.Services) -> str:
-    """PgBouncer in front of ``found``'s PostgreSQL, started if it is not running with
-    this configuration; its URL for the same database and user."""
+def ensure(database_url: str) -> str:
+    """PgBouncer in front of the PostgreSQL of ``database_url``, started if it is not
+    running with this configuration; its URL for the same database and user."""
     if problem := missing():
         raise services.ServiceError(problem)
-    max_connections = int(services.server_settings(found.database_url)["max_connections"])
+    max_connections = int(services.server_settings(database_url)["max_connections"])
     with services.state() as state:
         known = state.get("pgbouncer", {})
         port = known.get("port")
         port = port if port and (pid() or net.port_free(port)) else net.free_port(PORT)
-        ini, users = configuration(found.database_url, port, server_connections(max_connections))
+        ini, users = configuration(database_url, port, server_connections(max_connections))
         DIR.mkdir(parents=True, exist_ok=True)
         written = DIR / "pgbouncer.ini"
         if pid() and written.exists() and written.read_text() == ini:
-            return url_for(found.database_url, port)
+            return url_for(database_url, port)
         _stop()
         written.write_text(ini)
         (DIR / "users.txt").write_text(users)
@@ -149,7 +149,7 @@ def ensure(found: services.Services) -> str:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise services.ServiceError(f"PgBouncer did not start:\n{done.stderr}{_log_tail()}")
-        url = url_for(found.database_url, port)
+        url = url_for(database_url, port)
         net.wait_until(
             lambda: _answers(url),
             15,
@@ -158,6 +158,19 @@ def ensure(found: services.Services) -> str:
         )
         state["pgbouncer"] = {"port": port, "url": services.redacted(url)}
     return url
+
+
+def server_pids(bouncer_url: str) -> set[int]:
+    """PostgreSQL's backend processes PgBouncer at ``bouncer_url`` holds, from its admin
+    console (SHOW SERVERS)."""
+    import psycopg
+
+    admin = psycopg.conninfo.make_conninfo(bouncer_url, dbname="pgbouncer")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        # The admin console speaks the simple query protocol only: no parameters.
+        cursor = conn.execute("SHOW SERVERS")
+        column = [c.name for c in cursor.description].index("remote_pid")
+        return {row[column] for row in cursor.fetchall()}
 
 
 def _log_tail() -> str:

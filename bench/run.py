@@ -489,7 +489,7 @@ class Sitting:
             roots["redis"] = None
         meter = cpu.Meter(
             {
-                "app": lambda: app[0] if app else None,
+                "app": lambda: app,
                 **{part: (lambda pid=pid: pid) for part, pid in roots.items()},
             }
         )

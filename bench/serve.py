@@ -16,7 +16,7 @@ from typing import IO
 
 import psycopg
 
-from bench import net, services, variables, venvs
+from bench import balancer, net, pgbouncer, services, variables, venvs
 from bench.net import HOST
 from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 
@@ -103,6 +103,12 @@ def running(
     With ``healthy=False`` any answer will do (a server whose database is down);
     ``started`` is handed the server's process (a profiler attaches to it).
     """
+    if "haproxy" in step.services:
+        with fleet(
+            step, database_url, redis_url, port, output, timeout, healthy, started, settings
+        ) as base_url:
+            yield base_url
+        return
     port = port or net.free_port()
     command = server_command(step, venvs.ensure(step), HOST, port)
     env = {**environment(step, database_url, redis_url), **(settings or {})}
@@ -118,6 +124,68 @@ def running(
     with serving(
         step.slug, command, step.path, env, port, output, timeout, healthy, started
     ) as base_url:
+        yield base_url
+
+
+def instance_count(step: Step) -> int:
+    """How many app instances serve a step behind its load balancer: INSTANCES, or
+    its step.toml's."""
+    return (
+        int(variables.number("INSTANCES", kind=int))
+        if variables.given("INSTANCES")
+        else step.instances
+    )
+
+
+@contextlib.contextmanager
+def fleet(
+    step: Step,
+    database_url: str,
+    redis_url: str | None = None,
+    port: int | None = None,
+    output: IO | None = None,
+    timeout: float = 90,
+    healthy: bool = True,
+    started: Callable[[subprocess.Popen], None] | None = None,
+    settings: dict[str, str] | None = None,
+    instances: int | None = None,
+    via_pgbouncer: bool | None = None,
+) -> Iterator[str]:
+    """The step as several app instances, each a server of one worker on its own port,
+    behind HAProxy on ``port``: the topology of a deployment on several machines, on
+    one. The instances reach PostgreSQL through PgBouncer when ``via_pgbouncer`` says
+    so, by default when the step's services name it; any step may be served so, to
+    compare. Yields the load balancer's base URL once every instance is in its
+    rotation; every client talks to that address only.
+    """
+    if "pgbouncer" in step.services if via_pgbouncer is None else via_pgbouncer:
+        database_url = pgbouncer.ensure(database_url)
+    env = {**environment(step, database_url, redis_url), **(settings or {})}
+    python = venvs.ensure(step)
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for n in range(1, (instances or instance_count(step)) + 1):
+            # Chosen as each instance starts: a port handed out earlier is taken by then.
+            instance_port = net.free_port()
+            command = server_command(step, python, HOST, instance_port, cores=1)
+            stack.enter_context(
+                serving(
+                    f"{step.slug} instance {n}",
+                    command, step.path, env, instance_port, output, timeout, healthy, started,
+                )
+            )  # fmt: skip
+            ports.append(instance_port)
+        base_url = balancer.ensure(ports, port)
+        front = int(base_url.rsplit(":", 1)[1])
+        # Unwound first: the front goes before the instances behind it stop.
+        stack.callback(balancer.release, front)
+        if healthy:
+            net.wait_until(
+                lambda: all(balancer.servers_up(front).values()),
+                timeout,
+                f"{step.slug}: HAProxy on {base_url} does not send to every instance",
+                error=ServerError,
+            )
         yield base_url
 
 

@@ -67,6 +67,8 @@ class Step:
     # Tests of the step before that this step's change makes untrue ("file::name" →
     # why); every other test of that step must still be in this one.
     retired: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # App instances behind the load balancer, when the step has one (step 10 on).
+    instances: int = 1
     # Controls declared on this step, as step.toml holds them (bench/controls.py).
     controls: tuple[dict, ...] = field(default=(), hash=False, compare=False)
 
@@ -129,6 +131,7 @@ def load(path: Path) -> Step:
         shows=tuple(data.get("shows", [])),
         retired=data.get("retired", {}),
         controls=tuple(data.get("controls", [])),
+        instances=data.get("instances", 1),
     )
 
 

@@ -65,6 +65,7 @@ VARIABLES = {
         Variable("DEBUG", "Django's DEBUG for the steps the harness serves", "false"),
         Variable("ALLOWED_HOSTS", "the steps' ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
         Variable("DB_POOL_MAX_SIZE", "each worker's pool; the harness sizes it otherwise"),
+        Variable("INSTANCES", "app instances behind the load balancer (step 10 on; step.toml's)"),
     ]
 }
 

@@ -62,8 +62,16 @@ def answered_by(url: str, times: int = 20) -> set[str]:
     return found
 
 
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def all_up(url: str) -> None:
+    net.wait_until(lambda: all(balancer.servers_up(port_of(url)).values()), 10, "instances not up")
+
+
 def test_the_configuration_checks_every_instance_and_retries_a_refused_connection():
-    config = balancer.configuration(9000, [9001, 9002]).splitlines()
+    config = balancer.configuration({9000: [9001, 9002]}).splitlines()
     assert f"    bind {net.HOST}:9000" in config
     assert f"    server app1 {net.HOST}:9001 check" in config
     assert f"    server app2 {net.HOST}:9002 check" in config
@@ -82,37 +90,67 @@ def test_a_missing_binary_says_what_to_install(monkeypatch):
 
 def test_requests_reach_every_instance_through_one_address(instances):
     url = balancer.ensure([instance.port for instance in instances])
-    net.wait_until(lambda: all(balancer.servers_up().values()), 10, "instances not up")
+    all_up(url)
     assert answered_by(url) == {"instance-1", "instance-2"}
     assert balancer.status() == f"running on {url}"
+    balancer.release(port_of(url))
 
 
 def test_an_instance_that_dies_leaves_the_rotation(instances):
     url = balancer.ensure([instance.port for instance in instances])
-    net.wait_until(lambda: all(balancer.servers_up().values()), 10, "instances not up")
+    all_up(url)
     instances[0].kill()
     net.wait_until(
-        lambda: balancer.servers_up() == {"app1": False, "app2": True},
+        lambda: balancer.servers_up(port_of(url)) == {"app1": False, "app2": True},
         10 * balancer.FALL * balancer.CHECK_EVERY_MS / 1000,
         "HAProxy still sends requests to the dead instance",
     )
     assert answered_by(url) == {"instance-2"}
+    balancer.release(port_of(url))
 
 
 def test_a_reload_serves_other_instances_on_the_same_address(instances):
     url = balancer.ensure([instances[0].port])
     before = balancer.pid()
-    assert balancer.ensure([instances[1].port]) == url
+    assert balancer.ensure([instances[1].port], port_of(url)) == url
     assert balancer.pid() != before
-    net.wait_until(lambda: balancer.servers_up() == {"app1": True}, 10, "instance not up")
+    net.wait_until(
+        lambda: balancer.servers_up(port_of(url)) == {"app1": True}, 10, "instance not up"
+    )
     assert answered_by(url) == {"instance-2"}
+    balancer.release(port_of(url))
+
+
+def test_two_sets_of_instances_each_keep_their_own_address(instances):
+    first = balancer.ensure([instances[0].port])
+    second = balancer.ensure([instances[1].port])
+    assert first != second
+    all_up(first)
+    all_up(second)
+    assert answered_by(first) == {"instance-1"}
+    assert answered_by(second) == {"instance-2"}
+    balancer.release(port_of(first))
+    assert balancer.pid() is not None
+    assert answered_by(second) == {"instance-2"}
+    balancer.release(port_of(second))
+    assert balancer.pid() is None
+    assert balancer.status() == "stopped"
 
 
 def test_ensure_keeps_a_balancer_that_serves_the_same_instances(instances):
     url = balancer.ensure([instance.port for instance in instances])
     running = balancer.pid()
-    assert balancer.ensure([instance.port for instance in instances]) == url
+    assert balancer.ensure([instance.port for instance in instances], port_of(url)) == url
     assert balancer.pid() == running
+    balancer.release(port_of(url))
+
+
+def test_a_front_whose_instances_died_is_dropped(instances):
+    url = balancer.ensure([instances[0].port])
+    instances[0].kill()
+    other = balancer.ensure([instances[1].port])
+    assert f"bind {net.HOST}:{port_of(url)}" not in (balancer.DIR / "haproxy.cfg").read_text()
+    balancer.release(port_of(other))
 
 
 def test_stopped_it_is_stopped(instances):

@@ -18,7 +18,7 @@ def bouncer(servers) -> str:
         if os.environ.get("CI"):
             pytest.fail(f"{problem}: .ci/run installs it")
         pytest.skip(problem)
-    return pgbouncer.ensure(servers)
+    return pgbouncer.ensure(servers.database_url)
 
 
 def backends(database_url: str, tag: str) -> int:
@@ -54,7 +54,7 @@ def test_its_url_keeps_the_database_and_user_and_changes_the_address():
 def test_a_missing_binary_says_what_to_install(monkeypatch, servers):
     monkeypatch.setattr(pgbouncer, "binary", lambda: None)
     with pytest.raises(services.ServiceError, match="apt-get install pgbouncer"):
-        pgbouncer.ensure(servers)
+        pgbouncer.ensure(servers.database_url)
     assert "apt-get install pgbouncer" in pgbouncer.status()
 
 
@@ -66,7 +66,7 @@ def test_it_answers_for_the_same_database(bouncer, servers):
 
 def test_ensure_keeps_the_running_pgbouncer(bouncer, servers):
     running = pgbouncer.pid()
-    assert pgbouncer.ensure(servers) == bouncer
+    assert pgbouncer.ensure(servers.database_url) == bouncer
     assert pgbouncer.pid() == running
     assert pgbouncer.status().startswith("running on ")
 
@@ -107,6 +107,6 @@ def test_stopped_it_is_started_again_on_demand(bouncer, servers):
     assert pgbouncer.stop() is True
     assert pgbouncer.pid() is None
     assert pgbouncer.status() == "stopped"
-    assert pgbouncer.ensure(servers) == bouncer
+    assert pgbouncer.ensure(servers.database_url) == bouncer
     with psycopg.connect(bouncer, autocommit=True) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
