@@ -16,6 +16,7 @@ port over and the old one finishes the requests it holds.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,6 +32,28 @@ SYSTEM_PATHS = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 CHECK_EVERY_MS = 1000
 FALL = 2
 RISE = 2
+
+
+# HAProxy's own error answers: the status, and what its detail says.
+ERRORS = {
+    502: "an app instance failed to answer",
+    503: "no app instance is available; try again shortly",
+    504: "the app instance did not answer in time",
+}
+
+
+def error_answer(status: int) -> str:
+    """The whole HTTP response HAProxy sends for ``status`` (an errorfile)."""
+    body = json.dumps({"status": "unavailable", "detail": ERRORS[status]})
+    reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
+    return (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Content-Type: application/json\r\n"
+        "Cache-Control: no-store\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+        f"{body}"
+    )
 
 
 def binary() -> str | None:
@@ -65,6 +88,9 @@ def configuration(frontends: dict[int, list[int]]) -> str:
         "    retries 2",
         "    option redispatch 1",
         "    retry-on conn-failure",
+        # HAProxy's own answers, when no instance is up or one does not answer in time,
+        # are JSON with a detail, as the app's are: a client parses every error alike.
+        *(f"    errorfile {status} {DIR / f'{status}.http'}" for status in ERRORS),
     ]
     for port, backends in sorted(frontends.items()):
         lines += [
@@ -137,6 +163,8 @@ def _apply(state: dict, fronts: dict[str, list[int]]) -> None:
     running = pid()
     config = configuration({int(port): backends for port, backends in fronts.items()})
     DIR.mkdir(parents=True, exist_ok=True)
+    for status in ERRORS:
+        (DIR / f"{status}.http").write_text(error_answer(status))
     written = DIR / "haproxy.cfg"
     urls = ", ".join(f"http://{net.HOST}:{port}" for port in sorted(fronts))
     state["balancer"] = {"fronts": fronts, "url": urls}

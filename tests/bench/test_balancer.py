@@ -109,6 +109,24 @@ def test_an_instance_that_dies_leaves_the_rotation(instances):
     balancer.release(port_of(url))
 
 
+def test_with_no_instance_up_it_answers_503_in_json_with_a_detail(instances):
+    url = balancer.ensure([instance.port for instance in instances])
+    all_up(url)
+    for instance in instances:
+        instance.kill()
+    net.wait_until(
+        lambda: not any(balancer.servers_up(port_of(url)).values()),
+        10 * balancer.FALL * balancer.CHECK_EVERY_MS / 1000,
+        "HAProxy still sends requests to dead instances",
+    )
+    response = httpx.get(url + net.HEALTH_PATH, timeout=5)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"] == balancer.ERRORS[503]
+    assert response.json()["status"] != "ok"
+    balancer.release(port_of(url))
+
+
 def test_a_reload_serves_other_instances_on_the_same_address(instances):
     url = balancer.ensure([instances[0].port])
     before = balancer.pid()
