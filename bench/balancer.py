@@ -8,10 +8,12 @@ build only notices a dead backend when a client's request fails on it.
 
 PyPI ships no HAProxy: it comes from the operating system (``INSTALL``). The harness runs
 it as it runs the embedded servers (``bench/services.py``): its configuration under
-``.cache/haproxy/``, its own port, kept running between commands, shown by
-``make services-status`` and stopped by ``make services-stop``. Serving another set of
-instances rewrites the configuration and reloads it: HAProxy's new process takes the
-port over and the old one finishes the requests it holds.
+``.cache/haproxy/``, shown by ``make services-status`` and stopped by
+``make services-stop``. Each set of instances gets a front of its own, on its own port,
+so that two of them (make serve beside a test run) never take each other's address.
+Adding or releasing a front rewrites the configuration and reloads it: HAProxy's new
+process takes the ports over and the old one finishes the requests it holds. It stops
+with its last front.
 """
 
 from __future__ import annotations
