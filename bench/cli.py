@@ -56,6 +56,22 @@ def _resolve_dataset(args: argparse.Namespace, existing: tuple[int, int] | None)
 OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer}
 
 
+def installed(selected: list[steps.Step], missing=None) -> list[steps.Step]:
+    """The steps whose servers are all installed; one line for each step left out, with
+    what to install. ``missing(name)`` says what a server lacks (its module's own)."""
+    missing = missing or (lambda name: OPTIONAL[name].missing())
+    kept = []
+    for step in selected:
+        lacking = [
+            problem for name in step.services if name in OPTIONAL and (problem := missing(name))
+        ]
+        if lacking:
+            print(f"[bench] skipping {step.slug}: {'; '.join(lacking)}", flush=True)
+        else:
+            kept.append(step)
+    return kept
+
+
 def cmd_services(args: argparse.Namespace) -> int:
     if args.action == "up":
         found = services.ensure()
@@ -194,7 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench import run
 
-    selected = steps.select_many(variables.given("STEPS"))
+    selected = installed(steps.select_many(variables.given("STEPS")))
     env = run.preset_env(args.preset)
     settings = run.Settings.from_env(env)
     if args.customers is None:
@@ -240,6 +256,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     scenario = variables.text("SCENARIO")
     given = variables.given("STEPS")
     chosen = steps.select_many(given) if given else profile.default_steps()
+    if fleets := [step.slug for step in chosen if step.fleet]:
+        raise SystemExit(
+            f"[profile] {', '.join(fleets)} runs as instances behind a load balancer and"
+            " py-spy samples one server: profile the step before it, whose code it runs"
+        )
     print(
         f"[profile] {scenario}: {', '.join(step.slug for step in chosen)}, then the ceiling,"
         f" {settings.duration_s:g} s each under {settings.vus} VUs, sampled by py-spy",

@@ -1,4 +1,5 @@
-"""CPU time per request, by process: the app's server, PostgreSQL, Redis and k6.
+"""CPU time per request, by process: the app's server, PostgreSQL, Redis, the proxies
+(HAProxy and PgBouncer, where a step runs behind them) and k6.
 
 On the reference box every process of a run shares two cores, so req/s alone cannot
 say which one a step's time went to. The kernel can: each process's user and system
@@ -21,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 PROC = Path("/proc")
-# The processes measured, in the order results show them.
-PARTS = ("app", "postgresql", "redis", "k6")
+# The processes measured, in the order results show them: "proxies" is HAProxy and
+# PgBouncer, in front of and behind a step served as instances (serve.fleet).
+PARTS = ("app", "postgresql", "redis", "proxies", "k6")
 
 
 def _ticks_per_second() -> int:

@@ -22,14 +22,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import (
+    balancer,
     ceiling,
     controls,
     cpu,
     database,
     facts,
+    fleets,
     journal,
     net,
     paths,
+    pgbouncer,
     report,
     results,
     serve,
@@ -186,13 +189,18 @@ def scenario_runs(
 def step_entry(
     step: steps.Step, facts: dict, scenarios: dict, micro: list[dict], deep: dict | None
 ) -> dict:
+    # A step behind a load balancer runs as instances of one worker each (serve.fleet).
+    instances = serve.instance_count(step) if step.fleet else None
     return {
         "number": step.number,
         "slug": step.slug,
         "title": step.title,
         "server": step.server,
-        "workers": steps.workers(step.server),
-        "command": steps.server_command(step, "python", net.HOST, "<port>")[1:],
+        "workers": instances or steps.workers(step.server),
+        **({"instances": instances} if instances else {}),
+        "command": steps.server_command(
+            step, "python", net.HOST, "<port>", cores=1 if instances else None
+        )[1:],
         "packages": facts["packages"],
         "database": facts["database"],
         "pagination": step.pagination,
@@ -213,6 +221,7 @@ def envelope(
     shape: dict | None,
     ceiling_entry: dict | None = None,
     control_entries: list[dict] | None = None,
+    fleet_entry: dict | None = None,
     sittings: int = 1,
     revision: tuple[str, bool] | None = None,
     spent_s: dict[str, float] | None = None,
@@ -255,6 +264,7 @@ def envelope(
         "steps": measured_steps,
         "ceiling": ceiling_entry,
         **({"controls": control_entries} if control_entries else {}),
+        **({"fleets": fleet_entry} if fleet_entry else {}),
     }
 
 
@@ -394,6 +404,9 @@ class Sitting:
                     boot += started
                     k6 += warmup * started + duration * sum(odds)
                     busy.add(self.base_of(owner))
+        for step, _, _ in self.fleet_todo():
+            k6 += warmup + duration
+            busy.add(step.slug)
         busy |= {step.slug for step in self.selected if not self.kept.step(step.slug)}
         return {
             "seed": 0 if self.seeded else 1,
@@ -441,8 +454,9 @@ class Sitting:
                     )
 
                 self.measure(
-                    server, step.slug, url, where, names, repeat, redis="redis" in step.services
-                )
+                    server, step.slug, url, where, names, repeat,
+                    redis="redis" in step.services, fleet=step.fleet,
+                )  # fmt: skip
             if repeat == self.settings.repeats:
                 self.untimed(step, index)
         for control in self.controls:
@@ -475,10 +489,75 @@ class Sitting:
             cached = "redis" in self.top.services
             self.measure(server, "ceiling", url, where, names, repeat, ceiling.WARMUP, cached)
 
-    def measure(self, server, owner, url, where, names, repeat, warmup="mixed", redis=True) -> None:
+    @property
+    def fleet_pair(self) -> tuple[steps.Step, steps.Step] | None:
+        """The step before the first one served through PgBouncer, and that step, when
+        this run measures what each holds as instances are added (the untimed extras)."""
+        return fleets.pair(self.selected) if self.settings.details else None
+
+    def fleet_cells(self) -> list[tuple[steps.Step, int, bool]]:
+        if not (found := self.fleet_pair):
+            return []
+        return [
+            (step, instances, via)
+            for instances in fleets.sizes()
+            for step, via in zip(found, (False, True), strict=True)
+        ]
+
+    @staticmethod
+    def fleet_owner(step: steps.Step, instances: int) -> str:
+        return f"fleet {step.slug} x{instances}"
+
+    def fleet_todo(self) -> list[tuple[steps.Step, int, bool]]:
+        return [
+            cell
+            for cell in self.fleet_cells()
+            if self.kept.cell(self.fleet_owner(*cell[:2]), fleets.SCENARIO, 1) is None
+        ]
+
+    def measure_fleets(self) -> None:
+        """Each fleet size, the step before with a pool per instance, then the step through
+        PgBouncer, once each after the rounds (bench/fleets.py)."""
+        cells = self.fleet_cells()
+        for step, instances, via in self.fleet_todo():
+            self.progress.replan(self.plan())
+            where = f"{step.slug} as {instances} instance(s)" + (" via PgBouncer" if via else "")
+            found = fleets.measure(
+                step, self.url_of(step), self.found.redis_url, self.terms_file, self.settings,
+                instances, via,
+            )  # fmt: skip
+            self.kept.keep_cell(self.fleet_owner(step, instances), fleets.SCENARIO, 1, found)
+            done = len(cells) - len(self.fleet_todo())
+            self.progress.advance(
+                self.settings.warmup_s + self.settings.duration_s,
+                f"{where} ({done}/{len(cells)}): {found['requests_per_second']:.1f} req/s,"
+                f" PostgreSQL held {found['connections']['max']} connections,"
+                f" errors {found['errors']}",
+            )
+
+    def fleet_result(self) -> dict | None:
+        if not (cells := self.fleet_cells()):
+            return None
+        before, pooled = self.fleet_pair
+        return {
+            "step": before.slug,
+            "pooled_step": pooled.slug,
+            "scenario": fleets.SCENARIO,
+            "vus_per_instance": self.settings.vus,
+            "pool_max_size": steps.POOL_MAX_SIZE,
+            "runs": [
+                self.kept.cell(self.fleet_owner(step, instances), fleets.SCENARIO, 1)
+                for step, instances, _ in cells
+            ],
+        }
+
+    def measure(
+        self, server, owner, url, where, names, repeat, warmup="mixed", redis=True, fleet=False
+    ) -> None:
         """Start ``owner``'s server (``server(log)``, its output in .cache/logs/), then
         run ``names`` against it, keeping each scenario as it is measured. Redis's CPU is
-        read only where ``owner`` uses it: otherwise it is another server idling."""
+        read only where ``owner`` uses it, the proxies' where it is a ``fleet``:
+        otherwise each is another server idling."""
         logs = paths.CACHE_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         # Each turn plans again: the repeats decided since drop out of the ETA.
@@ -491,6 +570,10 @@ class Sitting:
             {
                 "app": lambda: app,
                 **{part: (lambda pid=pid: pid) for part, pid in roots.items()},
+                # Only in front of and behind a fleet: PgBouncer stays up idle after one.
+                "proxies": lambda: (
+                    [pid for pid in (balancer.pid(), pgbouncer.pid()) if pid] if fleet else None
+                ),
             }
         )
         with (
@@ -597,6 +680,7 @@ class Sitting:
             state.get("shape"),
             self.ceiling_result(),
             self.control_results(),
+            self.fleet_result(),
             state["sittings"],
             (state["git_revision"], state["git_dirty"]),
             self.progress.spent_s(),
@@ -620,6 +704,7 @@ def run(
     sitting.seed()
     for repeat in sitting.rounds:
         sitting.measure_round(repeat)
+    sitting.measure_fleets()
     path = results.write(sitting.result(), directory, publish=publish)
     sitting.kept.discard()
     print(f"[bench] time by kind: {sitting.progress.spending()}", flush=True)

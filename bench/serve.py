@@ -103,7 +103,7 @@ def running(
     With ``healthy=False`` any answer will do (a server whose database is down);
     ``started`` is handed the server's process (a profiler attaches to it).
     """
-    if "haproxy" in step.services:
+    if step.fleet:
         with fleet(
             step, database_url, redis_url, port, output, timeout, healthy, started, settings
         ) as base_url:
@@ -156,9 +156,13 @@ def fleet(
     one. The instances reach PostgreSQL through PgBouncer when ``via_pgbouncer`` says
     so, by default when the step's services name it; any step may be served so, to
     compare. Yields the load balancer's base URL once every instance is in its
-    rotation; every client talks to that address only.
+    rotation (with ``healthy=False``, once each answers at all); every client talks to
+    that address only.
     """
-    if "pgbouncer" in step.services if via_pgbouncer is None else via_pgbouncer:
+    pooled = "pgbouncer" in step.services if via_pgbouncer is None else via_pgbouncer
+    # A fleet started on a database that is down (the health test, the faults) goes
+    # straight to it: PgBouncer is configured from the server's own max_connections.
+    if pooled and healthy:
         database_url = pgbouncer.ensure(database_url)
     env = {**environment(step, database_url, redis_url), **(settings or {})}
     python = venvs.ensure(step)

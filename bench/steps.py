@@ -73,6 +73,11 @@ class Step:
     controls: tuple[dict, ...] = field(default=(), hash=False, compare=False)
 
     @property
+    def fleet(self) -> bool:
+        """Served as app instances behind a load balancer (serve.fleet), not one server."""
+        return "haproxy" in self.services
+
+    @property
     def label(self) -> str:
         return f"{self.number:02d}"
 

@@ -66,6 +66,9 @@ VARIABLES = {
         Variable("ALLOWED_HOSTS", "the steps' ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]"),
         Variable("DB_POOL_MAX_SIZE", "each worker's pool; the harness sizes it otherwise"),
         Variable("INSTANCES", "app instances behind the load balancer (step 10 on; step.toml's)"),
+        Variable(
+            "FLEET_SIZES", "instance counts of make bench's connection figures (step 10)", "1,2,4,8"
+        ),
     ]
 }
 

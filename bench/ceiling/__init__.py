@@ -22,8 +22,10 @@ WARMUP = "walk"
 
 
 def step_of(selected: list[steps.Step]) -> steps.Step | None:
-    """The step whose SQL the ceiling sends, if it is being measured: the last one."""
-    last = steps.discover()[-1]
+    """The step whose SQL the ceiling sends, if it is being measured: the last one served
+    as one server. The ceiling measures what a step's code costs on the same workers;
+    the steps behind a load balancer run the code of that step, served otherwise."""
+    last = [step for step in steps.discover() if not step.fleet][-1]
     return last if any(step.slug == last.slug for step in selected) else None
 
 

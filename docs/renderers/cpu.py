@@ -8,7 +8,25 @@ from bench.tables import Column, markdown
 from renderers.common import STATE, fmt_number, made_at, note, runs, step_of
 from renderers.plans import command_of
 
-NAMES = {"app": "app", "postgresql": "PostgreSQL", "redis": "Redis", "k6": "k6"}
+NAMES = {
+    "app": "app",
+    "postgresql": "PostgreSQL",
+    "redis": "Redis",
+    "proxies": "HAProxy + PgBouncer",
+    "k6": "k6",
+}
+
+
+def parts_of(result: dict) -> list[str]:
+    """The processes a run read: the proxies only where some step ran behind them."""
+    read = {
+        part
+        for step in result["steps"]
+        for scenario in step["scenarios"].values()
+        for part, value in (scenario.get("cpu_ms_per_request") or {}).items()
+        if value is not None
+    }
+    return [part for part in cpu.PARTS if part != "proxies" or part in read]
 
 
 def spent(scenario: dict) -> dict | None:
@@ -42,7 +60,8 @@ def render_cpu(slug: str, src_uri: str) -> str:
         return note("Not measured", f"No committed run read where {slug}'s CPU went.")
     _, pair = pair_of(slug)
     columns = [Column("scenario"), Column("step"), Column("req/s", ">"), Column("hits", ">")]
-    columns += [Column(f"{NAMES[part]} ms", ">") for part in cpu.PARTS]
+    parts = parts_of(found)
+    columns += [Column(f"{NAMES[part]} ms", ">") for part in parts]
     columns += [Column("cores busy", ">")]
     rows = []
     for name in found["k6"]["scenarios"]:
@@ -58,7 +77,7 @@ def render_cpu(slug: str, src_uri: str) -> str:
                     step["slug"][:2],
                     fmt_number(rps),
                     "—" if hits is None else f"{hits:.0%}",
-                    *(fmt_number(figures[part], 2) for part in cpu.PARTS),
+                    *(fmt_number(figures.get(part), 2) for part in parts),
                     fmt_number(total(figures) * rps / 1000, 2),
                 ]
             )

@@ -36,6 +36,8 @@ TERMS = {
     "statistics-target": r"statistics targets?|extended statistics",
     "n-plus-one": r"N\+1",
     "keyset-pagination": r"keyset pagination",
+    "load-balancer": r"load balancers?",
+    "transaction-pooling": r"transaction pooling|transaction mode",
 }
 PATTERNS = {
     anchor: re.compile(rf"(?<![\w/#-])(?:{term})(?![\w-])") for anchor, term in TERMS.items()

@@ -94,7 +94,11 @@ def render_results(_: str | None, src_uri: str) -> str:
         target = link(src_uri, f"steps/{step['slug']}.md")
         parts.append(f"## [{step['slug']}]({target})\n")
         parts.append(
-            f"`{step['server']}`, {step['workers']} workers; "
+            (
+                f"{step['instances']} instances of one `{step['server']}` worker behind HAProxy; "
+                if step.get("instances")
+                else f"`{step['server']}`, {step['workers']} workers; "
+            )
             + ", ".join(f"{name} {version}" for name, version in step["packages"].items())
             + "\n"
         )

@@ -19,7 +19,7 @@ from bench import ceiling, probe, serve, steps
 from tests.bench.answers import get
 from tests.datasets import Dataset
 
-LAST = steps.discover()[-1]
+LAST = ceiling.step_of(steps.discover())
 DATA = Dataset(2_000, 7, "crm_ceiling")
 # The requests of the ceiling scenarios, each with its next page: the default listing,
 # search, every kind of filter k6 sends, alone and in pairs, and orderings, nullable keys

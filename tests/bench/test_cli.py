@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from bench import cli, database
+from bench import cli, database, steps
 
 
 def namespace(customers=None, seed=None, reuse=True) -> argparse.Namespace:
@@ -51,3 +51,18 @@ def test_thousands_separators_are_accepted(monkeypatch):
 def test_an_unknown_step_is_a_clear_error(capsys):
     assert cli.main(["serve", "42"]) == 2
     assert "no step '42'; the steps are: 01-naive" in capsys.readouterr().err
+
+
+def test_a_step_whose_server_is_not_installed_is_skipped_in_one_line(capsys):
+    present = steps.discover()
+    fleet = [step for step in present if "pgbouncer" in step.services]
+    assert fleet
+    lacking = {"pgbouncer": "PgBouncer is not installed: apt-get install pgbouncer"}
+    kept = cli.installed(present, lacking.get)
+    assert kept == [step for step in present if step not in fleet]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        f"[bench] skipping {step.slug}: PgBouncer is not installed: apt-get install pgbouncer"
+        for step in fleet
+    ]
+    assert cli.installed(present, lambda name: None) == present

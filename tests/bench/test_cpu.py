@@ -83,6 +83,7 @@ def test_a_reading_becomes_milliseconds_per_request_and_unknown_parts_stay_unkno
         "app": 4.0,
         "postgresql": 1.0,
         "redis": None,
+        "proxies": None,
         "k6": 0.8,
     }
     assert cpu.per_request(before, after, 0) == dict.fromkeys(cpu.PARTS)
@@ -92,7 +93,7 @@ def test_a_meter_reads_only_the_trees_it_was_given():
     assert cpu.Meter({"app": lambda: None}).read()["app"] is None
     reading = cpu.Meter({"app": os.getpid}).read()
     assert reading["app"] > 0
-    assert reading["postgresql"] is reading["redis"] is None
+    assert reading["postgresql"] is reading["redis"] is reading["proxies"] is None
     assert reading["k6"] >= 0
 
 

@@ -1,9 +1,12 @@
 """The harness's fleet: a step served as several instances behind HAProxy, reaching
 PostgreSQL through PgBouncer, one address for every client. Step 10 runs so; the last
-step serves here, as any step can be served to compare with it."""
+step serves here, as any step can be served to compare with it. Then the connection
+figures of a run (bench/fleets.py): what PostgreSQL holds as instances are added, with
+a pool per instance and through PgBouncer."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from bench import balancer, net, pgbouncer, serve, steps
+from bench import balancer, fleets, net, pgbouncer, results, run, serve, services, steps
 from tests.datasets import SMALL
 
 
@@ -20,13 +23,17 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-@pytest.fixture(scope="module")
-def fleet(servers) -> Iterator[tuple[str, str]]:
+def need_the_binaries() -> None:
     missing = [problem for problem in (pgbouncer.missing(), balancer.missing()) if problem]
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"{'; '.join(missing)}: .ci/run installs them")
         pytest.skip("; ".join(missing))
+
+
+@pytest.fixture(scope="module")
+def fleet(servers) -> Iterator[tuple[str, str]]:
+    need_the_binaries()
     step = steps.discover()[-1]
     url = SMALL.step_url(servers.database_url, step, fresh=True, copy="fleet")
     with serve.fleet(step, url, servers.redis_url, instances=2, via_pgbouncer=True) as base_url:
@@ -95,3 +102,75 @@ def test_a_write_through_one_instance_is_read_through_another(fleet):
         assert all(after[name] > before[name] for name in after)
         assert http.delete(f"/api/customers/{pk}/").status_code == 204
     assert net.health_status(base_url) == 200
+
+
+def test_the_sampler_counts_the_connections_held_and_those_running_a_query(servers):
+    url = SMALL.step_url(servers.database_url, steps.discover()[0], copy="sampler")
+    with contextlib.ExitStack() as stack:
+        idle = [stack.enter_context(psycopg.connect(url, autocommit=True)) for _ in range(3)]
+        busy = stack.enter_context(psycopg.connect(url, autocommit=True))
+        with fleets.Sampler(url) as sampler:
+            busy.execute("SELECT pg_sleep(0.5)")
+        assert len(idle) == 3
+    assert sampler.figures() == {"max": 4, "median": 4, "max_active": 1}
+
+
+def test_the_pair_is_the_first_step_through_pgbouncer_and_the_one_before_it():
+    present = steps.discover()
+    pooled = next(step for step in present if "pgbouncer" in step.services)
+    before = next(step for step in present if step.number == pooled.number - 1)
+    assert fleets.pair(present) == (before, pooled)
+    assert fleets.pair([pooled]) is None
+    assert fleets.pair([before]) is None
+
+
+@pytest.mark.parametrize("given", ["0,2", "two", " , "])
+def test_fleet_sizes_must_be_instance_counts(monkeypatch, given):
+    monkeypatch.setenv("FLEET_SIZES", given)
+    with pytest.raises(SystemExit, match="FLEET_SIZES"):
+        fleets.sizes()
+
+
+@pytest.fixture(scope="module")
+def figures(servers, tmp_path_factory) -> dict:
+    """A run's connection figures at one and two instances, on the small data set."""
+    need_the_binaries()
+    present = steps.discover()
+    pair = fleets.pair(present)
+    settings = run.Settings(
+        vus=4, duration_s=2, warmup_s=1, open_rate=10, max_vus=8, scenarios=["list"]
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLEET_SIZES", "1,2")
+        sitting = run.Sitting.start(
+            list(pair), SMALL.customers, SMALL.seed, settings, SMALL.prefix, fresh=True
+        )
+        sitting.seed()
+        sitting.measure_fleets()
+        found = sitting.fleet_result()
+    sitting.kept.discard()
+    return found
+
+
+def test_the_figures_pair_every_size_with_and_without_pgbouncer(figures):
+    results.validate({**results.load(results.published()), "fleets": figures})
+    runs = [(r["step"], r["instances"], r["pgbouncer"], r["vus"]) for r in figures["runs"]]
+    before, pooled = figures["step"], figures["pooled_step"]
+    assert runs == [
+        (before, 1, False, 4), (pooled, 1, True, 4),
+        (before, 2, False, 8), (pooled, 2, True, 8),
+    ]  # fmt: skip
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in figures["runs"])
+
+
+def test_through_pgbouncer_postgresql_holds_no_more_than_its_pool(figures, servers):
+    allowed = int(services.server_settings(servers.database_url)["max_connections"])
+    budget = pgbouncer.server_connections(allowed)
+    pooled = [r for r in figures["runs"] if r["pgbouncer"]]
+    assert all(0 < r["connections"]["max"] <= budget for r in pooled)
+
+
+def test_with_a_pool_per_instance_every_instance_holds_its_own(figures):
+    # Each instance's pool keeps its min_size (2) connections however little it is asked.
+    own = {r["instances"]: r["connections"]["max"] for r in figures["runs"] if not r["pgbouncer"]}
+    assert all(held >= 2 * instances for instances, held in own.items())

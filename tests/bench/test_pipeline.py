@@ -1,9 +1,9 @@
 """The whole `make bench` pipeline, small and short: real PostgreSQL, real servers, real k6.
 
-Two steps (the first and the last present, so both servers run), a tiny data set on its
-own database prefix, one second per scenario: every scenario once with every extra, and
-one scenario twice, the steps and the ceiling taking turns. It proves the path and the
-result file, not any number's size.
+Two steps (the first and the last served as one server, so both servers run), a tiny
+data set on its own database prefix, one second per scenario: every scenario once with
+every extra, and one scenario twice, the steps, a fleet and the ceiling taking turns. It
+proves the path and the result file, not any number's size.
 """
 
 from __future__ import annotations
@@ -36,11 +36,21 @@ PREFIX = "crm_smoke"
 REPEATS = 2
 
 
+PRESENT = steps.discover()
+# The first step, and the one the ceiling sends the SQL of: the last served as one server.
+ENDS = list(dict.fromkeys([PRESENT[0], ceiling.step_of(PRESENT)]))
+# With the last step too where it runs as a fleet behind HAProxy and PgBouncer.
+WITH_FLEET = list(dict.fromkeys([*ENDS, PRESENT[-1]]))
+
+
 def pipeline(
-    directory, scenarios: list[str], repeats: int, details: bool, with_controls: bool = False
+    directory,
+    scenarios: list[str],
+    repeats: int,
+    details: bool,
+    with_controls: bool = False,
+    chosen: list[steps.Step] = ENDS,
 ) -> dict:
-    present = steps.discover()
-    chosen = [present[0], present[-1]] if len(present) > 1 else present
     settings = run.Settings(
         vus=2,
         duration_s=1,
@@ -71,7 +81,9 @@ def measured(servers, tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def repeated(servers, tmp_path_factory) -> dict:
     """One scenario the ceiling also runs, REPEATS times, without the extras."""
-    return pipeline(tmp_path_factory.mktemp("repeated"), ["list"], REPEATS, False)
+    return pipeline(
+        tmp_path_factory.mktemp("repeated"), ["list"], REPEATS, False, chosen=WITH_FLEET
+    )
 
 
 def test_the_steps_take_turns_repeat_after_repeat(repeated):
@@ -201,6 +213,18 @@ def test_micro_benchmarks_and_server_facts_are_recorded(measured):
     servers = {step["server"] for step in measured["steps"]}
     if len(measured["steps"]) > 1:
         assert servers == {"gunicorn", "uvicorn"}
+
+
+def test_a_fleet_counts_its_instances_and_the_proxies_cpu(repeated):
+    for step in repeated["steps"]:
+        served = steps.select(step["slug"])
+        spent = step["scenarios"]["list"]["cpu_ms_per_request"]
+        if served.fleet:
+            assert step["instances"] == step["workers"] == served.instances
+            assert spent["proxies"] > 0, step["slug"]
+        else:
+            assert "instances" not in step
+            assert spent["proxies"] is None, step["slug"]
 
 
 def test_the_test_files_a_step_names_are_timed(measured):

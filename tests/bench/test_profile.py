@@ -44,7 +44,8 @@ def test_the_last_two_steps_and_the_ceiling_are_sampled_under_load(servers):
         vus=2, duration_s=2, warmup_s=1, open_rate=10, max_vus=4, scenarios=["search"]
     )
     found = profile.profile(DATA.customers, DATA.seed, "search", settings, prefix=DATA.prefix)
-    ladder = steps.discover()
+    # py-spy samples one server: the steps served as a fleet are left out.
+    ladder = [step for step in steps.discover() if not step.fleet]
     assert found["steps"] == [ladder[-2].slug, ladder[-1].slug]
     assert found["step"] == ladder[-1].slug
     assert list(found["targets"]) == [*found["steps"], "ceiling"]
