@@ -229,18 +229,36 @@ def servers_up(port: int) -> dict[str, bool]:
     return found
 
 
-def served(port: int) -> dict[str, int]:
-    """Requests each instance behind the front on ``port`` has been sent, by name."""
+def _stats(port: int) -> dict[str, dict[str, str]]:
+    """HAProxy's counters (``show stat``) of each instance behind the front on ``port``,
+    by name (app1, app2, …)."""
     rows = _ask("show stat").splitlines()
     header = rows[0].lstrip("# ").split(",")
-    name, server, total = header.index("pxname"), header.index("svname"), header.index("stot")
     found = {}
     for row in rows[1:]:
-        fields = row.split(",")
-        if (
-            len(fields) > total
-            and fields[name] == f"app{port}"
-            and fields[server].startswith("app")
-        ):
-            found[fields[server]] = int(fields[total])
+        fields = dict(zip(header, row.split(","), strict=False))
+        if fields.get("pxname") == f"app{port}" and fields.get("svname", "").startswith("app"):
+            found[fields["svname"]] = fields
     return found
+
+
+def served(port: int) -> dict[str, int]:
+    """Requests each instance behind the front on ``port`` has been sent, by name."""
+    return {server: int(fields["stot"]) for server, fields in _stats(port).items()}
+
+
+def set_state(port: int, server: str, state: str) -> None:
+    """Put an instance behind the front on ``port`` in ``state``: ``drain`` sends it no
+    new request while those it holds finish, ``ready`` takes it back once its health
+    checks pass."""
+    answer = _ask(f"set server app{port}/{server} state {state}").strip()
+    if answer:
+        raise services.ServiceError(f"HAProxy refused to set {server} {state}: {answer}")
+
+
+def in_flight(port: int, server: str) -> int:
+    """Requests HAProxy has sent the instance and not yet had answered."""
+    found = _stats(port).get(server)
+    if found is None:
+        raise services.ServiceError(f"HAProxy has no instance {server} behind port {port}")
+    return int(found["scur"] or 0)

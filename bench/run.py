@@ -544,7 +544,8 @@ class Sitting:
             "pooled_step": pooled.slug,
             "scenario": fleets.SCENARIO,
             "vus_per_instance": self.settings.vus,
-            "pool_max_size": steps.POOL_MAX_SIZE,
+            # What each instance's pool may open: DB_POOL_MAX_SIZE reaches the instances.
+            "pool_max_size": int(variables.given("DB_POOL_MAX_SIZE") or steps.POOL_MAX_SIZE),
             "runs": [
                 self.kept.cell(self.fleet_owner(step, instances), fleets.SCENARIO, 1)
                 for step, instances, _ in cells

@@ -7,6 +7,7 @@ so what is tested and measured is what a reader runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -21,10 +22,28 @@ from bench.net import HOST
 from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 
 DEFAULT_PORT = 8000
+# The servers only some steps need, from the operating system's packages.
+OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer}
 
 
 class ServerError(RuntimeError):
     """The server did not come up; the message carries the tail of its output."""
+
+
+def installed(selected: list[Step], missing=None) -> list[Step]:
+    """The steps whose servers are all installed; one line for each step left out, with
+    what to install. ``missing(name)`` says what a server lacks (its module's own)."""
+    missing = missing or (lambda name: OPTIONAL[name].missing())
+    kept = []
+    for step in selected:
+        lacking = [
+            problem for name in step.services if name in OPTIONAL and (problem := missing(name))
+        ]
+        if lacking:
+            print(f"[bench] skipping {step.slug}: {'; '.join(lacking)}", flush=True)
+        else:
+            kept.append(step)
+    return kept
 
 
 def environment(step: Step, database_url: str, redis_url: str | None) -> dict[str, str]:
@@ -96,17 +115,20 @@ def running(
     healthy: bool = True,
     started: Callable[[subprocess.Popen], None] | None = None,
     settings: dict[str, str] | None = None,
+    handed: Callable[[list[Instance]], None] | None = None,
 ) -> Iterator[str]:
     """Run the step's server; yield its base URL once ``/api/health/`` answers 200.
 
     ``settings`` are environment variables the step reads on top of the harness's.
     With ``healthy=False`` any answer will do (a server whose database is down);
-    ``started`` is handed the server's process (a profiler attaches to it).
+    ``started`` is handed the server's process (a profiler attaches to it), and for a
+    step served as a fleet, ``handed`` its instances (a fault kills or restarts them).
     """
     if step.fleet:
         with fleet(
-            step, database_url, redis_url, port, output, timeout, healthy, started, settings
-        ) as base_url:
+            step, database_url, redis_url, port, output, timeout, healthy, started, settings,
+            handed=handed,
+        ) as base_url:  # fmt: skip
             yield base_url
         return
     port = port or net.free_port()
@@ -125,6 +147,47 @@ def running(
         step.slug, command, step.path, env, port, output, timeout, healthy, started
     ) as base_url:
         yield base_url
+
+
+class Instance:
+    """One app instance of a fleet, its server on its own port: a fault may kill it, a
+    deploy stop it (its server finishes the requests it holds) and start it again."""
+
+    def __init__(
+        self,
+        name: str,
+        server: Callable[[Callable[[subprocess.Popen], None]], contextlib.AbstractContextManager],
+        started: Callable[[subprocess.Popen], None] | None = None,
+    ):
+        self.name = name
+        self._server = server
+        self._started = started
+        self._running = contextlib.ExitStack()
+        self.process: subprocess.Popen | None = None
+
+    def _began(self, process: subprocess.Popen) -> None:
+        self.process = process
+        if self._started:
+            self._started(process)
+
+    def start(self) -> None:
+        """Start its server, on the same port each time; return once it is healthy."""
+        # A server still running would keep the port and answer the health check.
+        self.stop()
+        self._running = contextlib.ExitStack()
+        self._running.enter_context(self._server(self._began))
+
+    def stop(self) -> None:
+        """SIGTERM: the server takes no new connection and answers those it holds."""
+        self._running.close()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill ends it: what it held is lost."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.stop()
 
 
 def instance_count(step: Step) -> int:
@@ -150,6 +213,7 @@ def fleet(
     settings: dict[str, str] | None = None,
     instances: int | None = None,
     via_pgbouncer: bool | None = None,
+    handed: Callable[[list[Instance]], None] | None = None,
 ) -> Iterator[str]:
     """The step as several app instances, each a server of one worker on its own port,
     behind HAProxy on ``port``: the topology of a deployment on several machines, on
@@ -157,28 +221,32 @@ def fleet(
     so, by default when the step's services name it; any step may be served so, to
     compare. Yields the load balancer's base URL once every instance is in its
     rotation (with ``healthy=False``, once each answers at all); every client talks to
-    that address only.
+    that address only. ``handed`` is given the instances, in HAProxy's order (app1, …).
     """
     pooled = "pgbouncer" in step.services if via_pgbouncer is None else via_pgbouncer
-    # A fleet started on a database that is down (the health test, the faults) goes
+    # A fleet started on a database that is down (the contract's health test) goes
     # straight to it: PgBouncer is configured from the server's own max_connections.
     if pooled and healthy:
         database_url = pgbouncer.ensure(database_url)
     env = {**environment(step, database_url, redis_url), **(settings or {})}
     python = venvs.ensure(step)
     with contextlib.ExitStack() as stack:
-        ports = []
+        ports, fleet_of = [], []
         for n in range(1, (instances or instance_count(step)) + 1):
             # Chosen as each instance starts: a port handed out earlier is taken by then.
             instance_port = net.free_port()
             command = server_command(step, python, HOST, instance_port, cores=1)
-            stack.enter_context(
-                serving(
-                    f"{step.slug} instance {n}",
-                    command, step.path, env, instance_port, output, timeout, healthy, started,
-                )
+            server = functools.partial(
+                serving, f"{step.slug} instance {n}",
+                command, step.path, env, instance_port, output, timeout, healthy,
             )  # fmt: skip
+            instance = Instance(f"app{n}", server, started)
+            instance.start()
+            stack.callback(instance.stop)
             ports.append(instance_port)
+            fleet_of.append(instance)
+        if handed:
+            handed(fleet_of)
         base_url = balancer.ensure(ports, port)
         front = int(base_url.rsplit(":", 1)[1])
         # Unwound first: the front goes before the instances behind it stop.

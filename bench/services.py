@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -475,13 +476,13 @@ def _write_state(state: dict) -> None:
     paths.STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
 
 
-def terminate(pid: int | None, name: str) -> bool:
-    """Stop the server at ``pid`` with SIGTERM, an immediate shutdown for each of them,
-    and wait until it has gone; whether one was running."""
+def terminate(pid: int | None, name: str, how: int = signal.SIGTERM) -> bool:
+    """Stop the server at ``pid`` with ``how``, the signal of an immediate shutdown for
+    it (SIGTERM for most), and wait until it has gone; whether one was running."""
     if not pid:
         return False
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, 15)
+        os.kill(pid, how)
     net.wait_until(lambda: not pid_alive(pid), 10, f"{name} did not stop", error=ServiceError)
     return True
 

@@ -87,6 +87,12 @@ def docker_tab(step: int) -> str:
         "    ```\n\n"
         "    Each step gets its own database, `crm_step_NN`, created and migrated when the app\n"
         "    starts; seed it once per step. `.env.example` lists every setting.\n"
+        + (
+            "\n    Compose runs this step's code as one server, without HAProxy and PgBouncer"
+            " in\n    front of and behind it: the topology itself runs natively for now.\n"
+            if steps.select(str(step)).fleet
+            else ""
+        )
     )
 
 

@@ -12,16 +12,17 @@ NAMES = {
     "app": "app",
     "postgresql": "PostgreSQL",
     "redis": "Redis",
-    "proxies": "HAProxy + PgBouncer",
+    "proxies": "proxies",
     "k6": "k6",
 }
 
 
-def parts_of(result: dict) -> list[str]:
-    """The processes a run read: the proxies only where some step ran behind them."""
+def parts_of(shown: list[dict]) -> list[str]:
+    """The processes read for the steps shown: the proxies only where one of them ran
+    behind them."""
     read = {
         part
-        for step in result["steps"]
+        for step in shown
         for scenario in step["scenarios"].values()
         for part, value in (scenario.get("cpu_ms_per_request") or {}).items()
         if value is not None
@@ -60,7 +61,7 @@ def render_cpu(slug: str, src_uri: str) -> str:
         return note("Not measured", f"No committed run read where {slug}'s CPU went.")
     _, pair = pair_of(slug)
     columns = [Column("scenario"), Column("step"), Column("req/s", ">"), Column("hits", ">")]
-    parts = parts_of(found)
+    parts = parts_of(pair)
     columns += [Column(f"{NAMES[part]} ms", ">") for part in parts]
     columns += [Column("cores busy", ">")]
     rows = []
@@ -83,8 +84,9 @@ def render_cpu(slug: str, src_uri: str) -> str:
             )
     caption = (
         "*Milliseconds of CPU, user and system, that each process tree spent per request"
-        " while the scenario ran: the step's server (every worker), PostgreSQL (every"
-        " backend), Redis and the load generator, read from the kernel's accounting"
+        " while the scenario ran: the step's server (every worker, or every instance),"
+        " PostgreSQL (every backend), Redis, HAProxy and PgBouncer where a step runs"
+        " behind them (*proxies*), and the load generator, read from the kernel's accounting"
         " (`bench/cpu.py`); *cores busy* is their sum times the requests per second, out of"
         f" {found['machine']['cores']}. {found['dataset']['customers']:,} customers,"
         f" {found['k6']['vus']} virtual users for {found['k6']['duration_s']:g} s per"
@@ -106,6 +108,22 @@ def render_cpu_split(arg: str, src_uri: str) -> str:
     return (
         f"{fmt_number(figures['app'], 1)} ms of CPU in the app and"
         f" {fmt_number(figures['postgresql'], 1)} ms in PostgreSQL"
+    )
+
+
+def render_cpu_proxies(arg: str, src_uri: str) -> str:
+    """``{{ cpu_proxies 10-scale-out mixed }}``: what HAProxy and PgBouncer cost one
+    request of a scenario, and their share of all the CPU it cost but k6's."""
+    slug, name = arg.split()
+    _, pair = pair_of(slug)
+    (step,) = [step for step in pair if step["slug"] == slug]
+    figures = spent(step["scenarios"][name])
+    if figures is None or figures.get("proxies") is None:
+        raise ValueError(f"{slug} {name} has no CPU figures of HAProxy and PgBouncer")
+    served = total({part: value for part, value in figures.items() if part != "k6"})
+    return (
+        f"{fmt_number(figures['proxies'], 2)} ms in HAProxy and PgBouncer,"
+        f" {figures['proxies'] / served:.0%} of what the request cost the servers"
     )
 
 
@@ -137,4 +155,5 @@ RENDERERS = {
     "cpu_bound": render_cpu_bound,
     "cpu_gain": render_cpu_gain,
     "cpu_split": render_cpu_split,
+    "cpu_proxies": render_cpu_proxies,
 }

@@ -4,10 +4,8 @@ modelled from the CPU each request cost the app and PostgreSQL (bench/cpu.py).""
 
 from __future__ import annotations
 
-import math
-
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_ms, fmt_number, made_at, measured, note
+from renderers.common import STATE, fmt_ms, fmt_number, made_at, measured, note, step_of
 
 # The app machines the model lines up in front of the one database.
 MACHINES = (1, 2, 4, 8, 16, 32)
@@ -33,42 +31,48 @@ def render_fleet_connections(_: str | None, src_uri: str) -> str:
         )
     by = {(run["instances"], run["pgbouncer"]): run for run in found["runs"]}
     sizes = sorted({instances for instances, _ in by})
-    sides = [
-        (False, found["step"][:2] + ", a pool each"),
-        (True, found["pooled_step"][:2] + ", PgBouncer"),
+    own, pooled = found["step"][:2], found["pooled_step"][:2]
+    columns = [
+        Column("instances"),
+        Column("clients", ">"),
+        Column(f"held, {own}", ">"),
+        Column(f"held, {pooled}", ">"),
+        Column(f"busy, {own} / {pooled}", ">"),
+        Column(f"req/s (p95), {own}", ">"),
+        Column(f"req/s (p95), {pooled}", ">"),
+        Column(f"errors, {own} / {pooled}", ">"),
     ]
-    columns = [Column("instances"), Column("clients (VUs)", ">")]
-    for _, label in sides:
-        columns += [
-            Column(f"{label}: held", ">"),
-            Column(f"{label}: busy", ">"),
-            Column(f"{label}: req/s", ">"),
-            Column(f"{label}: p95", ">"),
-            Column(f"{label}: errors", ">"),
-        ]
+
+    def served(run: dict) -> str:
+        p95 = run["latency_ms"]["p95"]
+        return f"{fmt_number(run['requests_per_second'])} ({'—' if p95 is None else fmt_ms(p95)})"
+
     rows = []
     for size in sizes:
-        row = [str(size), str(by[(size, False)]["vus"])]
-        for pooled, _ in sides:
-            run = by[(size, pooled)]
-            p95 = run["latency_ms"]["p95"]
-            row += [
-                fmt_number(run["connections"]["max"], 0),
-                fmt_number(run["connections"]["max_active"], 0),
-                fmt_number(run["requests_per_second"]),
-                "—" if p95 is None else fmt_ms(p95),
-                str(run["errors"]),
+        alone, shared = by[(size, False)], by[(size, True)]
+        rows.append(
+            [
+                str(size),
+                str(alone["vus"]),
+                fmt_number(alone["connections"]["max"], 0),
+                fmt_number(shared["connections"]["max"], 0),
+                f"{fmt_number(alone['connections']['max_active'], 0)} /"
+                f" {fmt_number(shared['connections']['max_active'], 0)}",
+                served(alone),
+                served(shared),
+                f"{alone['errors']} / {shared['errors']}",
             ]
-        rows.append(row)
+        )
     allowed = max_connections()
     pool = found["pool_max_size"]
     caption = (
-        f"*`{found['scenario']}`, {found['vus_per_instance']} virtual users per instance,"
-        f" each instance one uvicorn worker behind HAProxy. **held**: the most client"
-        " backends PostgreSQL had open for the step's database, sampled every 0.1 s;"
-        " **busy**: the most of them running a query at once. PostgreSQL allows"
+        f"*`{found['scenario']}`, {found['vus_per_instance']} virtual users (clients) per"
+        f" instance, each instance one uvicorn worker behind HAProxy; {own} with a pool"
+        f" per instance, {pooled} through PgBouncer. **held**: the most client backends"
+        " PostgreSQL had open for the step's database, sampled every 0.1 s; **busy**: the"
+        " most of them running a query at once. PostgreSQL allows"
         f" {allowed} connections; each instance's pool may open {pool}, so {found['step'][:2]}"
-        f" would ask for more than it allows at {math.ceil(allowed / pool)} instances under"
+        f" would ask for more than it allows from {allowed // pool + 1} instances on, under"
         f" enough load. Run {STATE['result']['run']['id']}, made at"
         f" {made_at(STATE['result']['run'])}.*"
     )
@@ -84,19 +88,21 @@ def cpu_of(slug: str, scenario: str) -> dict:
 
 def render_capacity_model(arg: str, src_uri: str) -> str:
     """``{{ capacity_model 10-scale-out mixed }}``: K app machines of the run's cores in
-    front of one database machine of as many cores, each part's capacity its cores'
-    seconds over its CPU per request; the smaller one is what the whole carries."""
+    front of one shared machine of as many cores, running PostgreSQL, PgBouncer and
+    HAProxy, which every app machine uses; each side's capacity is its cores' seconds
+    over its CPU per request, and the smaller one is what the whole carries."""
     slug, scenario = arg.split()
     spent = cpu_of(slug, scenario)
     cores = STATE["result"]["machine"]["cores"]
-    app_ms = spent["app"] + (spent.get("proxies") or 0)
-    database_ms = spent["postgresql"]
+    proxies = spent.get("proxies")
+    app_ms = spent["app"]
+    shared_ms = spent["postgresql"] + (proxies or 0)
     per_app_machine = cores * 1000 / app_ms
-    database_limit = cores * 1000 / database_ms
+    shared_limit = cores * 1000 / shared_ms
     columns = [
         Column("app machines", ">"),
-        Column("app side can serve, req/s", ">"),
-        Column("database can serve, req/s", ">"),
+        Column("app machines can serve, req/s", ">"),
+        Column("the shared machine can serve, req/s", ">"),
         Column("the whole carries, req/s", ">"),
         Column("limit"),
     ]
@@ -107,22 +113,83 @@ def render_capacity_model(arg: str, src_uri: str) -> str:
             [
                 str(machines),
                 fmt_number(app_limit, 0),
-                fmt_number(database_limit, 0),
-                f"**{fmt_number(min(app_limit, database_limit), 0)}**",
-                "the app machines" if app_limit < database_limit else "**the database**",
+                fmt_number(shared_limit, 0),
+                f"**{fmt_number(min(app_limit, shared_limit), 0)}**",
+                "the app machines" if app_limit < shared_limit else "**the shared machine**",
             ]
         )
-    crossing = database_limit / per_app_machine
+    proxied = (
+        f" and {fmt_ms(proxies)} in HAProxy and PgBouncer" if proxies is not None else
+        " (HAProxy's and PgBouncer's were not read)"
+    )  # fmt: skip
     caption = (
         f"*From `{scenario}` on {slug} in run {STATE['result']['run']['id']}: per request,"
-        f" {fmt_ms(spent['app'])} of CPU in the app instances"
-        f" and {fmt_ms(spent.get('proxies') or 0)} in HAProxy and PgBouncer (the app side,"
-        f" {fmt_ms(app_ms)}), {fmt_ms(database_ms)} in PostgreSQL. Each machine has"
-        f" {cores} cores, as this one. Past {fmt_number(crossing, 1)} app machines the"
-        " database is the limit. Assumed: every request costs what it cost here, whatever"
-        " the load (no contention, no lock waits, the same cache hit rate); all of a"
-        " machine's cores do nothing else; the network between machines adds latency but"
-        " no CPU; k6's own CPU, which shared this machine, is left out.*"
+        f" {fmt_ms(app_ms)} of CPU in the app instances, {fmt_ms(spent['postgresql'])} in"
+        f" PostgreSQL{proxied}. Every machine has {cores} cores, as this one; the shared"
+        " machine runs PostgreSQL, PgBouncer and HAProxy, which every app machine uses."
+        f" Past {fmt_number(shared_limit / per_app_machine, 1)} app machines the shared"
+        " machine is the limit. Assumed: every request costs what it cost here, whatever"
+        " the load (no contention, no lock waits, the same cache hit rate); a machine's"
+        " cores do nothing else; the network between machines adds latency but no CPU;"
+        " k6's own CPU, which shared this machine, is left out.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
+def render_fleet_faults(slug: str, src_uri: str) -> str:
+    """``{{ fleet_faults 10-scale-out }}``: what the clients saw while an instance died,
+    every instance was restarted in turn, and PgBouncer was restarted
+    (``make test-faults``)."""
+    from bench import faults
+    from renderers.reliability import reliability_result, rules_kept
+
+    found = reliability_result()
+    entries = ((found or {"steps": {}})["steps"]).get(slug, {})
+    shown = [(fault, entries[fault]) for fault in faults.FLEET_FAULTS if fault in entries]
+    if not shown:
+        return note(
+            "Not measured yet",
+            f"`make test-faults STEPS={step_of(slug).number}` kills an instance, restarts"
+            " every one in turn and restarts PgBouncer under load.",
+        )
+    # The revision these faults were measured at: a narrower run (STEPS=, FAULTS=) may
+    # have measured them apart from the rest of the file.
+    made = ((found.get("made") or {}).get(slug) or {}).get(shown[0][0]) or found
+    columns = [Column("fault"), Column("rules")]
+    columns += [
+        Column(title, ">")
+        for title in (
+            "requests",
+            "failed before it was out",
+            "503",
+            "other 5xx",
+            "no answer",
+            "writes acknowledged",
+            "writes lost",
+            "the fault lasted",
+        )
+    ]
+    rows = [
+        [
+            fault,
+            rules_kept(entry),
+            f"{entry['requests']:,}",
+            str(entry["failed_before_removed"]) if "failed_before_removed" in entry else "—",
+            f"{entry['unavailable']:,}",
+            str(entry["server_errors"]),
+            str(entry["unanswered"]),
+            f"{entry['writes_acknowledged']:,}",
+            str(len(entry["writes_lost"])),
+            f"{entry['window_s']:.1f} s" if "window_s" in entry else "—",
+        ]
+        for fault, entry in shown
+    ]
+    caption = (
+        f"*{found['clients']} clients reading and writing on {found['customers']:,}"
+        " customers; PgBouncer stays down"
+        f" {found['outage_s']:g} s. *the fault lasted*: from the kill until HAProxy had taken"
+        " the instance out, from the first drain until the last instance was back, or"
+        f" PgBouncer's stop and start. Made by `make test-faults` at {made_at(made)}.*"
     )
     return markdown(columns, rows) + "\n\n" + caption
 
@@ -130,4 +197,5 @@ def render_capacity_model(arg: str, src_uri: str) -> str:
 RENDERERS = {
     "fleet_connections": render_fleet_connections,
     "capacity_model": render_capacity_model,
+    "fleet_faults": render_fleet_faults,
 }

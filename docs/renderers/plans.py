@@ -467,7 +467,7 @@ def command_of(result: dict) -> str:
         "REPEATS": str(k6.get("repeats", 1)),
         "SPREAD": f"{k6.get('spread', 0):g}",
         "DETAILS": "1" if any(step["microbenchmarks"] for step in result["steps"]) else "0",
-        # The ceiling runs whenever the ladder's last step does, unless told not to.
+        # The ceiling runs whenever the step it sends the SQL of does, unless told not to.
         "CEILING": "0" if result.get("ceiling") is None and ceiling_step(numbers) else "1",
     }
     defaults = {name: variables.VARIABLES[name].default for name in recorded}
@@ -482,7 +482,10 @@ def command_of(result: dict) -> str:
 
 
 def ceiling_step(numbers: list[int]) -> bool:
-    return STATE["steps"][-1].number in numbers
+    from bench import ceiling
+
+    top = ceiling.step_of(STATE["steps"])
+    return top is not None and top.number in numbers
 
 
 def growth(entry: dict | None) -> str:

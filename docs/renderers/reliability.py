@@ -12,6 +12,25 @@ def reliability_result() -> dict | None:
     return optional_result(faults.RESULT)
 
 
+def measured_at(found: dict) -> str:
+    """The revision the file was made at, and those of steps a narrower earlier run
+    measured (``make test-faults STEPS=``)."""
+    others: dict[str, list[str]] = {}
+    for slug, faults in (found.get("made") or {}).items():
+        for made in faults.values():
+            revision = made["git_revision"][:7]
+            if made["git_revision"] != found["git_revision"] and slug[:2] not in others.get(
+                revision, []
+            ):
+                others.setdefault(revision, []).append(slug[:2])
+    told = made_at(found)
+    if others:
+        told += "; " + "; ".join(
+            f"steps {', '.join(slugs)} at `{revision}`" for revision, slugs in others.items()
+        )
+    return told
+
+
 def rules_kept(entry: dict) -> str:
     return "kept" if not entry["broken"] else "; ".join(entry["broken"])
 
@@ -113,7 +132,7 @@ def render_reliability(_: str | None, src_uri: str) -> str:
     caption = (
         f"*{found['clients']} clients on {found['customers']:,} customers; each fault lasts"
         f" {found['outage_s']:g} s; made by `make test-faults` at"
-        f" {made_at(found)}. The first table: what the clients saw and whether every rule"
+        f" {measured_at(found)}. The first table: what the clients saw and whether every rule"
         " held; the second: how many requests they sent, and how long the fault slowed"
         " them.*"
     )

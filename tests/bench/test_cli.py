@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from bench import cli, database, steps
+from bench import cli, database, serve, steps
 
 
 def namespace(customers=None, seed=None, reuse=True) -> argparse.Namespace:
@@ -58,11 +58,11 @@ def test_a_step_whose_server_is_not_installed_is_skipped_in_one_line(capsys):
     fleet = [step for step in present if "pgbouncer" in step.services]
     assert fleet
     lacking = {"pgbouncer": "PgBouncer is not installed: apt-get install pgbouncer"}
-    kept = cli.installed(present, lacking.get)
+    kept = serve.installed(present, lacking.get)
     assert kept == [step for step in present if step not in fleet]
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
         f"[bench] skipping {step.slug}: PgBouncer is not installed: apt-get install pgbouncer"
         for step in fleet
     ]
-    assert cli.installed(present, lambda name: None) == present
+    assert serve.installed(present, lambda name: None) == present

@@ -1,7 +1,8 @@
 """make test-faults: its rules judged on calls made up here, then a short real run.
 
 The real run is the short version CI runs: two steps (a pooled one and a cached one),
-every fault that applies to them for 3 s, and 10 s of overload on the pooled one.
+every fault that applies to them for 3 s, 10 s of overload on the pooled one, and a
+rolling restart of the first step served as instances behind HAProxy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from bench import faults, serve, steps
+from bench import balancer, faults, pgbouncer, serve, steps
 from bench.faults import Call, Load, Window, Written
 from tests.datasets import SMALL
 
@@ -24,10 +25,14 @@ CI_STEPS = ["04", "07"]
 WINDOW = Window(down=10.0, back=20.0, health=503)
 
 
-def judged(fault: str, *calls: tuple[float, float, int | None], window=WINDOW) -> list[str]:
+def load_of(*calls: tuple[float, float, int | None]) -> Load:
     load = Load("http://unused", [])
     load.calls = [Call(started, ended, "detail", status) for started, ended, status in calls]
-    return faults.broken_rules(fault, faults.judge(fault, load, window, [], []))
+    return load
+
+
+def judged(fault: str, *calls: tuple[float, float, int | None], window=WINDOW) -> list[str]:
+    return faults.broken_rules(fault, faults.judge(fault, load_of(*calls), window, [], []))
 
 
 def test_a_503_while_postgres_is_down_is_allowed_a_500_is_not():
@@ -62,6 +67,47 @@ def test_a_restarted_server_has_a_moment_a_killed_connection_has_none():
 def test_health_must_answer_503_during_an_outage():
     up = Window(down=10.0, back=20.0, health=200)
     assert judged("outage", window=up) == ["health answered 200 with the database down"]
+
+
+def test_what_a_killed_instance_held_is_reported_and_nothing_sent_after_may_fail():
+    assert judged("instance-killed", (9.5, 10.2, 502), (12, 12.1, 200)) == []
+    entry = faults.judge("instance-killed", load_of((9.5, 10.2, 502)), WINDOW, [], [])
+    assert entry["failed_before_removed"] == 1
+    assert entry["server_errors"] == 0
+    # Sent after the kill, before HAProxy's checks took the instance out: it must go
+    # to another instance.
+    assert judged("instance-killed", (11, 11.1, 502)) == ["1 answer(s) were 5xx"]
+    # A 500 of an instance still up is its own failure, killed neighbour or not.
+    assert judged("instance-killed", (9.5, 10.2, 500)) == ["1 answer(s) were 5xx"]
+    assert judged("instance-killed", (21, 21.1, 502)) == [
+        "1 answer(s) were 5xx",
+        "1 request(s) failed that started 0 s or more after the fault ended",
+    ]
+
+
+def test_a_rolling_restart_allows_no_failure_at_all():
+    assert judged("rolling-restart", (12, 12.1, 200)) == []
+    assert judged("rolling-restart", (12, 12.1, 503)) == ["1 answer(s) were 5xx"]
+
+
+def test_pgbouncer_down_is_an_outage_to_the_app():
+    assert judged("pgbouncer-restarted", (12, 13, 503), (26, 26.1, 200)) == []
+    assert judged("pgbouncer-restarted", (12, 13, 500)) == ["1 answer(s) were 5xx other than 503"]
+    (broken,) = judged("pgbouncer-restarted", window=Window(10.0, 20.0, health=200))
+    assert broken == "health answered 200 with the database down"
+
+
+def test_the_fleet_faults_apply_to_the_steps_served_as_a_fleet():
+    for step in steps.discover():
+        fleet = [
+            f for f in faults.faults_for(step, list(faults.FAULTS)) if f in faults.FLEET_FAULTS
+        ]
+        if "pgbouncer" in step.services:
+            assert fleet == list(faults.FLEET_FAULTS), step.slug
+        elif step.fleet:
+            assert fleet == ["instance-killed", "rolling-restart"], step.slug
+        else:
+            assert fleet == [], step.slug
 
 
 def test_settings_refuse_what_is_not_a_duration():
@@ -155,6 +201,28 @@ def test_the_faults_happened_under_load_with_writes(measured):
         assert cached[fault]["during_fault"] > 0, fault
 
 
+@pytest.fixture(scope="module")
+def deployed(servers) -> dict:
+    """A rolling restart of the first step served behind HAProxy, under load: the fleet
+    fault CI keeps (make test-faults runs the others)."""
+    embedded_only()
+    missing = [problem for problem in (pgbouncer.missing(), balancer.missing()) if problem]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{'; '.join(missing)}: .ci/run installs them")
+        pytest.skip("; ".join(missing))
+    step = next(step for step in steps.discover() if step.fleet)
+    return faults.measure([step], [faults.ROLLING], SHORT)[step.slug][faults.ROLLING]
+
+
+def test_a_rolling_restart_under_load_fails_no_request(deployed):
+    assert deployed["broken"] == []
+    assert deployed["unavailable"] == deployed["server_errors"] == deployed["unanswered"] == 0
+    # Every instance went and came back while the clients wrote.
+    assert deployed["during_fault"] > 0
+    assert deployed["writes_acknowledged"] > 0
+
+
 def test_three_times_its_capacity_leaves_a_step_alive_and_recovered(servers):
     embedded_only()
     step = steps.select(CI_STEPS[0])
@@ -186,3 +254,24 @@ def test_a_stale_cache_is_reported_read_by_read(servers):
     assert len(wrong) == 2, wrong
     assert wrong[0].startswith("BEHIND: changed, API reads")
     assert wrong[1].startswith("the first page lists")
+
+
+def test_a_run_narrowed_to_some_steps_keeps_the_others_figures(tmp_path):
+    path = tmp_path / "reliability.json"
+    first, last = steps.discover()[0].slug, steps.discover()[-1].slug
+    started = dt.datetime.now(dt.UTC)
+    faults.write({first: {"outage": {"broken": []}}}, SHORT, started, path)
+    faults.write({last: {"outage": {"broken": ["x"]}}}, SHORT, started, path)
+    # A run narrowed to one fault keeps the step's others.
+    faults.write({last: {"killed": {"broken": []}}, first: {}}, SHORT, started, path)
+    found = json.loads(path.read_text())
+    assert list(found["steps"]) == [first, last]
+    assert found["steps"][first]["outage"]["broken"] == []
+    assert found["steps"][last] == {"outage": {"broken": ["x"]}, "killed": {"broken": []}}
+    assert {slug: set(made) for slug, made in found["made"].items()} == {
+        first: {"outage"},
+        last: {"outage", "killed"},
+    }
+    # Figures made with other settings are not mixed in.
+    faults.write({last: {"killed": {}}}, faults.Settings(outage_s=7), started, path)
+    assert json.loads(path.read_text())["steps"] == {last: {"killed": {}}}

@@ -6,6 +6,7 @@ fails and the sentence has to change with the numbers.
 
 from __future__ import annotations
 
+import itertools
 import json
 from urllib.parse import parse_qs, urlsplit
 
@@ -177,11 +178,10 @@ def test_03_the_list_pays_for_joining_before_it_sorts():
 
 @needs("02-asgi", "03-select-related")
 def test_03_fewer_round_trips_help_small_queries_and_not_the_filtered_joins():
-    """03's page: a write gains beyond noise, a detail within it; a filtered page
-    does not gain."""
+    """03's page: a write and a detail move within noise; a filtered page does not
+    gain."""
     before, after = STEPS["02-asgi"]["scenarios"], STEPS["03-select-related"]["scenarios"]
-    assert rps_gain("03-select-related", "02-asgi", "write") > 1
-    assert not report.within_noise(before["write"], after["write"])
+    assert report.within_noise(before["write"], after["write"])
     assert report.within_noise(before["detail"], after["detail"])
     assert rps_gain("03-select-related", "02-asgi", "filter") < 1
     assert rps_gain("03-select-related", "02-asgi", "list") < rps_gain(
@@ -303,10 +303,10 @@ def test_filters_throughput_rests_on_a_few_requests_of_a_second_or_more():
 
 
 @needs("05-keyset", "06-fts")
-def test_06_writes_came_out_faster_by_about_as_much_as_the_unchanged_detail():
-    write = rps_gain("06-fts", "05-keyset", "write")
-    assert write > 1
-    assert abs(write - rps_gain("06-fts", "05-keyset", "detail")) < 0.15
+def test_06_writes_and_the_unchanged_detail_move_within_noise():
+    before, after = STEPS["05-keyset"]["scenarios"], STEPS["06-fts"]["scenarios"]
+    assert report.within_noise(before["write"], after["write"])
+    assert report.within_noise(before["detail"], after["detail"])
 
 
 @needs("05-keyset", "06-fts")
@@ -448,18 +448,17 @@ def test_08_hits_the_cache_as_often_as_07():
 
 
 @needs("07-redis-cache", "08-optimized")
-def test_08_misses_its_goals_and_its_cached_reads_lose_beyond_noise():
-    """08's page: the blend's throughput is lower than step 07's in the median, within
-    noise; list's p95 is more than five per cent worse, beyond noise; list, walk and
-    search lost throughput beyond noise."""
+def test_08_misses_its_goals_in_the_median_within_noise():
+    """08's page: the blend's throughput is more than five per cent lower than step
+    07's in the median and list's p95 more than five per cent worse, both within
+    noise; list, walk and search moved within noise."""
     before, after = STEPS["07-redis-cache"]["scenarios"], STEPS["08-optimized"]["scenarios"]
-    assert report.figure(after["mixed"], "rps") < report.figure(before["mixed"], "rps")
+    assert report.figure(after["mixed"], "rps") < 0.95 * report.figure(before["mixed"], "rps")
     assert report.within_noise(before["mixed"], after["mixed"])
     assert report.figure(after["list"], "p95") > 1.05 * report.figure(before["list"], "p95")
-    assert not report.within_noise(before["list"], after["list"], "p95")
+    assert report.within_noise(before["list"], after["list"], "p95")
     for name in ("list", "walk", "search"):
-        assert rps_gain("08-optimized", "07-redis-cache", name) < 1, name
-        assert not report.within_noise(before[name], after[name]), name
+        assert report.within_noise(before[name], after[name]), name
 
 
 def slowest_probed(slug: str, scenario: str) -> float:
@@ -495,8 +494,8 @@ def test_09_meets_its_latency_goals_and_filter_five_times_and_the_blend_not_twic
     """09's page: at 1M, filter's p95 is under 100 ms with no errors, every probed first
     page under 20 ms and the request that matches no one under 50 ms; filter gained five
     times or more, where the previous publication run missed it; the blend with writes
-    gained beyond noise but less than twice, not far above step 06's, which has no
-    cache, while the same blend without writes more than doubled."""
+    moved within noise, far from twice, not far above step 06's, which has no cache,
+    while the same blend without writes more than doubled."""
     after = STEPS["09-filter-plans"]["scenarios"]
     assert report.figure(after["filter"], "p95") <= 100
     assert all(scenario["errors"] == 0 for scenario in after.values())
@@ -514,8 +513,8 @@ def test_09_meets_its_latency_goals_and_filter_five_times_and_the_blend_not_twic
     assert rps_of_in(previous, "09-filter-plans", "filter") < 5 * rps_of_in(
         previous, "08-optimized", "filter"
     )
-    assert 1 < rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
-    assert not report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
+    assert rps_gain("09-filter-plans", "08-optimized", "mixed") < 2
+    assert report.within_noise(STEPS["08-optimized"]["scenarios"]["mixed"], after["mixed"])
     assert 1 < rps_gain("09-filter-plans", "06-fts", "mixed") < 1.5
     assert rps_gain("09-filter-plans", "08-optimized", "mixed-reads") >= 2
     assert not report.within_noise(
@@ -570,14 +569,6 @@ def cpu_gain(name: str) -> float:
     return cpu_of("09-filter-plans", name)["rps"] / cpu_of("08-optimized", name)["rps"]
 
 
-def test_06_two_runs_of_08s_unchanged_filter_differ_by_more_than_half():
-    """06's and 09's pages: filter's spread between runs is wider than one run's repeats
-    show; the earlier run that read the CPU against this one."""
-    earlier = {s["slug"]: s for s in results.load(EARLIER_CPU_RUN)["steps"]}
-    runs = sorted([rps_of_in(earlier, "08-optimized", "filter"), rps_of("08-optimized", "filter")])
-    assert runs[1] > 1.5 * runs[0]
-
-
 def rps_of(slug: str, name: str) -> float:
     return STEPS[slug]["scenarios"][name]["requests_per_second"]
 
@@ -586,7 +577,7 @@ def rps_of(slug: str, name: str) -> float:
 def test_09_is_bound_by_the_apps_cpu_where_08_was_bound_by_postgresqls():
     """09's page: a filter request on 08 spent more CPU in PostgreSQL than in the app; on
     09 the app spends more than twice PostgreSQL's and the two cores are full; a page the
-    cache answers costs the app less than a millisecond, a page it renders more than PostgreSQL
+    cache answers costs the app a millisecond or so, a page it renders more than PostgreSQL
     spends on it; twice 08's blend leaves less CPU per request than the processes
     together spend on one of 09's, most of it the app's."""
     assert CPU_RUN is RESULT or CPU_RUN["run"]["id"] == RESULT["run"]["id"]
@@ -597,7 +588,7 @@ def test_09_is_bound_by_the_apps_cpu_where_08_was_bound_by_postgresqls():
     busy = sum(after[part] for part in ("app", "postgresql", "redis", "k6")) * after["rps"]
     assert busy / 1000 > 0.8 * cores
     for name in ("list", "detail"):
-        assert cpu_of("09-filter-plans", name)["app"] < 1, name
+        assert cpu_of("09-filter-plans", name)["app"] < 1.5, name
     unique = cpu_of("09-filter-plans", "unique")
     assert unique["app"] > unique["postgresql"]
     budget = cores * 1000 / (2 * cpu_of("08-optimized", "mixed")["rps"])
@@ -832,7 +823,7 @@ def test_03s_join_still_wins_over_02s_n_plus_one_at_100k():
 
 
 @needs("03-select-related", "04-indexes")
-def test_04_the_country_index_helps_its_count_a_little():
+def test_04_the_country_index_buys_its_count_little_or_nothing():
     def count_ms(slug: str) -> float:
         kept = STEPS[slug]["scenarios"]["filter"]["probe"]
         (request,) = [
@@ -848,7 +839,7 @@ def test_04_the_country_index_helps_its_count_a_little():
         return ms
 
     before, after = count_ms("03-select-related"), count_ms("04-indexes")
-    assert 0.5 * before < after < before
+    assert 0.5 * before < after < 1.25 * before
 
 
 @needs("04-indexes")
@@ -1038,3 +1029,51 @@ def test_ceiling_threads_are_a_small_share_of_the_last_step_and_none_of_the_ceil
     found = shares(last)
     assert sum(found.get(name, 0) for name in profile.SHARES["threads"]) < 0.1
     assert found.get("Python: threading", 0) + found.get("Python: concurrent", 0) < 0.01
+
+
+def fleet_runs(pooled: bool) -> list[dict]:
+    """The connection figures of one side, by instance count (bench/fleets.py)."""
+    runs = [run for run in RESULT["fleets"]["runs"] if run["pgbouncer"] == pooled]
+    return sorted(runs, key=lambda run: run["instances"])
+
+
+# A run made without the extras (DETAILS=0) has no connection figures.
+needs_fleets = pytest.mark.skipif(
+    "fleets" not in RESULT, reason="the published run has no connection figures"
+)
+
+
+@needs_fleets
+def test_10_through_pgbouncer_postgresql_holds_no_more_than_its_pool_at_any_size():
+    from bench import pgbouncer
+
+    allowed = int(RESULT["postgresql"]["settings"]["max_connections"])
+    budget = pgbouncer.server_connections(allowed)
+    for run in fleet_runs(pooled=True):
+        assert run["connections"]["max"] <= budget, run["instances"]
+        assert run["errors"] == 0, run["instances"]
+
+
+@needs_fleets
+def test_10_with_a_pool_per_instance_postgresql_holds_more_with_every_instance():
+    held = [run["connections"]["max"] for run in fleet_runs(pooled=False)]
+    assert all(more > fewer for fewer, more in itertools.pairwise(held)), held
+    # At the most instances, a pool each holds more than PgBouncer's whole pool did.
+    assert held[-1] > fleet_runs(pooled=True)[-1]["connections"]["max"]
+
+
+@needs_fleets
+def test_10_throughput_grows_to_two_instances_and_not_past_them():
+    for pooled in (False, True):
+        rps = {run["instances"]: run["requests_per_second"] for run in fleet_runs(pooled)}
+        assert rps[2] > rps[1], pooled
+        assert max(rps[n] for n in rps if n > 2) < 1.1 * rps[2], pooled
+
+
+@needs("09-filter-plans", "10-scale-out")
+def test_10_the_blend_moves_within_noise_and_the_cheapest_hits_lose_beyond_it():
+    before, after = STEPS["09-filter-plans"]["scenarios"], STEPS["10-scale-out"]["scenarios"]
+    assert report.within_noise(before["mixed"], after["mixed"])
+    for name in ("list", "walk"):
+        assert rps_gain("10-scale-out", "09-filter-plans", name) < 1, name
+        assert not report.within_noise(before[name], after[name]), name
