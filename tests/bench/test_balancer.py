@@ -4,7 +4,6 @@ of instances taken over by a reload on the same address."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,14 +12,12 @@ import httpx
 import pytest
 
 from bench import balancer, net, services
+from tests.conftest import need_installed
 
 
 @pytest.fixture(scope="module")
 def haproxy() -> None:
-    if problem := balancer.missing():
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}: .ci/run installs it")
-        pytest.skip(problem)
+    need_installed("haproxy")
 
 
 class Instance:

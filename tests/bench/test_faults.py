@@ -15,8 +15,9 @@ import httpx
 import psycopg
 import pytest
 
-from bench import balancer, faults, pgbouncer, serve, steps
+from bench import faults, serve, steps
 from bench.faults import Call, Load, Window, Written
+from tests.conftest import need_installed
 from tests.datasets import SMALL
 
 SHORT = faults.Settings(steady_s=2, outage_s=3, after_s=faults.RECOVERY_S + 3, overload_s=10)
@@ -206,11 +207,7 @@ def deployed(servers) -> dict:
     """A rolling restart of the first step served behind HAProxy, under load: the fleet
     fault CI keeps (make test-faults runs the others)."""
     embedded_only()
-    missing = [problem for problem in (pgbouncer.missing(), balancer.missing()) if problem]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{'; '.join(missing)}: .ci/run installs them")
-        pytest.skip("; ".join(missing))
+    need_installed("pgbouncer", "haproxy")
     step = next(step for step in steps.discover() if step.fleet)
     return faults.measure([step], [faults.ROLLING], SHORT)[step.slug][faults.ROLLING]
 

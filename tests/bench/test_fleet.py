@@ -7,7 +7,6 @@ a pool per instance and through PgBouncer."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import httpx
@@ -15,6 +14,7 @@ import psycopg
 import pytest
 
 from bench import balancer, ceiling, fleets, net, pgbouncer, results, run, serve, services, steps
+from tests.conftest import need_installed
 from tests.datasets import SMALL
 
 
@@ -22,17 +22,9 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-def need_the_binaries() -> None:
-    missing = [problem for problem in (pgbouncer.missing(), balancer.missing()) if problem]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{'; '.join(missing)}: .ci/run installs them")
-        pytest.skip("; ".join(missing))
-
-
 @pytest.fixture(scope="module")
 def fleet(servers) -> Iterator[tuple[str, str]]:
-    need_the_binaries()
+    need_installed("pgbouncer", "haproxy")
     # A step served as one server by make serve: any step can be served so, to compare.
     step = ceiling.step_of(steps.discover())
     url = SMALL.step_url(servers.database_url, step, fresh=True, copy="fleet")
@@ -113,7 +105,7 @@ def test_fleet_sizes_must_be_instance_counts(monkeypatch, given):
 @pytest.fixture(scope="module")
 def figures(servers, tmp_path_factory) -> dict:
     """A run's connection figures at one and two instances, on the small data set."""
-    need_the_binaries()
+    need_installed("pgbouncer", "haproxy")
     present = steps.discover()
     pair = fleets.pair(present)
     settings = run.Settings(

@@ -10,14 +10,12 @@ import psycopg
 import pytest
 
 from bench import pgbouncer, services
+from tests.conftest import need_installed
 
 
 @pytest.fixture(scope="module")
 def bouncer(servers) -> str:
-    if problem := pgbouncer.missing():
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}: .ci/run installs it")
-        pytest.skip(problem)
+    need_installed("pgbouncer")
     return pgbouncer.ensure(servers.database_url)
 
 

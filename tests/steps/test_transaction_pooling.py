@@ -6,7 +6,6 @@ behind HAProxy.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +13,8 @@ import httpx
 import psycopg
 import pytest
 
-from bench import balancer, fleets, pgbouncer, serve, services, steps
+from bench import fleets, pgbouncer, serve, services, steps
+from tests.conftest import need_installed
 from tests.datasets import SMALL
 
 POOLED = [step for step in steps.under_test() if "pgbouncer" in step.services]
@@ -35,11 +35,7 @@ def backends(database_url: str) -> set[int]:
 
 @pytest.fixture(scope="module", params=POOLED, ids=[step.slug for step in POOLED])
 def served(request, servers) -> Iterator[tuple[str, str]]:
-    missing = [problem for problem in (pgbouncer.missing(), balancer.missing()) if problem]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{'; '.join(missing)}: .ci/run installs them")
-        pytest.skip("; ".join(missing))
+    need_installed("pgbouncer", "haproxy")
     url = SMALL.step_url(servers.database_url, request.param, fresh=True, copy="pooled")
     with serve.running(request.param, url, servers.redis_url) as base_url:
         yield base_url, url
