@@ -18,8 +18,9 @@ happens to the step's servers:
 A step served as instances behind HAProxy (step 10 on) meets three more:
 
 - ``instance-killed``: one instance is killed (SIGKILL), as a crash ends it. The requests
-  it held fail; HAProxy takes it out of the rotation after its failed health checks, and
-  from then on no request may fail. How many failed before is reported;
+  it held, and those sent to it as it died, fail; HAProxy takes it out of the rotation
+  after its failed health checks, and from then on no request may fail. How many failed
+  before is reported, and how long HAProxy took;
 - ``rolling-restart``: every instance in turn is drained (HAProxy sends it nothing new
   and waits for the requests it holds), stopped (SIGTERM: uvicorn answers what it still
   holds before it exits), started again and put back once healthy: a deploy, in which no
@@ -31,7 +32,8 @@ Every request is recorded: when it started and ended, what it did, what it got. 
 rules a step keeps (``broken_rules`` says which are broken, in plain words):
 
 1. no answer is a 5xx, except a 503 while PostgreSQL, or PgBouncer in front of it, is
-   unreachable, and the 502s of the requests a killed instance held when it died;
+   unreachable, and the 502s of the requests a killed instance held or was sent
+   before HAProxy took it out;
    Redis is only a cache, so its faults allow none, nor does a deploy;
 2. every request gets an answer, and while the fault lasts within the pool's timeout:
    no hang;
@@ -388,12 +390,18 @@ def judge(fault: str, load: Load, window: Window, reads: list[str], lost: list[s
     failing_after = [c for c in load.calls if c.started >= window.back and failed(c)]
     # Redis is a cache: with PostgreSQL up, even a 503 is a failure.
     allowed = {503} if fault in UNREACHABLE else set()
-    # A killed instance loses the requests it held when it died: HAProxy answers them
-    # 502 (the instance closed the connection). They are reported, and not judged, since
-    # no deployment can answer a request its server died holding. A request sent after
-    # the kill is judged: HAProxy must send it to another instance.
+    # A killed instance loses the requests it held when it died, and those HAProxy sent
+    # it while it was dying (the kernel had taken the connection, the process was gone):
+    # HAProxy answers them 502, or closes the client's connection when the request went
+    # over a connection it had kept open to the instance. Until its health checks take
+    # the instance out, such failures are reported and not judged: no balancer can save
+    # a request its server died holding. From then on every request is judged.
     lost_with_it = (
-        [c for c in load.calls if c.started < window.down <= c.ended and c.status in (502, None)]
+        [
+            c
+            for c in load.calls
+            if c.started < window.back and c.ended >= window.down and c.status in (502, None)
+        ]
         if fault == KILLED_INSTANCE
         else []
     )

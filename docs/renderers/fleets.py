@@ -140,7 +140,7 @@ def render_fleet_faults(slug: str, src_uri: str) -> str:
     """``{{ fleet_faults 10-scale-out }}``: what the clients saw while an instance died,
     every instance was restarted in turn, and PgBouncer was restarted
     (``make test-faults``)."""
-    from bench import faults
+    from bench import balancer, faults
     from renderers.reliability import reliability_result, rules_kept
 
     found = reliability_result()
@@ -188,7 +188,9 @@ def render_fleet_faults(slug: str, src_uri: str) -> str:
         f"*{found['clients']} clients reading and writing on {found['customers']:,}"
         " customers; PgBouncer stays down"
         f" {found['outage_s']:g} s. *the fault lasted*: from the kill until HAProxy had taken"
-        " the instance out, from the first drain until the last instance was back, or"
+        f" the instance out (it asks each instance every {balancer.CHECK_EVERY_MS / 1000:g} s"
+        f" and takes it out after {balancer.FALL} failed checks), from the first drain until"
+        " the last instance was back, or"
         f" PgBouncer's stop and start. Made by `make test-faults` at {made_at(made)}.*"
     )
     return markdown(columns, rows) + "\n\n" + caption

@@ -70,16 +70,17 @@ def test_health_must_answer_503_during_an_outage():
     assert judged("outage", window=up) == ["health answered 200 with the database down"]
 
 
-def test_what_a_killed_instance_held_is_reported_and_nothing_sent_after_may_fail():
-    assert judged("instance-killed", (9.5, 10.2, 502), (12, 12.1, 200)) == []
-    entry = faults.judge("instance-killed", load_of((9.5, 10.2, 502)), WINDOW, [], [])
-    assert entry["failed_before_removed"] == 1
-    assert entry["server_errors"] == 0
-    # Sent after the kill, before HAProxy's checks took the instance out: it must go
-    # to another instance.
-    assert judged("instance-killed", (11, 11.1, 502)) == ["1 answer(s) were 5xx"]
+def test_what_fails_until_haproxy_takes_a_killed_instance_out_is_reported_not_judged():
+    held, sent_as_it_died = (9.5, 10.2, 502), (11, 11.1, None)
+    assert judged("instance-killed", held, sent_as_it_died, (12, 12.1, 200)) == []
+    entry = faults.judge("instance-killed", load_of(held, sent_as_it_died), WINDOW, [], [])
+    assert entry["failed_before_removed"] == 2
+    assert entry["server_errors"] == entry["unanswered"] == 0
+    # Ended before the kill: nothing to do with it.
+    assert judged("instance-killed", (8, 9, 502)) == ["1 answer(s) were 5xx"]
     # A 500 of an instance still up is its own failure, killed neighbour or not.
     assert judged("instance-killed", (9.5, 10.2, 500)) == ["1 answer(s) were 5xx"]
+    # Once HAProxy has taken the instance out, no request may fail.
     assert judged("instance-killed", (21, 21.1, 502)) == [
         "1 answer(s) were 5xx",
         "1 request(s) failed that started 0 s or more after the fault ended",
