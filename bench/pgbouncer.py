@@ -79,6 +79,10 @@ def configuration(database_url: str, port: int, pool: int) -> tuple[str, str]:
             # A client that waits this long for a server connection gets an error, as the
             # step's own pool gives a 503 after DB_POOL_TIMEOUT.
             "query_wait_timeout = 10",
+            # After a failed login (PostgreSQL down or restarting), PgBouncer fails every
+            # client at once until it tries again. Its default wait, 15 s, would keep the
+            # app failing long after PostgreSQL is back; the app's pool retries at once.
+            "server_login_retry = 1",
             # Nothing to reset between clients in transaction mode.
             "server_reset_query =",
             # The embedded PostgreSQL trusts local connections; PgBouncer does the same
