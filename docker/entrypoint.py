@@ -6,6 +6,8 @@ native runner uses, so a step's server command is written in one place only.
     entrypoint.py export STEP DEST      copy the step STEP (3, 03 or a slug) into DEST/<slug>
     entrypoint.py plan STEP             print the database and server command, as JSON
     entrypoint.py serve                 create and migrate the step's database, then serve
+    entrypoint.py migrate               create and migrate the step's database, then exit
+    entrypoint.py run                   serve a database migrated already (fleet instances)
     entrypoint.py healthcheck           exit 0 when /api/health/ answers 200
 
 Standard library only until ``serve`` connects to PostgreSQL with the step's psycopg.
@@ -53,10 +55,13 @@ def database_url(step: steps.Step) -> str:
 
 def plan(step: steps.Step, python: str = "python") -> dict:
     url = urllib.parse.urlsplit(database_url(step))
+    # A fleet step's instance is one worker, as make serve runs it (bench/serve.py): the
+    # instances, not the workers, are what the load balancer spreads the load over.
+    cores = 1 if step.fleet else None
     return {
         "step": step.slug,
         "database": url.path.lstrip("/"),
-        "command": steps.server_command(step, python, HOST, PORT),
+        "command": steps.server_command(step, python, HOST, PORT, cores=cores),
     }
 
 
@@ -85,18 +90,27 @@ def create_database(url: str) -> int:
         return int(conn.execute("SHOW max_connections").fetchone()[0])
 
 
-def serve() -> None:
+def migrate() -> steps.Step:
+    """Create and migrate the installed step's database; return the step."""
     step = installed_step()
     url = database_url(step)
     os.environ["DATABASE_URL"] = url
     allowed = create_database(url)
-    # Every worker's pool full at once stays within the server's connections.
-    workers = steps.workers(step.server)
-    os.environ.setdefault("DB_POOL_MAX_SIZE", str(steps.pool_size(workers, allowed)))
+    if not step.fleet:
+        # Every worker's pool full at once stays within the server's connections. A
+        # fleet's pools go to PgBouncer, which holds the server's connections itself.
+        workers = steps.workers(step.server)
+        os.environ.setdefault("DB_POOL_MAX_SIZE", str(steps.pool_size(workers, allowed)))
     os.chdir(step.path)
-    manage = [sys.executable, "manage.py", "migrate", "--noinput"]
-    if os.spawnv(os.P_WAIT, sys.executable, manage) != 0:
+    command = [sys.executable, "manage.py", "migrate", "--noinput"]
+    if os.spawnv(os.P_WAIT, sys.executable, command) != 0:
         raise SystemExit(f"[entrypoint] migrating {step.slug} failed")
+    return step
+
+
+def run(step: steps.Step) -> None:
+    os.environ["DATABASE_URL"] = database_url(step)
+    os.chdir(step.path)
     command = plan(step, sys.executable)["command"]
     print(f"[entrypoint] {step.slug} ({step.server}) on port {PORT}", flush=True)
     os.execv(command[0], command)
@@ -117,7 +131,13 @@ def main(argv: list[str]) -> int:
         case ["plan", selector]:
             print(json.dumps(plan(steps.select(selector))))
         case ["serve"] | []:
-            serve()
+            run(migrate())
+        case ["migrate"]:
+            migrate()
+        case ["run"]:
+            # Several instances start at once: one migrate service has made the
+            # database, so that none of them races another through its migrations.
+            run(installed_step())
         case ["healthcheck"]:
             return healthcheck()
         case _:

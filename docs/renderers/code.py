@@ -88,8 +88,10 @@ def docker_tab(step: int) -> str:
         "    Each step gets its own database, `crm_step_NN`, created and migrated when the app\n"
         "    starts; seed it once per step. `.env.example` lists every setting.\n"
         + (
-            "\n    Compose runs this step's code as one server, without HAProxy and PgBouncer"
-            " in\n    front of and behind it: the topology itself runs natively for now.\n"
+            "\n    Compose runs this step as natively: `INSTANCES` app containers (three by"
+            "\n    default) behind an HAProxy container on port 8000, reaching PostgreSQL"
+            "\n    through a PgBouncer container; a one-off `migrate` container migrates the"
+            "\n    database before they start (`docker/topology/fleet.yml`).\n"
             if steps.select(str(step)).fleet
             else ""
         )

