@@ -12,6 +12,7 @@ the progress line is bench/progress.py's.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -404,7 +405,7 @@ class Sitting:
                     boot += started
                     k6 += warmup * started + duration * sum(odds)
                     busy.add(self.base_of(owner))
-        for step, _, _ in self.fleet_todo():
+        for step, *_ in self.fleet_todo():
             k6 += warmup + duration
             busy.add(step.slug)
         busy |= {step.slug for step in self.selected if not self.kept.step(step.slug)}
@@ -495,38 +496,48 @@ class Sitting:
         this run measures what each holds as instances are added (the untimed extras)."""
         return fleets.pair(self.selected) if self.settings.details else None
 
-    def fleet_cells(self) -> list[tuple[steps.Step, int, bool]]:
+    def fleet_cells(self) -> list[tuple[steps.Step, int, bool, int | None]]:
+        """(step, instances, via PgBouncer, connection limit) for every fleet run: each
+        size unlimited, then the most instances on a server allowing PgBouncer's pool."""
         if not (found := self.fleet_pair):
             return []
+        sizes = fleets.sizes()
+        limit = self.fleet_limit
         return [
-            (step, instances, via)
-            for instances in fleets.sizes()
+            (step, instances, via, cap)
+            for instances, cap in [*((size, None) for size in sizes), (sizes[-1], limit)]
             for step, via in zip(found, (False, True), strict=True)
         ]
 
-    @staticmethod
-    def fleet_owner(step: steps.Step, instances: int) -> str:
-        return f"fleet {step.slug} x{instances}"
+    @functools.cached_property
+    def fleet_limit(self) -> int:
+        return fleets.limit_for(self.found.database_url)
 
-    def fleet_todo(self) -> list[tuple[steps.Step, int, bool]]:
+    @staticmethod
+    def fleet_owner(step: steps.Step, instances: int, limit: int | None = None) -> str:
+        return f"fleet {step.slug} x{instances}" + (f" within {limit}" if limit else "")
+
+    def fleet_todo(self) -> list[tuple[steps.Step, int, bool, int | None]]:
         return [
-            cell
-            for cell in self.fleet_cells()
-            if self.kept.cell(self.fleet_owner(*cell[:2]), fleets.SCENARIO, 1) is None
+            (step, instances, via, limit)
+            for step, instances, via, limit in self.fleet_cells()
+            if self.kept.cell(self.fleet_owner(step, instances, limit), fleets.SCENARIO, 1) is None
         ]
 
     def measure_fleets(self) -> None:
         """Each fleet size, the step before with a pool per instance, then the step through
         PgBouncer, once each after the rounds (bench/fleets.py)."""
         cells = self.fleet_cells()
-        for step, instances, via in self.fleet_todo():
+        for step, instances, via, limit in self.fleet_todo():
             self.progress.replan(self.plan())
             where = f"{step.slug} as {instances} instance(s)" + (" via PgBouncer" if via else "")
+            where += f", PostgreSQL allowing {limit} connections" if limit else ""
             found = fleets.measure(
                 step, self.url_of(step), self.found.redis_url, self.terms_file, self.settings,
-                instances, via,
+                instances, via, limit,
             )  # fmt: skip
-            self.kept.keep_cell(self.fleet_owner(step, instances), fleets.SCENARIO, 1, found)
+            owner = self.fleet_owner(step, instances, limit)
+            self.kept.keep_cell(owner, fleets.SCENARIO, 1, found)
             done = len(cells) - len(self.fleet_todo())
             self.progress.advance(
                 self.settings.warmup_s + self.settings.duration_s,
@@ -547,8 +558,8 @@ class Sitting:
             # What each instance's pool may open: DB_POOL_MAX_SIZE reaches the instances.
             "pool_max_size": int(variables.given("DB_POOL_MAX_SIZE") or steps.POOL_MAX_SIZE),
             "runs": [
-                self.kept.cell(self.fleet_owner(step, instances), fleets.SCENARIO, 1)
-                for step, instances, _ in cells
+                self.kept.cell(self.fleet_owner(step, instances, limit), fleets.SCENARIO, 1)
+                for step, instances, _, limit in cells
             ],
         }
 

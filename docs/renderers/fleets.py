@@ -7,6 +7,8 @@ from __future__ import annotations
 from bench.tables import Column, markdown
 from renderers.common import STATE, fmt_ms, fmt_number, made_at, measured, note, step_of
 
+# What k6 counted, by kind (bench/workload.py ERROR_KINDS).
+KINDS = {"unavailable": "503:", "server_errors": "other 5xx:", "unanswered": "no answer:"}
 # The app machines the model lines up in front of the one database.
 MACHINES = (1, 2, 4, 8, 16, 32)
 
@@ -29,7 +31,7 @@ def render_fleet_connections(_: str | None, src_uri: str) -> str:
             "The run behind these pages has no connection figures: `make bench-full`"
             " measures them with step 10.",
         )
-    by = {(run["instances"], run["pgbouncer"]): run for run in found["runs"]}
+    by = {(run["instances"], run["pgbouncer"]): run for run in found["runs"] if "limit" not in run}
     sizes = sorted({instances for instances, _ in by})
     own, pooled = found["step"][:2], found["pooled_step"][:2]
     columns = [
@@ -75,6 +77,62 @@ def render_fleet_connections(_: str | None, src_uri: str) -> str:
         f" would ask for more than it allows from {allowed // pool + 1} instances on, under"
         f" enough load. Run {STATE['result']['run']['id']}, made at"
         f" {made_at(STATE['result']['run'])}.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
+def render_fleet_limited(_: str | None, src_uri: str) -> str:
+    """``{{ fleet_limited }}``: the most instances, with a pool each and through
+    PgBouncer, on a server that allows the app only PgBouncer's pool."""
+    found = figures()
+    limited = [run for run in (found or {"runs": []})["runs"] if "limit" in run]
+    if not limited:
+        return note(
+            "Not measured yet",
+            "The run behind these pages did not serve the instances on a server allowing"
+            " fewer connections: `make bench-full` does, with step 10.",
+        )
+    columns = [
+        Column("served as"),
+        Column("clients", ">"),
+        Column("held", ">"),
+        Column("refused", ">"),
+        Column("instances up", ">"),
+        Column("req/s", ">"),
+        Column("p95", ">"),
+        Column("failed", ">"),
+        Column("what failed"),
+    ]
+    rows = []
+    for run in sorted(limited, key=lambda run: run["pgbouncer"]):
+        p95 = run["latency_ms"]["p95"]
+        kinds = ", ".join(
+            f"{KINDS[kind]} {count:,}" for kind, count in run["error_kinds"].items() if count
+        )
+        rows.append(
+            [
+                f"{run['step'][:2]}, {run['instances']} instances"
+                + (" through PgBouncer" if run["pgbouncer"] else " with a pool each"),
+                str(run["vus"]),
+                fmt_number(run["connections"]["max"], 0),
+                f"{run['refused_connections']:,}",
+                f"{fmt_number(run['fewest_instances_up'], 0)} of {run['instances']}",
+                fmt_number(run["requests_per_second"]),
+                "—" if p95 is None else fmt_ms(p95),
+                f"{run['errors']:,} of {run['requests']:,}",
+                kinds or "nothing",
+            ]
+        )
+    caption = (
+        f"*`{found['scenario']}` as above, on a server that allows the app"
+        f" {limited[0]['limit']} connections, PgBouncer's pool: the instances, or PgBouncer,"
+        " log in as a role with that CONNECTION LIMIT, and PostgreSQL refuses the next"
+        " connection with `too many connections for role`, as a smaller server's"
+        " max_connections would. **held**: the most client backends PostgreSQL had open;"
+        " **refused**: the connections it refused the instances' pools, from their logs;"
+        " **instances up**: the fewest HAProxy sent requests to at once, since an instance"
+        " whose pool has no connection fails its health check."
+        f" Run {STATE['result']['run']['id']}, made at {made_at(STATE['result']['run'])}.*"
     )
     return markdown(columns, rows) + "\n\n" + caption
 
@@ -198,6 +256,7 @@ def render_fleet_faults(slug: str, src_uri: str) -> str:
 
 RENDERERS = {
     "fleet_connections": render_fleet_connections,
+    "fleet_limited": render_fleet_limited,
     "capacity_model": render_capacity_model,
     "fleet_faults": render_fleet_faults,
 }

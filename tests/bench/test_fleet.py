@@ -123,15 +123,39 @@ def figures(servers, tmp_path_factory) -> dict:
     return found
 
 
-def test_the_figures_pair_every_size_with_and_without_pgbouncer(figures):
+def test_the_figures_pair_every_size_with_and_without_pgbouncer(figures, servers):
     results.validate({**results.load(results.published()), "fleets": figures})
-    runs = [(r["step"], r["instances"], r["pgbouncer"], r["vus"]) for r in figures["runs"]]
+    runs = [
+        (r["step"], r["instances"], r["pgbouncer"], r["vus"], r.get("limit"))
+        for r in figures["runs"]
+    ]
     before, pooled = figures["step"], figures["pooled_step"]
+    limit = pgbouncer.server_connections(
+        int(services.server_settings(servers.database_url)["max_connections"])
+    )
     assert runs == [
-        (before, 1, False, 4), (pooled, 1, True, 4),
-        (before, 2, False, 8), (pooled, 2, True, 8),
+        (before, 1, False, 4, None), (pooled, 1, True, 4, None),
+        (before, 2, False, 8, None), (pooled, 2, True, 8, None),
+        # The most instances again, on a server allowing PgBouncer's pool.
+        (before, 2, False, 8, limit), (pooled, 2, True, 8, limit),
     ]  # fmt: skip
+    # Two instances of four clients each ask for fewer connections than that.
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in figures["runs"])
+    assert all(r["refused_connections"] == 0 for r in figures["runs"])
+    assert all(r["fewest_instances_up"] == r["instances"] for r in figures["runs"])
+
+
+def test_a_limited_server_refuses_the_role_past_its_limit_and_lets_it_read(servers):
+    url = services.with_database(servers.database_url, "postgres")
+    with fleets.limited(url, 2) as limited, contextlib.ExitStack() as held:
+        assert psycopg.conninfo.conninfo_to_dict(limited)["user"] == fleets.LIMITED_ROLE
+        for _ in range(2):
+            conn = held.enter_context(psycopg.connect(limited))
+            assert conn.execute("SELECT current_user").fetchone() == (fleets.LIMITED_ROLE,)
+        with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+            psycopg.connect(limited).close()
+        # The harness's own connections are not the app's: the limit leaves them free.
+        psycopg.connect(url).close()
 
 
 def test_through_pgbouncer_postgresql_holds_no_more_than_its_pool(figures, servers):
