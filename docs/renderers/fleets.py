@@ -222,8 +222,7 @@ def render_fleet_faults(slug: str, src_uri: str) -> str:
             "503",
             "other 5xx",
             "no answer",
-            "writes acknowledged",
-            "writes lost",
+            "acknowledged writes lost",
             "the fault lasted",
         )
     ]
@@ -236,8 +235,7 @@ def render_fleet_faults(slug: str, src_uri: str) -> str:
             f"{entry['unavailable']:,}",
             str(entry["server_errors"]),
             str(entry["unanswered"]),
-            f"{entry['writes_acknowledged']:,}",
-            str(len(entry["writes_lost"])),
+            f"{len(entry['writes_lost'])} of {entry['writes_acknowledged']:,}",
             f"{entry['window_s']:.1f} s" if "window_s" in entry else "—",
         ]
         for fault, entry in shown
@@ -245,7 +243,7 @@ def render_fleet_faults(slug: str, src_uri: str) -> str:
     caption = (
         f"*{found['clients']} clients reading and writing on {found['customers']:,}"
         " customers; PgBouncer stays down"
-        f" {found['outage_s']:g} s. *the fault lasted*: from the kill until HAProxy had taken"
+        f" {found['outage_s']:g} s. **the fault lasted**: from the kill until HAProxy had taken"
         f" the instance out (it asks each instance every {balancer.CHECK_EVERY_MS / 1000:g} s"
         f" and takes it out after {balancer.FALL} failed checks), from the first drain until"
         " the last instance was back, or"
