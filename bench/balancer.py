@@ -117,6 +117,11 @@ def configuration(frontends: dict[int, list[int]]) -> str:
     return "\n".join([*lines, ""])
 
 
+def front_of(base_url: str) -> int:
+    """The port of the front at ``base_url``, which names it in HAProxy's stats."""
+    return int(base_url.rsplit(":", 1)[1])
+
+
 def pid() -> int | None:
     try:
         found = int((DIR / "haproxy.pid").read_text().split()[0])

@@ -327,7 +327,7 @@ async def inflict(
     """Cause ``fault`` and undo it; when it lasted, and what health said meanwhile. For an
     instance killed, it lasts until HAProxy has taken the instance out of the rotation;
     for a rolling restart, until the last instance is back in it."""
-    front = int(base_url.rsplit(":", 1)[1])
+    front = balancer.front_of(base_url)
     down = time.monotonic()
     if fault == "killed":
         await asyncio.to_thread(terminate, url)

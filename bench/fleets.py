@@ -16,6 +16,7 @@ instances, would do to a pool per instance, and what PgBouncer does instead.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import statistics
 import threading
 from collections.abc import Iterator
@@ -73,11 +74,14 @@ def limited(database_url: str, limit: int) -> Iterator[str]:
     from psycopg import sql
 
     role = sql.Identifier(LIMITED_ROLE)
+    # A server that asks for passwords (DATABASE_URL) gets one; the embedded one trusts.
+    secret = secrets.token_urlsafe(16)
     with psycopg.connect(database_url, autocommit=True) as conn:
         known = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [LIMITED_ROLE])
         if known.fetchone() is None:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
-        conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(role, limit))
+        altered = sql.SQL("ALTER ROLE {} CONNECTION LIMIT {} PASSWORD {}")
+        conn.execute(altered.format(role, limit, secret))
         for kind in ("TABLES", "SEQUENCES"):
             granted = sql.SQL("GRANT ALL ON ALL {} IN SCHEMA public TO {}")
             conn.execute(granted.format(sql.SQL(kind), role))
@@ -87,7 +91,7 @@ def limited(database_url: str, limit: int) -> Iterator[str]:
     parts = urlsplit(database_url)
     address = parts.netloc.rpartition("@")[2]
     try:
-        yield parts._replace(netloc=f"{LIMITED_ROLE}@{address}").geturl()
+        yield parts._replace(netloc=f"{LIMITED_ROLE}:{secret}@{address}").geturl()
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(HANG_UP, [LIMITED_ROLE])
@@ -182,7 +186,7 @@ def measure(
         # Warm-up: every instance's pool, or PgBouncer's, as full as the load makes it.
         k6(base_url, terms_file, SCENARIO, settings, settings.warmup_s)
         settle(database_url)
-        front = int(base_url.rsplit(":", 1)[1])
+        front = balancer.front_of(base_url)
         with Sampler(database_url, front) as sampler:
             summary = k6(base_url, terms_file, SCENARIO, settings, settings.duration_s)
         settle(database_url)

@@ -248,7 +248,7 @@ def fleet(
         if handed:
             handed(fleet_of)
         base_url = balancer.ensure(ports, port)
-        front = int(base_url.rsplit(":", 1)[1])
+        front = balancer.front_of(base_url)
         # Unwound first: the front goes before the instances behind it stop.
         stack.callback(balancer.release, front)
         if healthy:

@@ -80,6 +80,8 @@ def test_what_fails_until_haproxy_takes_a_killed_instance_out_is_reported_not_ju
     assert judged("instance-killed", (8, 9, 502)) == ["1 answer(s) were 5xx"]
     # A 500 of an instance still up is its own failure, killed neighbour or not.
     assert judged("instance-killed", (9.5, 10.2, 500)) == ["1 answer(s) were 5xx"]
+    # Sent just before HAProxy took it out, answered after: still the instance's.
+    assert judged("instance-killed", (19.9, 20.5, 502)) == []
     # Once HAProxy has taken the instance out, no request may fail.
     assert judged("instance-killed", (21, 21.1, 502)) == [
         "1 answer(s) were 5xx",

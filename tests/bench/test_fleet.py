@@ -13,7 +13,19 @@ import httpx
 import psycopg
 import pytest
 
-from bench import balancer, ceiling, fleets, net, pgbouncer, results, run, serve, services, steps
+from bench import (
+    balancer,
+    ceiling,
+    database,
+    fleets,
+    net,
+    pgbouncer,
+    results,
+    run,
+    serve,
+    services,
+    steps,
+)
 from tests.conftest import need_installed
 from tests.datasets import SMALL
 
@@ -143,6 +155,23 @@ def test_the_figures_pair_every_size_with_and_without_pgbouncer(figures, servers
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in figures["runs"])
     assert all(r["refused_connections"] == 0 for r in figures["runs"])
     assert all(r["fewest_instances_up"] == r["instances"] for r in figures["runs"])
+
+
+def test_pools_that_ask_past_the_limit_are_refused_and_the_run_still_measures(servers):
+    """Two instances of the step before PgBouncer keep two connections each from the
+    start; a server allowing three refuses the fourth, and the run goes on."""
+    need_installed("haproxy")
+    before, _ = fleets.pair(steps.discover())
+    url = SMALL.step_url(servers.database_url, before)
+    terms_file = database.terms_path(database.base_fingerprint(SMALL.customers, SMALL.seed))
+    settings = run.Settings(
+        vus=2, duration_s=2, warmup_s=1, open_rate=10, max_vus=4, scenarios=["list"]
+    )
+    found = fleets.measure(before, url, servers.redis_url, terms_file, settings, 2, False, 3)
+    assert found["limit"] == 3
+    assert found["refused_connections"] > 0
+    assert found["connections"]["max"] <= 3
+    assert found["requests"] > 0
 
 
 def test_a_limited_server_refuses_the_role_past_its_limit_and_lets_it_read(servers):

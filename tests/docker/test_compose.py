@@ -179,7 +179,9 @@ def test_docker_pgbouncer_pools_as_the_harness_does_for_composes_max_connections
 
 def test_docker_pgbouncer_asks_clients_for_the_password_and_serves_them(servers):
     """The image's pgbouncer.ini, run by the real PgBouncer in front of the test
-    PostgreSQL, with only its addresses and users file changed."""
+    PostgreSQL, with only its addresses and users file changed: clients log in to it
+    with SCRAM. (The test server trusts PgBouncer's own login, which compose's asks a
+    password for.)"""
     need_installed("pgbouncer")
     upstream = urlsplit(servers.database_url)
     port = net.free_port()
@@ -203,9 +205,16 @@ def test_docker_pgbouncer_asks_clients_for_the_password_and_serves_them(servers)
             for path in (here, *here.iterdir()):
                 shutil.chown(path, owner)
         command = [pgbouncer.binary(), *(["-u", owner] if owner else [])]
-        process = subprocess.Popen([*command, str(here / "pgbouncer.ini")], stderr=subprocess.PIPE)
+        log = here / "pgbouncer.log"
+        with log.open("w") as written:
+            process = subprocess.Popen(
+                [*command, str(here / "pgbouncer.ini")], stdout=written, stderr=written
+            )
         try:
-            net.wait_until(lambda: not net.port_free(port), 10, "PgBouncer did not listen")
+            try:
+                net.wait_until(lambda: not net.port_free(port), 10, "no PgBouncer")
+            except TimeoutError:
+                pytest.fail(f"PgBouncer did not listen: {log.read_text()}")
             url = f"postgresql://postgres:{{}}@{net.HOST}:{port}/postgres"
             with psycopg.connect(url.format('pass"word')) as conn:
                 assert conn.execute("SHOW max_connections").fetchone()[0]
