@@ -313,10 +313,16 @@ def test_images_are_pinned():
 def test_the_app_and_proxy_images_run_as_a_numeric_non_root_user_with_a_healthcheck():
     dockerfile = (paths.ROOT / "docker" / "Dockerfile").read_text()
     stages = re.split(r"^FROM ", dockerfile, flags=re.MULTILINE)
-    for target in ("pgbouncer", "balancer", "app"):
-        (stage,) = [text for text in stages if re.match(rf"\S+ AS {target}$", text, re.M)]
-        assert re.search(r"^USER \d+:\d+$", stage, re.MULTILINE), target
-        assert "HEALTHCHECK" in stage, target
+
+    def stage(target: str) -> str:
+        (found,) = [text for text in stages if re.match(rf"\S+ AS {target}$", text, re.M)]
+        return found
+
+    for target, user_from in (("pgbouncer", "proxies"), ("balancer", "proxies"), ("app", "app")):
+        assert re.search(r"^USER \d+:\d+$", stage(user_from), re.MULTILINE), target
+        assert "HEALTHCHECK" in stage(target), target
+    assert stage("pgbouncer").startswith("proxies AS")
+    assert stage("balancer").startswith("proxies AS")
     assert '"healthcheck"]' in stages[-1]
 
 
