@@ -105,9 +105,9 @@ class Settings:
     ceiling: bool = True
     # The steps' controls (bench/controls.py), each measured after the steps in a round.
     controls: bool = False
-    # The untimed extras: micro-benchmarks, test times, full text's roads not taken,
-    # django-ninja's cursor and every filter under every ordering. The probe pass and the
-    # deep pages always run.
+    # The untimed extras: deep pages, thread hops, micro-benchmarks, test times, full
+    # text's roads not taken, django-ninja's cursor and every filter under every
+    # ordering. The probe pass always runs: the table's queries per request.
     details: bool = True
     # The page the `deep` scenario asks for (make bench-scale finds it per step).
     deep_url: str | None = None

@@ -54,6 +54,14 @@ PG_SETTINGS: dict[str, str] = {
     "track_io_timing": "on",
 }
 
+# What the test suites' server may skip: make test and pytest set CRM_PG_DURABLE=0.
+# Every commit and every CREATE DATABASE (a step's fresh copy) otherwise waits for the
+# disk; on a machine whose disk is slow the suites spent half their time in that wait.
+# A server stopped or killed still keeps every commit, in the operating system's cache:
+# only a power cut loses them. Plans, counts and answers are the same either way, and a
+# run records which it had (``server_settings``).
+NOT_DURABLE: dict[str, str] = {"fsync": "off", "full_page_writes": "off"}
+
 EMBEDDED_SYSTEM_USER = "embedded_postgres"
 
 
@@ -193,7 +201,7 @@ def server_settings(database_url: str) -> dict[str, str]:
     """The server's values of the measuring settings, as recorded in results."""
     import psycopg
 
-    names = [*PG_SETTINGS, "server_version"]
+    names = [*PG_SETTINGS, *NOT_DURABLE, "server_version"]
     with psycopg.connect(database_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
@@ -291,6 +299,11 @@ def _settings_file(port: int) -> str:
         f"port = {port}",
         "unix_socket_directories = ''",
         *(f"{name} = {value}" for name, value in PG_SETTINGS.items()),
+        *(
+            f"{name} = {value}"
+            for name, value in NOT_DURABLE.items()
+            if not variables.flag("CRM_PG_DURABLE")
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench import paths, services, steps, workshop
+from bench import paths, services, steps, variables, workshop
 
 REPORTS = paths.REPORTS_DIR
 
@@ -62,6 +62,8 @@ def clock(seconds: float) -> str:
 
 def main(pytest_args: list[str]) -> int:
     REPORTS.mkdir(parents=True, exist_ok=True)
+    # Every suite below, and the servers it starts, waits for no disk (NOT_DURABLE).
+    variables.prefer("CRM_PG_DURABLE", "0")
     found = services.ensure()
     ladder = steps.discover()
     results = {}

@@ -1,6 +1,6 @@
 """Everything a run measures outside its timed k6 runs, per step: the probe pass (the
-queries and plans of each scenario's requests), deep pages, and with DETAILS=1 the
-extras (micro-benchmarks, test times, the roads not taken)."""
+queries and plans of each scenario's requests), and with DETAILS=1 the extras (deep
+pages, thread hops, micro-benchmarks, test times, the roads not taken)."""
 
 from __future__ import annotations
 
@@ -237,14 +237,15 @@ def test_times(step: steps.Step, url: str, redis_url: str | None) -> list[dict] 
 
 def extras_of(step: steps.Step, selected: list[steps.Step]) -> set[str]:
     """Which untimed extras ``step`` runs among ``selected``: every step its micro-
-    benchmarks and test times ("micro", "timed"), every cursor step its filters under
+    benchmarks, test times, deep pages and thread hops ("micro", "timed", "deep",
+    "hops"), every cursor step its filters under
     every ordering ("orderings", 264 first pages). django-ninja's own cursor and the
     trigram index are measured against the first cursor step and the first full-text
     step only: the later steps page and search with the same code on the same rows, and
     at 1M customers the trigram index alone takes minutes to build."""
     first_cursor = next((s for s in selected if s.pagination == "cursor"), None)
     first_fulltext = next((s for s in selected if s.search == "fulltext"), None)
-    found = {"micro", "timed"}
+    found = {"micro", "timed", "deep", "hops"}
     if step.pagination == "cursor":
         found.add("orderings")
     if step == first_cursor:
@@ -258,12 +259,13 @@ def untimed_pass(
     step: steps.Step, url: str, redis_url: str | None, terms: dict, extras: set[str]
 ) -> dict:
     """Everything measured outside the timed runs: the probe pass (queries and plans),
-    deep pages, the server's facts and the ``extras`` asked for (``extras_of``)."""
-    deep, filtered = deep_pages(step, url, terms)
+    the server's facts and the ``extras`` asked for (``extras_of``)."""
+    # A quick run's table needs the probe pass only; deep pages alone took 12 s a step.
+    deep, filtered = deep_pages(step, url, terms) if "deep" in extras else (None, None)
     return {
         "facts": facts.run(step, url),
         "probed": probe_pass(step, url, terms),
-        "hops": thread_hops(step, url, redis_url, terms),
+        "hops": thread_hops(step, url, redis_url, terms) if "hops" in extras else None,
         "deep": deep,
         "filtered": filtered,
         "orderings": filter_orderings(step, url, terms) if "orderings" in extras else None,

@@ -29,6 +29,7 @@ VARIABLES = {
         Variable("CRM_REDIS_PORT", "the embedded Redis's preferred port", "56379"),
         Variable("CRM_PGBOUNCER_PORT", "PgBouncer's preferred port", "56432"),
         Variable("CRM_BALANCER_PORT", "the load balancer's (HAProxy's) preferred port", "58080"),
+        Variable("CRM_PG_DURABLE", "the embedded PostgreSQL syncs to disk (the tests set 0)", "1"),
         Variable("DATABASE_URL", "your own PostgreSQL instead of the embedded one"),
         Variable("REDIS_URL", "your own Redis instead of the embedded one"),
         Variable("CRM_STEP_DIR", "the one step folder the step suites judge (make check)"),
@@ -51,7 +52,9 @@ VARIABLES = {
         Variable("SPREAD", "no more repeats of a scenario whose runs agree this closely", "0"),
         Variable("CEILING", "measure the ceiling beside the steps", "1"),
         Variable("CONTROLS", "measure the steps' controls beside them (bench-full does)", "0"),
-        Variable("DETAILS", "micro-benchmarks, test times and the roads not taken", "1"),
+        Variable(
+            "DETAILS", "deep pages, thread hops, micro-benchmarks, test times, roads not taken", "1"
+        ),
         Variable("FRESH", "start a resumable run over", "0"),
         Variable("OUTAGE", "seconds each fault of make test-faults lasts", "10"),
         # The workshop and the other commands.
@@ -78,6 +81,14 @@ def given(name: str, env: Mapping[str, str] | None = None) -> str:
     if name not in VARIABLES:
         raise KeyError(f"{name} is not a variable the harness reads (bench/variables.py)")
     return (os.environ if env is None else env).get(name, "").strip()
+
+
+def prefer(name: str, value: str) -> None:
+    """Set ``name`` for this process and its children unless the environment says
+    otherwise: a command whose default differs from the harness's (make test's
+    server that does not sync to disk)."""
+    if not given(name):
+        os.environ[name] = value
 
 
 def text(name: str, env: Mapping[str, str] | None = None) -> str:

@@ -346,6 +346,8 @@ def main_check(step: steps.Step, solution: bool) -> int:
         restored = bring(step, judged.path)
         if restored:
             print(f"[check] restored from {step.slug}: {', '.join(restored)}", flush=True)
+    # The server the suites run on, as make test has it (services.NOT_DURABLE).
+    variables.prefer("CRM_PG_DURABLE", "0")
     found = services.ensure(redis="redis" in judged.services)
     outcomes = check(judged, found)
     print(summary(judged, outcomes, len(stages(judged, found))), flush=True)

@@ -6,6 +6,9 @@ import pytest
 from bench import services
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+# The suites' PostgreSQL does not wait for the disk (bench/services.py NOT_DURABLE), as
+# make test has it: pytest run by hand meets the same server, not a restart.
+os.environ.setdefault("CRM_PG_DURABLE", "0")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """make test-faults: its rules judged on calls made up here, then a short real run.
 
-The real run is the short version CI runs: two steps (a pooled one and a cached one),
-every fault that applies to them for 3 s, 10 s of overload on the pooled one, and a
-rolling restart of the first step served as instances behind HAProxy.
+The real run is the short version CI runs: a cached step, which pools its connections
+too, under every fault that applies to it for 3 s; 10 s of overload on a step without a
+cache, whose every request reaches PostgreSQL; and a rolling restart of the first step
+served as instances behind HAProxy. make test-faults runs every fault on every step.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from bench.faults import Call, Load, Window, Written
 from tests.conftest import need_installed
 from tests.datasets import SMALL
 
-SHORT = faults.Settings(steady_s=2, outage_s=3, after_s=faults.RECOVERY_S + 3, overload_s=10)
+# One second past the recovery rule: requests sent then are judged.
+SHORT = faults.Settings(steady_s=2, outage_s=3, after_s=faults.RECOVERY_S + 1, overload_s=10)
 CI_STEPS = ["04", "07"]
 # The fault begins at 10 s and ends at 20 s.
 WINDOW = Window(down=10.0, back=20.0, health=503)
@@ -157,12 +159,11 @@ def embedded_only():
 def measured(servers):
     embedded_only()
     wanted = [fault for fault in faults.FAULTS if fault != faults.OVERLOAD]
-    return faults.measure([steps.select(n) for n in CI_STEPS], wanted, SHORT)
+    return faults.measure([steps.select(CI_STEPS[1])], wanted, SHORT)
 
 
 def test_every_fault_that_applies_is_measured(measured):
     assert {slug: sorted(found) for slug, found in measured.items()} == {
-        steps.select("04").slug: ["killed", "outage"],
         steps.select("07").slug: sorted(["killed", "outage", *faults.REDIS_FAULTS]),
     }
 

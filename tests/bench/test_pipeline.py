@@ -103,6 +103,17 @@ def test_each_step_is_probed_right_after_its_last_round(repeated):
     assert events == [event for slug in slugs for event in ((slug, ""), (slug, "probed"))]
 
 
+def test_without_the_extras_a_step_is_probed_for_its_queries_only(repeated):
+    """A quick run's table needs queries per request; deep pages and thread hops are
+    extras, as the micro-benchmarks are."""
+    for step in repeated["steps"]:
+        assert step["deep_pages"] is step["filtered_pages"] is None, step["slug"]
+        assert step["microbenchmarks"] == [], step["slug"]
+        for name, scenario in step["scenarios"].items():
+            assert scenario["queries_per_request"] > 0, (step["slug"], name)
+            assert scenario.get("thread_hops") is None, (step["slug"], name)
+
+
 def test_every_repeat_is_kept_and_the_medians_shown(repeated):
     assert repeated["k6"]["repeats"] == REPEATS
     for step in repeated["steps"]:

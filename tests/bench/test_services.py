@@ -101,3 +101,15 @@ def test_the_redis_version_is_read_from_the_server_or_none_when_silent(servers):
     assert version
     assert version.split(".")[0].isdigit()
     assert services.redis_version("redis://127.0.0.1:1/0") is None
+
+
+def test_the_suites_server_skips_the_disk_and_a_measuring_one_does_not(servers, monkeypatch):
+    """make test's PostgreSQL does not wait for fsync; make bench's does, and its result
+    file says which it had (services.server_settings)."""
+    if not servers.embedded_postgres:
+        pytest.skip("DATABASE_URL points at an external server")
+    assert services.server_settings(servers.database_url)["fsync"] == "off"
+    monkeypatch.setenv("CRM_PG_DURABLE", "1")
+    assert "fsync" not in services._settings_file(5432)
+    monkeypatch.setenv("CRM_PG_DURABLE", "0")
+    assert "fsync = off" in services._settings_file(5432)
