@@ -8,8 +8,9 @@ keeps stable across versions (hash partitioning depends on it). So the same
 crosses the client connection row by row.
 
 For speed the loader drops the tables' indexes and constraints, loads each table in a
-transaction that first truncates it (with ``wal_level=minimal`` that skips WAL), and
-then rebuilds exactly the definitions it dropped, as read from the catalog.
+transaction that first truncates it (under ``wal_level=minimal``, on a server of your
+own, that skips WAL), and then rebuilds exactly the definitions it dropped, as read from
+the catalog.
 """
 
 from __future__ import annotations
@@ -321,7 +322,7 @@ def load(url: str, customers: int, seed: int, log: Callable[[str], None] = print
                 t0 = time.perf_counter()
                 with conn.transaction():
                     # Truncating in the loading transaction gives the table a new file,
-                    # which lets PostgreSQL skip WAL for the load (wal_level=minimal).
+                    # which lets a server with wal_level=minimal skip WAL for the load.
                     conn.execute(f'TRUNCATE "{table}"')
                     rowcount = conn.execute(sql, params).rowcount
                 took = time.perf_counter() - t0

@@ -17,13 +17,14 @@ from typing import IO
 
 import psycopg
 
-from bench import balancer, net, pgbouncer, services, variables, venvs
+from bench import balancer, net, pgbouncer, replica, services, variables, venvs
 from bench.net import HOST
 from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 
 DEFAULT_PORT = 8000
-# The servers only some steps need, from the operating system's packages.
-OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer}
+# The servers only some steps need: PgBouncer and HAProxy from the operating system's
+# packages, the replica from the embedded PostgreSQL's own binaries.
+OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer, "replica": replica}
 
 
 class ServerError(RuntimeError):

