@@ -15,7 +15,7 @@ PORT   ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-dev bench bench-full bench-scale profile report docs docs-build test test-faults seed serve measure explain exercise check rehearse services services-stop services-status steps lint format clean-db
+.PHONY: help venv venv-dev bench bench-full bench-scale profile measure-wal report docs docs-build test test-faults seed serve measure explain exercise check rehearse services services-stop services-status steps lint format clean-db
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,9 @@ bench-scale: $(STAMP) ## one client's latency at 10k, 100k, 1M and 3M customers,
 
 profile: $(STAMP) ## sample the last two steps (or STEPS=7,8,9) and the ceiling with py-spy under one scenario (SCENARIO=search DURATION=)
 	$(PY) -m bench profile
+
+measure-wal: $(STAMP) ## the seeder and the write scenario under minimal and replica WAL, rounds taking turns: what a replica's WAL costs (CUSTOMERS= REPEATS= DURATION=)
+	$(PY) -m bench wal
 
 report: $(STAMP) ## print the table and draw the charts of the latest run (RESULTS=published or a file)
 	$(PY) -m bench report

@@ -252,6 +252,22 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wal(args: argparse.Namespace) -> int:
+    from bench import run, wal
+
+    # Three rounds of 10 s, each level once a round, unless told otherwise.
+    given = {name: variables.given(name) for name in ("DURATION", "WARMUP", "REPEATS")}
+    defaults = {"DURATION": "10", "WARMUP": "3", "REPEATS": "3", "SCENARIOS": wal.SCENARIO}
+    settings = run.Settings.from_env(
+        {**os.environ, **defaults, **{k: v for k, v in given.items() if v}}
+    )
+    # The publication run's data set, whose seeding the methodology page describes.
+    if args.customers is None:
+        args.customers = int(run.PRESETS["publication"]["CUSTOMERS"])
+    _resolve_dataset(args, None)
+    return wal.main(settings, args.customers, args.seed)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -358,6 +374,12 @@ def _run_commands(sub) -> None:
     )
     _dataset(p, reuse=True)
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser(
+        "wal", help="the seeder and write under minimal and replica WAL (CUSTOMERS=, REPEATS=)"
+    )
+    _dataset(p, reuse=False)
+    p.set_defaults(func=cmd_wal)
 
     p = sub.add_parser("report", help="redraw the table and charts from a result file")
     p.add_argument("--results", default=variables.text("RESULTS"))

@@ -74,8 +74,7 @@ def _slot_lost(primary_url: str) -> bool:
     return row is None or row[0] == "lost"
 
 
-def _copy(primary_url: str, user: str | None) -> None:
-    """pg_basebackup -R: the primary's files, and the settings that make them follow it."""
+def _drop_slot(primary_url: str) -> None:
     import psycopg
 
     with psycopg.connect(primary_url, autocommit=True) as conn:
@@ -84,6 +83,11 @@ def _copy(primary_url: str, user: str | None) -> None:
             " WHERE slot_name = %s",
             [SLOT],
         )
+
+
+def _copy(primary_url: str, user: str | None) -> None:
+    """pg_basebackup -R: the primary's files, and the settings that make them follow it."""
+    _drop_slot(primary_url)
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     # PostgreSQL starts only on a data directory its owner alone may read.
@@ -180,6 +184,15 @@ def stop() -> bool:
     with services.state():
         services.pg_ctl(["stop", "-m", "fast", "-w"], DATA, LOG)
     return True
+
+
+def forget(primary_url: str) -> None:
+    """Stop the replica, drop its slot and its files: the next ``ensure`` copies the
+    primary again. A server with a replication slot refuses to start without replica
+    WAL (bench/wal.py restarts it so)."""
+    stop()
+    _drop_slot(primary_url)
+    shutil.rmtree(DATA, ignore_errors=True)
 
 
 def status() -> str:

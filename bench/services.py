@@ -299,11 +299,29 @@ def _postgres_running(data: Path) -> bool:
     return postgres_pid(data) is not None
 
 
+# Settings changed for a while on top of PG_SETTINGS (``restarted_with``).
+_CHANGED: dict[str, str] = {}
+
+
 def settings() -> dict[str, str]:
     """What the embedded servers run with: the measuring settings, and for the test
     suites what they may skip (NOT_DURABLE)."""
     durable = variables.flag("CRM_PG_DURABLE")
-    return {**PG_SETTINGS, **({} if durable else NOT_DURABLE)}
+    return {**PG_SETTINGS, **({} if durable else NOT_DURABLE), **_CHANGED}
+
+
+@contextlib.contextmanager
+def restarted_with(changes: dict[str, str]) -> Iterator[Services]:
+    """The embedded PostgreSQL restarted with ``changes`` on top of its settings, and
+    restarted with its own again on the way out (bench/wal.py)."""
+    if variables.given("DATABASE_URL"):
+        raise ServiceError("changing the server's settings needs the embedded PostgreSQL")
+    _CHANGED.update(changes)
+    try:
+        yield ensure(redis=False)
+    finally:
+        _CHANGED.clear()
+        ensure(redis=False)
 
 
 def _settings_file(port: int) -> str:

@@ -14,6 +14,7 @@ from renderers.common import (
     link,
     made_at,
     note,
+    optional_result,
     runs,
     share,
     step_of,
@@ -174,8 +175,8 @@ def render_presets(_: str | None, src_uri: str) -> str:
     for name, target in PRESET_TARGETS.items():
         preset = run.PRESETS[name]
         extras = (
-            "micro-benchmarks, test times; full text's roads not taken and django-ninja's"
-            " cursor on the first step that takes the road"
+            "deep pages, thread hops, micro-benchmarks, test times; full text's roads not"
+            " taken and django-ninja's cursor on the first step that takes the road"
             if variables.flag("DETAILS", preset)
             else "—"
         )
@@ -376,6 +377,43 @@ def render_open_errors(scenario: str | None, src_uri: str) -> str:
     return markdown(columns, rows) + "\n\n" + caption
 
 
+def render_wal_cost(_: str | None, src_uri: str) -> str:
+    """``make measure-wal``: the seeder and ``write`` under minimal and replica WAL."""
+    from bench import wal
+
+    found = optional_result(wal.RESULT)
+    if found is None:
+        return note("Not measured yet: `make measure-wal` writes `docs/results/wal.json`.")
+
+    def spread(figure: tuple[float, float, float], shown) -> str:
+        middle, low, high = figure
+        return shown(middle) + (f" ({shown(low)} to {shown(high)})" if low != high else "")
+
+    columns = [
+        Column("wal_level"),
+        Column("seeding", ">"),
+        Column("WAL it wrote", ">"),
+        Column(f"`{found['scenario']}`, req/s", ">"),
+    ]
+    rows = [
+        [
+            f"`{level}`",
+            spread(figures["seed_s"], lambda value: f"{value:.1f} s"),
+            spread(figures["seed_wal_bytes"], lambda value: f"{value / 1e6:,.0f} MB"),
+            spread(figures["write_rps"], lambda value: f"{value:,.1f}"),
+        ]
+        for level, figures in wal.summary(found).items()
+    ]
+    rounds = len(found["rounds"]) // len(wal.LEVELS)
+    caption = (
+        f"*{found['customers']:,} customers seeded, then `{found['scenario']}` for"
+        f" {found['duration_s']:g} s under {found['vus']} clients on {found['step']}: the"
+        f" median of {rounds} rounds and their range, the two levels taking turns on one"
+        f" server restarted between them. Made by `{found['command']}` at {made_at(found)}.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
 RENDERERS = {
     "chart": render_chart,
     "open_errors": render_open_errors,
@@ -391,6 +429,7 @@ RENDERERS = {
     "spread_check": render_spread_check,
     "step_chart": render_step_chart,
     "table": render_table,
+    "wal_cost": render_wal_cost,
     "wall_time": render_wall_time,
     "widest_range": render_widest_range,
 }
