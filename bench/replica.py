@@ -44,14 +44,13 @@ def _settings_file(port: int, delay_ms: int) -> str:
     """The primary's measuring settings, as a hot standby on its own port."""
     lines = [
         "# Written by bench/replica.py on every start; edit it there instead.",
-        "listen_addresses = '127.0.0.1'",
-        f"port = {port}",
-        "unix_socket_directories = ''",
-        *(f"{name} = {value}" for name, value in services.settings().items()),
+        *services.server_lines(port),
         "hot_standby = on",
-        # Tell the primary which rows a replica's query still reads, so that VACUUM on
-        # the primary does not remove them and the replica does not cancel the query.
-        "hot_standby_feedback = on",
+        # hot_standby_feedback stays off: with it the slot keeps the replica's oldest
+        # snapshot while the replica is stopped, and VACUUM on the primary can no longer
+        # freeze rows or mark pages all-visible, which changes every plan's buffers.
+        # A query the primary's VACUUM conflicts with waits up to
+        # max_standby_streaming_delay (30 s) first: far longer than any of the API's.
         # Lag on purpose (the tests' delayed replica): each transaction is applied this
         # long after the primary committed it.
         f"recovery_min_apply_delay = {delay_ms}",
@@ -75,9 +74,19 @@ def _slot_lost(primary_url: str) -> bool:
 
 
 def _drop_slot(primary_url: str) -> None:
+    """Drop the replica's slot once no walsender holds it: a replica just stopped
+    leaves it active for a moment, and an active slot cannot be dropped."""
     import psycopg
 
     with psycopg.connect(primary_url, autocommit=True) as conn:
+
+        def free() -> bool:
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", [SLOT]
+            ).fetchone()
+            return row is None or not row[0]
+
+        net.wait_until(free, 30, f"slot {SLOT} stays active", error=services.ServiceError)
         conn.execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
             " WHERE slot_name = %s",
@@ -121,6 +130,11 @@ def _copy(primary_url: str, user: str | None) -> None:
     print(f"[services] replica copied in {time.monotonic() - started:.1f}s", flush=True)
 
 
+def _address(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}"
+
+
 def url_of(port: int) -> str:
     return f"postgresql://postgres@{net.HOST}:{port}/postgres"
 
@@ -143,19 +157,26 @@ def ensure(primary_url: str, delay_ms: int = 0) -> str:
         wanted = _settings_file(port, delay_ms)
         conf = DATA / "crm_bench.conf"
         running = pid() is not None
-        if running and conf.exists() and conf.read_text() == wanted:
-            state["replica"] = {"port": port, "url": url_of(port)}
+        # A copy follows the primary it was made of, at that primary's address.
+        same_primary = known.get("primary") == _address(primary_url)
+        kept = running and same_primary and conf.exists() and conf.read_text() == wanted
+        if kept and streaming(url_of(port)) and not _slot_lost(primary_url):
             return url_of(port)
         if running:
             services.pg_ctl(["stop", "-m", "fast", "-w"], DATA, LOG)
-        if not (DATA / "standby.signal").exists() or _slot_lost(primary_url):
+        copied = (DATA / "standby.signal").exists() and same_primary
+        if not copied or _slot_lost(primary_url):
             _copy(primary_url, user)
         conf.write_text(wanted)
         if user:
             services.prepare_permissions(DATA, user)
         print(f"[services] starting the replica on {net.HOST}:{port}", flush=True)
         services.pg_ctl(["start", "-w", "-t", "60", "-l", str(LOG)], DATA, LOG)
-        state["replica"] = {"port": port, "url": url_of(port)}
+        state["replica"] = {
+            "port": port,
+            "url": url_of(port),
+            "primary": _address(primary_url),
+        }
     net.wait_until(
         lambda: streaming(url_of(port)),
         60,
@@ -198,11 +219,7 @@ def forget(primary_url: str) -> None:
 def status() -> str:
     if given():
         return "external (REPLICA_URL)"
-    if pid() is None:
-        return "embedded, stopped"
-    with services.state() as state:
-        url = state.get("replica", {}).get("url")
-    return f"embedded, running on {url}"
+    return "embedded, " + services.optional_status("replica", True, "", pid() is not None)
 
 
 def written(primary_url: str) -> str:

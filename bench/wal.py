@@ -33,6 +33,8 @@ from bench import (
 
 RESULT = results.RESULTS_DIR / "wal.json"
 PREFIX = "crm_wal"
+# The base seeded and dropped in each round: its own prefix, so the step's stays.
+SEEDED = "crm_wal_seeded"
 SCENARIO = "write"
 # Each level on top of the measuring settings; replica is the settings as they are.
 LEVELS = {"minimal": {"wal_level": "minimal", "max_wal_senders": "0"}, "replica": {}}
@@ -59,17 +61,18 @@ def one_round(level: str, step: steps.Step, customers: int, seed: int, settings)
     with services.restarted_with(LEVELS[level]):
         found = services.ensure()
         in_force = services.server_settings(found.database_url)["wal_level"]
-        database.drop_all(found.database_url, PREFIX)
+        database.drop_all(found.database_url, SEEDED)
         mark, started = _lsn(found.database_url), time.perf_counter()
-        database.prepare_base(found.database_url, customers, seed, PREFIX, log=quiet)
+        database.prepare_base(found.database_url, customers, seed, SEEDED, log=quiet)
         seeded_s = time.perf_counter() - started
         wal_bytes = _since(found.database_url, mark)
+        database.drop_all(found.database_url, SEEDED)
+        # The step's database outlives the restarts: both levels write to the same one.
         url = database.prepare_step(found.database_url, step, customers, seed, PREFIX, log=quiet)
         terms = database.terms_path(database.base_fingerprint(customers, seed))
         with serve.running(step, url, found.redis_url) as base_url:
             workload.k6(base_url, terms, SCENARIO, settings, settings.warmup_s)
             measured = workload.k6(base_url, terms, SCENARIO, settings, settings.duration_s)
-        database.drop_all(found.database_url, PREFIX)
     return {
         "level": level,
         "wal_level": in_force,
@@ -81,9 +84,16 @@ def one_round(level: str, step: steps.Step, customers: int, seed: int, settings)
 
 
 def measure(customers: int, seed: int, rounds: int, settings, log=print) -> dict:
+    # The code measured is the code at the start, whatever changes while it runs.
+    revision, dirty = results.git_revision()
     found = services.ensure(redis=False)
+    if not found.embedded_postgres:
+        raise SystemExit(
+            "[wal] the measurement restarts the embedded PostgreSQL: unset DATABASE_URL"
+        )
     # A server with a replication slot refuses to start on minimal WAL.
     replica.forget(found.database_url)
+    database.drop_all(found.database_url, PREFIX)
     step = ceiling.step_of(steps.discover())
     # Built now, not inside a round's timing: the seeder migrates with the first step.
     for needed in (steps.discover()[0], step):
@@ -98,7 +108,7 @@ def measure(customers: int, seed: int, rounds: int, settings, log=print) -> dict
                 f" MB of WAL; write {entry['write_rps']:,.1f} req/s"
             )
             measured.append(entry)
-    revision, dirty = results.git_revision()
+    database.drop_all(found.database_url, PREFIX)
     return {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_revision": revision,

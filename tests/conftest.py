@@ -3,12 +3,12 @@ import warnings
 
 import pytest
 
-from bench import services
+from bench import services, variables
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 # The suites' PostgreSQL does not wait for the disk (bench/services.py NOT_DURABLE), as
 # make test has it: pytest run by hand meets the same server, not a restart.
-os.environ.setdefault("CRM_PG_DURABLE", "0")
+variables.prefer("CRM_PG_DURABLE", "0")
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,11 @@ from renderers.plans import probed_times
 
 @dataclass(frozen=True)
 class Goal:
-    """``measure(pair)`` of a run's step before and step: (the figure in words, met)."""
+    """``measure(pair)`` of a run's step before and step: (the figure in words, met);
+    met is None where the run did not measure it."""
 
     target: str
-    measure: Callable[[list[dict]], tuple[str, bool]]
+    measure: Callable[[list[dict]], tuple[str, bool | None]]
     # The runs it is read from: "published", "cpu" (the later run at the published size
     # that read the CPU) and "larger" (the shorter run on more customers).
     runs: tuple[str, ...] = ("published",)
@@ -74,8 +75,11 @@ def nothing_matches(most_ms: float) -> Callable[[list[dict]], tuple[str, bool]]:
     return measure
 
 
-def deep_pages(most: float) -> Callable[[list[dict]], tuple[str, bool]]:
-    def measure(pair: list[dict]) -> tuple[str, bool]:
+def deep_pages(most: float) -> Callable[[list[dict]], tuple[str, bool | None]]:
+    def measure(pair: list[dict]) -> tuple[str, bool | None]:
+        if not pair[-1].get("filtered_pages"):
+            # Deep pages are an extra (DETAILS=1): a shorter run may not walk them.
+            return "— (the run walked no deep pages)", None
         ratios = [report.deep_ratio(entry) for entry in pair[-1]["filtered_pages"].values()]
         worst = max(ratio for ratio in ratios if ratio is not None)
         return f"{worst:.2f}\N{MULTIPLICATION SIGN} at most, in {len(ratios)} listings", (
@@ -141,7 +145,8 @@ def render_goals(slug: str, src_uri: str) -> str:
             size = scale.label(found["dataset"]["customers"])
             where = "published" if found is STATE["result"] else f"`{found['run']['id']}`"
             where += f", {size}"
-            rows.append([goal.target, figure, where, "**met**" if met else "not met"])
+            verdict = "not measured" if met is None else "**met**" if met else "not met"
+            rows.append([goal.target, figure, where, verdict])
     caption = (
         "*Each goal read on the runs that measure it: the published run, the later run at"
         " the same size that read the CPU, and the shorter run on more customers, each"

@@ -7,7 +7,7 @@ import socket
 import psycopg
 import pytest
 
-from bench import net, services
+from bench import net, paths, services
 
 
 def test_embedded_postgres_runs_with_the_measuring_settings(servers):
@@ -113,3 +113,25 @@ def test_the_suites_server_skips_the_disk_and_a_measuring_one_does_not(servers, 
     assert "fsync" not in services._settings_file(5432)
     monkeypatch.setenv("CRM_PG_DURABLE", "0")
     assert "fsync = off" in services._settings_file(5432)
+
+
+def test_switching_between_the_suites_and_a_measuring_run_reloads_not_restarts(
+    servers, monkeypatch
+):
+    """make test after make bench (or back) ends no connection: fsync is reloaded."""
+    if not servers.embedded_postgres:
+        pytest.skip("DATABASE_URL points at an external server")
+    data = paths.PG_DIR / "data"
+    running = services.postgres_pid(data)
+    with psycopg.connect(servers.database_url, autocommit=True) as held:
+        try:
+            monkeypatch.setenv("CRM_PG_DURABLE", "1")
+            services.ensure(redis=False)
+            assert held.execute("SHOW fsync").fetchone() == ("on",)
+        finally:
+            monkeypatch.setenv("CRM_PG_DURABLE", "0")
+            services.ensure(redis=False)
+        assert held.execute("SHOW fsync").fetchone() == ("off",)
+    assert services.postgres_pid(data) == running
+    changed = services._settings_file(5432).replace("shared_buffers = 2GB", "shared_buffers = 1GB")
+    assert not services._reloadable(services._settings_file(5432), changed)
