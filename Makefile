@@ -102,10 +102,10 @@ check: $(DEV_STAMP) ## workshop: what your copy of step n still misses (make che
 services: $(STAMP) ## start the embedded PostgreSQL and Redis (the other targets do it when needed)
 	$(PY) -m bench services up
 
-services-stop: $(STAMP) ## stop the embedded PostgreSQL and Redis, PgBouncer and HAProxy
+services-stop: $(STAMP) ## stop the embedded PostgreSQL and Redis, PgBouncer, HAProxy and the read replica
 	$(PY) -m bench services stop
 
-services-status: $(STAMP) ## show where PostgreSQL, Redis, PgBouncer and HAProxy are
+services-status: $(STAMP) ## show where PostgreSQL, Redis, PgBouncer, HAProxy and the read replica are
 	$(PY) -m bench services status
 
 steps: $(STAMP) ## list the steps

@@ -376,7 +376,9 @@ def _run_commands(sub) -> None:
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser(
-        "wal", help="the seeder and write under minimal and replica WAL (CUSTOMERS=, REPEATS=)"
+        "wal",
+        help="the seeder and write under minimal and replica WAL; 1,000,000 customers"
+        " unless CUSTOMERS says otherwise (REPEATS=)",
     )
     _dataset(p, reuse=False)
     p.set_defaults(func=cmd_wal)

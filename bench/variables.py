@@ -33,7 +33,10 @@ VARIABLES = {
         Variable("CRM_PG_DURABLE", "the embedded PostgreSQL syncs to disk (the tests set 0)", "1"),
         Variable("DATABASE_URL", "your own PostgreSQL instead of the embedded one"),
         Variable("REDIS_URL", "your own Redis instead of the embedded one"),
-        Variable("REPLICA_URL", "your own streaming replica of DATABASE_URL (step 11 on)"),
+        Variable(
+            "REPLICA_URL",
+            "your own streaming replica of DATABASE_URL, for a step that reads from one",
+        ),
         Variable("CRM_STEP_DIR", "the one step folder the step suites judge (make check)"),
         # What a command runs on.
         Variable("STEPS", "which steps: 1,3 or all", "all"),
