@@ -386,8 +386,8 @@ def render_wal_cost(_: str | None, src_uri: str) -> str:
         return note("Not measured yet: `make measure-wal` writes `docs/results/wal.json`.")
 
     def spread(figure: tuple[float, float, float], shown) -> str:
-        middle, low, high = figure
-        return shown(middle) + (f" ({shown(low)} to {shown(high)})" if low != high else "")
+        middle, low, high = (shown(value) for value in figure)
+        return middle + (f" ({low} to {high})" if low != high else "")
 
     columns = [
         Column("wal_level"),
