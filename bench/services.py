@@ -42,7 +42,7 @@ PG_SETTINGS: dict[str, str] = {
     # JIT compiles expressions for plans over its cost threshold; on an OLTP API it
     # adds tens of milliseconds to exactly the slow queries we want to explain.
     "jit": "off",
-    # WAL a streaming replica can follow (step 11), PostgreSQL's default. The seeder's
+    # WAL a streaming replica can follow (bench/replica.py), PostgreSQL's default. The seeder's
     # loads write it too, where wal_level = minimal skipped it: the methodology page
     # says what that costs.
     "wal_level": "replica",

@@ -1,8 +1,9 @@
 """``make measure-wal``: what the WAL a replica needs costs the ladder's measurements.
 
-The embedded PostgreSQL writes replica WAL (``services.PG_SETTINGS``), so that step 11
-can make a replica of it. With ``wal_level = minimal`` the seeder's loads into freshly
-truncated tables, and the index builds after them, would skip WAL. This measures both
+The embedded PostgreSQL writes replica WAL (``services.PG_SETTINGS``), so that a step
+that reads from a replica can have one made of it (``bench/replica.py``). With
+``wal_level = minimal`` the seeder's loads into freshly truncated tables, and the index
+builds after them, would skip WAL. This measures both
 levels on one server, restarted between them, rounds taking turns: how long the seeder
 takes and how much WAL it writes, and the `write` scenario against the last step
 served as one server. The figures go to ``docs/results/wal.json``, which the
@@ -44,11 +45,6 @@ def quiet(_: str) -> None:
     """The seeder's and the migrations' own lines: the round's summary says enough."""
 
 
-def _lsn(url: str) -> str:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return str(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
-
-
 def _since(url: str, lsn: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         return int(
@@ -62,7 +58,7 @@ def one_round(level: str, step: steps.Step, customers: int, seed: int, settings)
         found = services.ensure()
         in_force = services.server_settings(found.database_url)["wal_level"]
         database.drop_all(found.database_url, SEEDED)
-        mark, started = _lsn(found.database_url), time.perf_counter()
+        mark, started = replica.written(found.database_url), time.perf_counter()
         database.prepare_base(found.database_url, customers, seed, SEEDED, log=quiet)
         seeded_s = time.perf_counter() - started
         wal_bytes = _since(found.database_url, mark)
@@ -79,7 +75,7 @@ def one_round(level: str, step: steps.Step, customers: int, seed: int, settings)
         "seed_s": round(seeded_s, 2),
         "seed_wal_bytes": wal_bytes,
         "write_rps": round(measured["requests_per_second"], 1),
-        "write_p95_ms": round(measured["latency_ms"]["p95"], 2),
+        "write_p95_ms": measured["latency_ms"]["p95"],
     }
 
 
