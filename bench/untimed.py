@@ -238,8 +238,8 @@ def test_times(step: steps.Step, url: str, redis_url: str | None) -> list[dict] 
 def extras_of(step: steps.Step, selected: list[steps.Step]) -> set[str]:
     """Which untimed extras ``step`` runs among ``selected``: every step its micro-
     benchmarks, test times, deep pages and thread hops ("micro", "timed", "deep",
-    "hops"), every cursor step its filters under
-    every ordering ("orderings", 264 first pages). django-ninja's own cursor and the
+    "hops"), every cursor step its filters under every ordering ("orderings", 264
+    first pages). django-ninja's own cursor and the
     trigram index are measured against the first cursor step and the first full-text
     step only: the later steps page and search with the same code on the same rows, and
     at 1M customers the trigram index alone takes minutes to build."""
