@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -24,7 +25,12 @@ from bench.steps import LOCAL_MODE, Step, pool_size, server_command, workers
 DEFAULT_PORT = 8000
 # The servers only some steps need: PgBouncer and HAProxy from the operating system's
 # packages, the replica from the embedded PostgreSQL's own binaries.
-OPTIONAL = {"pgbouncer": pgbouncer, "haproxy": balancer, "replica": replica}
+OPTIONAL = {
+    "pgbouncer": pgbouncer.PRIMARY,
+    "haproxy": balancer,
+    "replica": replica,
+    "pgbouncer-replica": pgbouncer.REPLICA,
+}
 
 
 class ServerError(RuntimeError):
@@ -117,6 +123,7 @@ def running(
     started: Callable[[subprocess.Popen], None] | None = None,
     settings: dict[str, str] | None = None,
     handed: Callable[[list[Instance]], None] | None = None,
+    replica_delay_ms: int = 0,
 ) -> Iterator[str]:
     """Run the step's server; yield its base URL once ``/api/health/`` answers 200.
 
@@ -128,7 +135,7 @@ def running(
     if step.fleet:
         with fleet(
             step, database_url, redis_url, port, output, timeout, healthy, started, settings,
-            handed=handed,
+            handed=handed, replica_delay_ms=replica_delay_ms,
         ) as base_url:  # fmt: skip
             yield base_url
         return
@@ -215,6 +222,7 @@ def fleet(
     instances: int | None = None,
     via_pgbouncer: bool | None = None,
     handed: Callable[[list[Instance]], None] | None = None,
+    replica_delay_ms: int = 0,
 ) -> Iterator[str]:
     """The step as several app instances, each a server of one worker on its own port,
     behind HAProxy on ``port``: the topology of a deployment on several machines, on
@@ -223,13 +231,20 @@ def fleet(
     compare. Yields the load balancer's base URL once every instance is in its
     rotation (with ``healthy=False``, once each answers at all); every client talks to
     that address only. ``handed`` is given the instances, in HAProxy's order (app1, …).
+    A step whose services name ``replica`` reads from one (``read_replica``), which
+    replays each transaction ``replica_delay_ms`` after the primary committed it.
     """
     pooled = "pgbouncer" in step.services if via_pgbouncer is None else via_pgbouncer
+    replica_url = None
     # A fleet started on a database that is down (the contract's health test) goes
     # straight to it: PgBouncer is configured from the server's own max_connections.
+    if "replica" in step.services and healthy:
+        replica_url = read_replica(database_url, replica_delay_ms, pooled)
     if pooled and healthy:
         database_url = pgbouncer.ensure(database_url)
     env = {**environment(step, database_url, redis_url), **(settings or {})}
+    if replica_url:
+        env["REPLICA_DATABASE_URL"] = replica_url
     python = venvs.ensure(step)
     with contextlib.ExitStack() as stack:
         ports, fleet_of = [], []
@@ -260,6 +275,17 @@ def fleet(
                 error=ServerError,
             )
         yield base_url
+
+
+def read_replica(database_url: str, delay_ms: int = 0, pooled: bool = True) -> str:
+    """The URL a step reads ``database_url``'s database from: the replica
+    (``bench/replica.py``), through a PgBouncer of its own when ``pooled``. Returns once
+    the replica has replayed everything the primary had written, the step's database
+    included: a database made a moment ago reaches the replica by replay."""
+    streaming = replica.ensure(database_url, delay_ms)
+    replica.caught_up(database_url, streaming, timeout=60 + delay_ms / 1000)
+    url = urlsplit(streaming)._replace(path=urlsplit(database_url).path).geturl()
+    return pgbouncer.REPLICA.ensure(url) if pooled else url
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ VARIABLES = {
         Variable("CRM_PG_PORT", "the embedded PostgreSQL's preferred port", "55432"),
         Variable("CRM_REDIS_PORT", "the embedded Redis's preferred port", "56379"),
         Variable("CRM_PGBOUNCER_PORT", "PgBouncer's preferred port", "56432"),
+        Variable("CRM_PGBOUNCER_REPLICA_PORT", "the replica's PgBouncer's preferred port", "56433"),
         Variable("CRM_REPLICA_PORT", "the embedded read replica's preferred port", "55433"),
         Variable("CRM_BALANCER_PORT", "the load balancer's (HAProxy's) preferred port", "58080"),
         Variable("CRM_PG_DURABLE", "the embedded PostgreSQL syncs to disk (the tests set 0)", "1"),

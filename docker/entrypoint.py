@@ -49,6 +49,19 @@ def database_url(step: steps.Step) -> str:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
     server = os.environ.get("DATABASE_SERVER_URL", "postgresql://postgres@db:5432/postgres")
+    return on_server(server, step)
+
+
+def replica_url(step: steps.Step) -> str | None:
+    """``REPLICA_DATABASE_URL`` if given, else the step's own database on
+    ``REPLICA_DATABASE_SERVER_URL`` (step 11 on); None without a replica."""
+    if os.environ.get("REPLICA_DATABASE_URL"):
+        return os.environ["REPLICA_DATABASE_URL"]
+    server = os.environ.get("REPLICA_DATABASE_SERVER_URL")
+    return on_server(server, step) if server else None
+
+
+def on_server(server: str, step: steps.Step) -> str:
     parts = urllib.parse.urlsplit(server)
     return parts._replace(path="/" + step.database_name()).geturl()
 
@@ -110,6 +123,8 @@ def migrate() -> steps.Step:
 
 def run(step: steps.Step) -> None:
     os.environ["DATABASE_URL"] = database_url(step)
+    if replica := replica_url(step):
+        os.environ["REPLICA_DATABASE_URL"] = replica
     os.chdir(step.path)
     command = plan(step, sys.executable)["command"]
     print(f"[entrypoint] {step.slug} ({step.server}) on port {PORT}", flush=True)

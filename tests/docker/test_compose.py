@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from bench import balancer, database, net, paths, pgbouncer, services, steps
+from bench import balancer, database, net, paths, pgbouncer, replica, services, steps
 from tests.conftest import need_installed
 
 BIN = Path(sys.executable).parent
@@ -34,6 +34,7 @@ TOPOLOGY = paths.ROOT / "docker" / "topology"
 COMPOSE_FILES = [paths.ROOT / "compose.yml", *sorted(TOPOLOGY.glob("*.yml"))]
 ALL = steps.discover()
 FLEET = next(step for step in ALL if step.fleet)
+REPLICATED = next((step for step in ALL if "replica" in step.services), None)
 COMPOSE_VARIABLES = {
     "STEP", "PORT", "DOCS_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "SECRET_KEY",
     "DEBUG", "CRM_LOCAL", "CUSTOMERS", "SEED", "VUS", "DURATION", "RATE", "HOST_UID", "HOST_GID",
@@ -96,13 +97,19 @@ def test_each_step_builds_serves_and_migrates_its_own(step, form):
     assert plan["database"] == step.database_name()
 
 
+def topology_of(step: steps.Step) -> list[str]:
+    """The files a step's topology merges, in order."""
+    if "replica" in step.services:
+        return ["fleet.yml", "replica.yml"]
+    return ["fleet.yml"] if step.fleet else ["one-server.yml"]
+
+
 def test_every_way_of_writing_a_step_names_its_topology():
-    expected = {"one-server.yml", "fleet.yml"}
+    expected = {"one-server.yml", "fleet.yml", "replica.yml"}
     for step in ALL:
-        topology = "fleet.yml" if step.fleet else "one-server.yml"
         for selector in {str(step.number), step.label}:
             text = (TOPOLOGY / f"{selector}.yml").read_text()
-            assert re.findall(r"^  - (\S+)$", text, re.M) == [topology], selector
+            assert re.findall(r"^ +- (\S+\.yml)$", text, re.M) == topology_of(step), selector
             expected.add(f"{selector}.yml")
     assert {path.name for path in TOPOLOGY.iterdir()} == expected
 
@@ -124,6 +131,40 @@ def test_a_fleet_step_runs_as_instances_behind_haproxy_reaching_postgres_through
     assert config["pgbouncer"]["build"]["target"] == "pgbouncer"
     more = resolved(STEP=str(FLEET.number), INSTANCES="5")["services"]["instance"]
     assert more["deploy"]["replicas"] == 5
+
+
+@pytest.mark.skipif(not REPLICATED, reason="no step reads from a replica yet")
+def test_a_replica_step_adds_a_streaming_replica_and_its_own_pgbouncer_to_the_fleet():
+    config = resolved(STEP=str(REPLICATED.number))["services"]
+    assert set(config) == {
+        "db", "redis", "app", "instance", "migrate", "pgbouncer", "replica", "pgbouncer-replica"
+    }  # fmt: skip
+    instance = config["instance"]
+    assert "@pgbouncer:6432/" in instance["environment"]["DATABASE_SERVER_URL"]
+    assert "@pgbouncer-replica:6432/" in instance["environment"]["REPLICA_DATABASE_SERVER_URL"]
+    assert instance["depends_on"]["pgbouncer-replica"]["condition"] == "service_healthy"
+    bouncer = config["pgbouncer-replica"]
+    assert bouncer["build"]["target"] == "pgbouncer"
+    assert bouncer["environment"]["UPSTREAM_HOST"] == "replica"
+    # As the native replica's PgBouncer fails a client that waits for a stopped replica.
+    assert int(bouncer["environment"]["QUERY_WAIT_TIMEOUT"]) == pgbouncer.REPLICA.query_wait_s
+    assert bouncer["depends_on"]["replica"]["condition"] == "service_healthy"
+    replica = config["replica"]
+    assert replica["image"] == config["db"]["image"]
+    assert "pg_is_in_recovery()" in " ".join(replica["healthcheck"]["test"])
+    assert replica["depends_on"]["db"]["condition"] == "service_healthy"
+    # The primary lets it in for replication, once, when its volume is made.
+    assert any("docker-entrypoint-initdb.d" in v["target"] for v in config["db"]["volumes"])
+
+
+def test_the_replicas_start_script_copies_the_primary_as_the_native_replica_does():
+    script = (paths.ROOT / "docker" / "replica" / "start.sh").read_text()
+    for flag in ("--write-recovery-conf", "--wal-method stream", "--create-slot", "--slot"):
+        assert flag in script
+    assert f"--slot {replica.SLOT}" in script
+    assert "source = 'command line'" in script
+    done = subprocess.run(["bash", "-n", paths.ROOT / "docker" / "replica" / "start.sh"])
+    assert done.returncode == 0
 
 
 def test_docker_haproxy_keeps_the_harness_settings():

@@ -1,0 +1,1 @@
+"""HTTP: schemas in and out, controllers, errors. The only layer that knows requests."""

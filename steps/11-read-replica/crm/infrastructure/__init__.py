@@ -1,0 +1,1 @@
+"""The adapters: the ports of crm.application, implemented with the ORM and Redis."""
