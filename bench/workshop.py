@@ -58,6 +58,7 @@ PROOFS = (
     "tests/steps/test_cache_faults.py",
     "tests/steps/test_cache_coherence.py",
     "tests/steps/test_transaction_pooling.py",
+    "tests/steps/test_read_replica.py",
 )
 # A module that cannot be imported hides nothing else: the attendee sees every test.
 PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors")

@@ -17,11 +17,16 @@ def step_of(slug: str) -> steps.Step:
     return steps.select(slug)
 
 
+class NotMeasured(KeyError):
+    """A step that is not in the published run: a new step waiting for its next
+    ``make bench-full`` (``hooks.on_config`` lets only the newest steps be so)."""
+
+
 def measured(slug: str) -> dict:
     for step in STATE["result"]["steps"]:
         if step["slug"] == slug:
             return step
-    raise KeyError(f"{slug} is not in the published run")
+    raise NotMeasured(slug)
 
 
 def previous(slug: str) -> dict | None:

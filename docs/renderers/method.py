@@ -13,6 +13,7 @@ from renderers.common import (
     fmt_span,
     link,
     made_at,
+    measured,
     note,
     optional_result,
     runs,
@@ -43,6 +44,8 @@ def render_step_chart(arg: str, src_uri: str) -> str:
     03-select-related queries }}``: its queries per request, where they changed."""
     slug, *what = arg.split()
     number = step_of(slug).number
+    # The chart is drawn from the published run: none for a step it does not hold.
+    measured(slug)
     before = f" and step {number - 1:02d}" if number > 1 else ""
     if what == ["queries"]:
         alt, name = "SQL queries per request per scenario", f"{slug}{report.QUERIES.suffix}"

@@ -369,6 +369,14 @@ def render_at_a_glance(slug: str, src_uri: str) -> str:
             ),
         ]
         doors = f"`make serve STEP={step.number}`"
+    elif slug not in {s["slug"] for s in STATE["result"]["steps"]}:
+        # A step newer than the published run: what it adds and fixes, and no figure yet.
+        lines += ["", f"    **Fixes.** {step.symptom}"]
+        doors = (
+            f"`make serve STEP={step.number}` · [build it yourself]({exercise})"
+            f" · [which fix first?]({guide})"
+        )
+        return "\n".join([*lines, "", f"    {doors}"])
     else:
         before = previous(slug)["slug"]
         lines += [

@@ -139,6 +139,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
 #   lends; nothing here runs any other SET, LISTEN, advisory lock or temporary table.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
+# --8<-- [start:replica]
 # Reads go to a streaming replica when REPLICA_DATABASE_URL names one (through a PgBouncer
 # of its own, for the reasons above), and to the primary otherwise; writes, and every
 # read inside a transaction, always go to the primary (crm/infrastructure/routing.py).
@@ -161,6 +162,8 @@ DATABASE_ROUTERS = ["crm.infrastructure.routing.ReplicaRouter"]
 # Off, reads go to the replica whatever they must see: a client may read older data than
 # it wrote, and a cache miss store an old row under a new version. Only to show that.
 READ_YOUR_WRITES = env_bool("READ_YOUR_WRITES", True)
+
+# --8<-- [end:replica]
 
 # The response cache (crm/infrastructure/cache.py). django-async-redis keeps one
 # redis-py pool per process. Its default pool refuses a connection once max_connections

@@ -32,6 +32,7 @@ def pinned(request) -> int:
         return 0
 
 
+# --8<-- [start:middleware]
 class PinToWrites:
     sync_capable = False
     async_capable = True
@@ -58,3 +59,6 @@ class PinToWrites:
                 secure=request.is_secure(),
             )
         return response
+
+
+# --8<-- [end:middleware]

@@ -137,6 +137,7 @@ async def _lookup(key: Key) -> tuple[int | None, int, bytes | None]:
     return version, found.get(key.position, 0), body if stored_under == version else None
 
 
+# --8<-- [start:miss]
 async def cached(key: Key, render) -> tuple[bytes, bool]:
     """The cached body of ``key``, or ``render()``'s, stored for the next reader, and
     whether it was a hit. ``render`` returns the body from PostgreSQL; it runs only on a
@@ -150,6 +151,9 @@ async def cached(key: Key, render) -> tuple[bytes, bool]:
     if version is not None:
         await store(key, version, body)
     return body, False
+
+
+# --8<-- [end:miss]
 
 
 async def store(key: Key, version: int, body: bytes) -> None:

@@ -135,6 +135,7 @@ def _replayed_past(needed: int) -> bool:
     return replica.replayed >= needed
 
 
+# --8<-- [start:read_from]
 def read_from() -> str:
     """The database the next read goes to."""
     if REPLICA not in settings.DATABASES or connections[PRIMARY].in_atomic_block:
@@ -150,6 +151,9 @@ def read_from() -> str:
     if state is not None:
         state.replica_used = True
     return REPLICA
+
+
+# --8<-- [end:read_from]
 
 
 class ReplicaRouter:
