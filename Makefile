@@ -75,7 +75,7 @@ docs-build: $(DEV_STAMP) ## build the documentation site into site/ (strict: any
 test: $(DEV_STAMP) ## every step's own tests, the contract suite on every step, the harness's tests
 	$(PY) -m bench test
 
-test-faults: $(STAMP) ## PostgreSQL, Redis, an app instance or PgBouncer fail under load, every step (STEPS=2,7 FAULTS=outage,killed,redis-down,redis-restarted,redis-paused,instance-killed,rolling-restart,pgbouncer-restarted,overload OUTAGE=10)
+test-faults: $(STAMP) ## PostgreSQL, Redis, an app instance, PgBouncer or the replica fail under load, every step (STEPS=2,7 FAULTS=outage,killed,redis-down,redis-restarted,redis-paused,instance-killed,rolling-restart,pgbouncer-restarted,replica-stopped,replica-lagging,overload OUTAGE=10)
 	$(PY) -m bench faults
 
 seed: $(STAMP) ## seed the base database: make seed CUSTOMERS=3000000 [SEED=42]

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 PROC = Path("/proc")
-# The processes measured, in the order results show them: "proxies" is HAProxy and
-# PgBouncer, in front of and behind a step served as instances (serve.fleet).
-PARTS = ("app", "postgresql", "redis", "proxies", "k6")
+# The processes measured, in the order results show them: "replica" is the read
+# replica of a step that reads from one; "proxies" is HAProxy and PgBouncer, in front of
+# and behind a step served as instances (serve.fleet).
+PARTS = ("app", "postgresql", "replica", "redis", "proxies", "k6")
 
 
 def _ticks_per_second() -> int:

@@ -28,6 +28,14 @@ A step served as instances behind HAProxy (step 10 on) meets three more:
 - ``pgbouncer-restarted``: PgBouncer stops for OUTAGE seconds and starts again, as an
   upgrade restarts it: 503s while it is down, as in an outage, and no other 5xx.
 
+A step that reads from a replica (step 11 on) meets two more:
+
+- ``replica-stopped``: the replica stops for OUTAGE seconds and starts again: its reads
+  go to the primary meanwhile, with no error at all, and to the replica again once it
+  is back (``replica_queries_after`` counts them);
+- ``replica-lagging``: the replica applies every transaction LAG_MS after the primary
+  committed it, for OUTAGE seconds: no client may read older data than its own write.
+
 Every request is recorded: when it started and ended, what it did, what it got. The
 rules a step keeps (``broken_rules`` says which are broken, in plain words):
 
@@ -44,6 +52,8 @@ rules a step keeps (``broken_rules`` says which are broken, in plain words):
 5. every write the API acknowledged (201, 200, 204) is in the database afterwards, and
    the API reads it back so: checked customer by customer, and the first page of the
    listing the clients kept reading is the database's. A stale cache breaks this one.
+   Each rename is read back at once by the client that made it, which must read its own
+   write, lag or no lag (a read replica, step 11 on).
 
 The load comes from Python rather than k6 because rule 5 needs every acknowledged write
 by name. The figures go to ``docs/results/reliability.json``; the Reliability page is
@@ -74,6 +84,7 @@ from bench import (
     overload,
     paths,
     pgbouncer,
+    replica,
     results,
     serve,
     services,
@@ -96,7 +107,12 @@ KILLED_INSTANCE, ROLLING, PGBOUNCER_RESTART = (
     "pgbouncer-restarted",
 )
 FLEET_FAULTS = (KILLED_INSTANCE, ROLLING, PGBOUNCER_RESTART)
-FAULTS = (*DATABASE_FAULTS, *REDIS_FAULTS, *FLEET_FAULTS, OVERLOAD)
+REPLICA_STOPPED, REPLICA_LAGGING = "replica-stopped", "replica-lagging"
+REPLICA_FAULTS = (REPLICA_STOPPED, REPLICA_LAGGING)
+FAULTS = (*DATABASE_FAULTS, *REDIS_FAULTS, *FLEET_FAULTS, *REPLICA_FAULTS, OVERLOAD)
+# How far behind the lagging replica applies the primary's transactions: far beyond the
+# milliseconds between a write's answer and the client's next read.
+LAG_MS = 500
 # The faults that leave the app without a database for a while: a 503 is its answer.
 UNREACHABLE = (*DATABASE_FAULTS, PGBOUNCER_RESTART)
 # The faults after which a server needs a moment to take connections again.
@@ -164,6 +180,8 @@ class Load:
         self.ids = ids
         self.calls: list[Call] = []
         self.written: list[Written] = []
+        # Reads of a client's own write, made right after it, that showed older data.
+        self.stale_own_reads: list[str] = []
         self.running = True
         self.numbers = itertools.count(1)
         self.random = random.Random(SEED)
@@ -215,6 +233,11 @@ class Load:
         if await self.acknowledged(client, mine, "patch", "PATCH", path, json=body) is not None:
             # One client owns the customer and writes in turn: the last answer is final.
             mine.last_name, mine.unsure = name, False
+            read = await self.call(client, "detail", "GET", path)
+            if read is not None and read.status_code == 200 and read.json()["last_name"] != name:
+                self.stale_own_reads.append(
+                    f"{mine.customer_id}: read {read.json()['last_name']!r}"
+                )
 
     async def client(self, owned: list[int]) -> None:
         renamed = [Written(f"SEEDED-{id}", id=id) for id in owned]
@@ -240,6 +263,8 @@ class Window:
     down: float
     back: float
     health: int | None = None
+    # The replica's queries when it was back (replica-stopped).
+    replica_queries: int | None = None
 
 
 def terminate(url: str) -> int:
@@ -266,6 +291,26 @@ def redis_paused(redis_url: str, seconds: float) -> Iterator[None]:
         yield
     finally:
         time.sleep(max(0.0, ends - time.monotonic()))
+
+
+@contextlib.contextmanager
+def replica_down(database_url: str) -> Iterator[None]:
+    """Stop the replica, and start it again on the way out."""
+    replica.stop()
+    try:
+        yield
+    finally:
+        replica.ensure(database_url)
+
+
+@contextlib.contextmanager
+def replica_lagging(database_url: str) -> Iterator[None]:
+    """The replica applies each transaction LAG_MS late, until the way out."""
+    replica.ensure(database_url, LAG_MS)
+    try:
+        yield
+    finally:
+        replica.ensure(database_url)
 
 
 @contextlib.contextmanager
@@ -316,6 +361,10 @@ def fault_context(fault: str, url: str, redis_url: str | None, settings: Setting
         return services.postgres_down()
     if fault == PGBOUNCER_RESTART:
         return pgbouncer_down(url)
+    if fault == REPLICA_STOPPED:
+        return replica_down(url)
+    if fault == REPLICA_LAGGING:
+        return replica_lagging(url)
     if fault in ("redis-down", "redis-restarted"):
         return services.redis_down(keep_data=fault == "redis-restarted")
     return redis_paused(redis_url, settings.outage_s)
@@ -348,8 +397,16 @@ async def inflict(
         await asyncio.sleep(settings.outage_s / 2)
     finally:
         await asyncio.to_thread(context.__exit__, None, None, None)
+    if fault == REPLICA_STOPPED:
+        window.replica_queries = await asyncio.to_thread(replica_queries, url)
     window.back = time.monotonic()
     return window
+
+
+def replica_queries(url: str) -> int:
+    """The queries the replica has been sent for the step's database, through its
+    PgBouncer, once it has caught up."""
+    return pgbouncer.queries(serve.read_replica(url))
 
 
 async def under_load(
@@ -428,6 +485,7 @@ def judge(fault: str, load: Load, window: Window, reads: list[str], lost: list[s
         "writes_acknowledged": sum(w.id is not None for w in load.written),
         "writes_lost": lost,
         "reads_wrong": reads,
+        "own_reads_stale": load.stale_own_reads,
     }
 
 
@@ -498,6 +556,10 @@ def broken_rules(fault: str, found: dict) -> list[str]:
         broken.append(f"acknowledged writes lost: {'; '.join(found['writes_lost'][:3])}")
     if found["reads_wrong"]:
         broken.append(f"acknowledged writes read wrong: {'; '.join(found['reads_wrong'][:3])}")
+    if stale := found.get("own_reads_stale"):
+        broken.append(f"a client read older data than its own write: {'; '.join(stale[:3])}")
+    if fault == REPLICA_STOPPED and not found.get("replica_queries_after"):
+        broken.append("no read went to the replica once it was back")
     return broken
 
 
@@ -507,6 +569,8 @@ def faults_for(step: steps.Step, wanted: list[str]) -> list[str]:
             return "redis" in step.services
         if fault == PGBOUNCER_RESTART:
             return "pgbouncer" in step.services
+        if fault in REPLICA_FAULTS:
+            return "replica" in step.services
         return fault not in FLEET_FAULTS or step.fleet
 
     return [fault for fault in wanted if applies(fault)]
@@ -522,7 +586,10 @@ def run_fault(step: steps.Step, fault: str, found: services.Services, settings) 
             under_load(base_url, url, found.redis_url, ids, fault, settings, fleet)
         )
         reads = wrong_reads(load.written, base_url, url)
+        after = replica_queries(url) if window.replica_queries is not None else None
     entry = judge(fault, load, window, reads, lost_writes(load.written, url))
+    if after is not None:
+        entry["replica_queries_after"] = after - window.replica_queries
     entry["broken"] = broken_rules(fault, entry)
     return entry
 

@@ -230,6 +230,20 @@ def _answers(url: str) -> bool:
     return True
 
 
+def queries(bouncer_url: str) -> int:
+    """The queries PgBouncer at ``bouncer_url`` has passed on for its database since it
+    started, from its admin console (SHOW STATS)."""
+    import psycopg
+
+    name = psycopg.conninfo.conninfo_to_dict(bouncer_url)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(bouncer_url, dbname="pgbouncer")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        cursor = conn.execute("SHOW STATS")
+        columns = [c.name for c in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return sum(int(row["total_query_count"]) for row in rows if row["database"] == name)
+
+
 def server_pids(bouncer_url: str) -> set[int]:
     """PostgreSQL's backend processes PgBouncer at ``bouncer_url`` holds, from its admin
     console (SHOW SERVERS)."""

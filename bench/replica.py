@@ -17,7 +17,9 @@ With ``DATABASE_URL`` set the harness makes no replica: ``REPLICA_URL`` names yo
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -56,6 +58,10 @@ def _settings_file(port: int, delay_ms: int) -> str:
         f"recovery_min_apply_delay = {delay_ms}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _but_the_delay(settings: str) -> list[str]:
+    return [line for line in settings.splitlines() if "recovery_min_apply_delay" not in line]
 
 
 def pid() -> int | None:
@@ -159,8 +165,13 @@ def ensure(primary_url: str, delay_ms: int = 0) -> str:
         running = pid() is not None
         # A copy follows the primary it was made of, at that primary's address.
         same_primary = known.get("primary") == _address(primary_url)
-        kept = running and same_primary and conf.exists() and conf.read_text() == wanted
+        written = conf.read_text() if conf.exists() else ""
+        kept = running and same_primary and _but_the_delay(written) == _but_the_delay(wanted)
         if kept and streaming(url_of(port)) and not _slot_lost(primary_url):
+            if written != wanted:
+                # A new delay: a reload applies it, and the replica keeps streaming.
+                conf.write_text(wanted)
+                services.pg_ctl(["reload"], DATA, LOG)
             return url_of(port)
         if running:
             services.pg_ctl(["stop", "-m", "fast", "-w"], DATA, LOG)
@@ -251,3 +262,53 @@ def caught_up(primary_url: str, replica_url: str, timeout: float = 60) -> None:
         f"the replica has not caught up with the primary in {timeout:.0f}s (see {LOG})",
         error=services.ServiceError,
     )
+
+
+# How far behind the replica is, as the primary sees its walsender: the time from
+# flushing WAL to hearing that the replica has replayed it. NULL once it has caught up
+# and nothing new came: 0 then.
+LAG = """
+    SELECT COALESCE(EXTRACT(epoch FROM r.replay_lag) * 1000, 0)::float8
+    FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid
+    WHERE s.slot_name = %s
+"""
+SAMPLE_EVERY_S = 0.1
+
+
+class Lag:
+    """Samples, in a thread, how far behind the replica is while a scenario runs."""
+
+    def __init__(self, primary_url: str):
+        self.primary_url = primary_url
+        self.ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.primary_url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute(LAG, [SLOT]).fetchone()
+                if row is not None:
+                    self.ms.append(row[0])
+                self._stop.wait(SAMPLE_EVERY_S)
+
+    def __enter__(self) -> Lag:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def figures(self) -> dict[str, float | None]:
+        """Median, 95th percentile and most, in milliseconds."""
+        if not self.ms:
+            return {"median": None, "p95": None, "max": None}
+        ordered = sorted(self.ms)
+        return {
+            "median": round(statistics.median(ordered), 2),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+            "max": round(ordered[-1], 2),
+        }

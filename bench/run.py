@@ -11,6 +11,7 @@ the progress line is bench/progress.py's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -19,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from bench import (
     net,
     paths,
     pgbouncer,
+    replica,
     report,
     results,
     serve,
@@ -155,12 +158,15 @@ def scenario_runs(
     warmup: str = "mixed",
     keep=None,
     meter: cpu.Meter | None = None,
+    observe=None,
 ) -> dict[str, dict]:
     """Warm the running server up, then run each scenario, letting the database settle;
     ``keep(name, measured)`` is told of each scenario as soon as it is measured, with the
-    CPU its processes spent per request when a ``meter`` reads them."""
+    CPU its processes spent per request when a ``meter`` reads them, and what
+    ``observe()`` (a context manager around each k6 run) found."""
     names = settings.scenarios if names is None else names
     meter = meter or cpu.Meter({})
+    observe = observe or (lambda: contextlib.nullcontext({}))
     # Warm-up: connections opened, pools filled, caches and the ORM warmed.
     k6(base_url, terms_file, warmup, settings, settings.warmup_s)
     settle(url)
@@ -168,10 +174,11 @@ def scenario_runs(
     scenarios = {}
     for n, name in enumerate(names, 1):
         before = meter.read()
-        summary = k6(base_url, terms_file, name, settings, settings.duration_s)
+        with observe() as seen:
+            summary = k6(base_url, terms_file, name, settings, settings.duration_s)
         # After the settle: the requests the server was still working through count.
         settle(url)
-        scenarios[name] = measured(summary, settings.duration_s)
+        scenarios[name] = {**measured(summary, settings.duration_s), **seen}
         scenarios[name]["cpu_ms_per_request"] = cpu.per_request(
             before, meter.read(), scenarios[name]["requests"]
         )
@@ -185,6 +192,31 @@ def scenario_runs(
             f" errors {summary['errors']}",
         )
     return scenarios
+
+
+@contextlib.contextmanager
+def servers_seen(step: steps.Step, url: str, duration_s: float) -> Iterator[dict]:
+    """Around one scenario of a step behind PgBouncer: the queries per second PgBouncer
+    passed on to the primary and, for a step that reads from a replica, to the replica
+    (each pool's check of a connection it hands out included), and how far behind the
+    replica was meanwhile. Nothing for a step without PgBouncer."""
+    seen: dict = {}
+    if "pgbouncer" not in step.services:
+        yield seen
+        return
+    bouncers = {"primary": pgbouncer.ensure(url)}
+    if "replica" in step.services:
+        bouncers["replica"] = serve.read_replica(url)
+    before = {server: pgbouncer.queries(bouncer) for server, bouncer in bouncers.items()}
+    lag = replica.Lag(url) if "replica" in bouncers else None
+    with lag or contextlib.nullcontext():
+        yield seen
+    seen["queries_per_second_by_server"] = {
+        server: round((pgbouncer.queries(bouncer) - before[server]) / duration_s, 1)
+        for server, bouncer in bouncers.items()
+    }
+    if lag is not None:
+        seen["replica_lag_ms"] = lag.figures()
 
 
 def step_entry(
@@ -457,6 +489,10 @@ class Sitting:
                 self.measure(
                     server, step.slug, url, where, names, repeat,
                     redis="redis" in step.services, fleet=step.fleet,
+                    replicated="replica" in step.services,
+                    observe=lambda step=step, url=url: servers_seen(
+                        step, url, self.settings.duration_s
+                    ),
                 )  # fmt: skip
             if repeat == self.settings.repeats:
                 self.untimed(step, index)
@@ -564,7 +600,18 @@ class Sitting:
         }
 
     def measure(
-        self, server, owner, url, where, names, repeat, warmup="mixed", redis=True, fleet=False
+        self,
+        server,
+        owner,
+        url,
+        where,
+        names,
+        repeat,
+        warmup="mixed",
+        redis=True,
+        fleet=False,
+        observe=None,
+        replicated=False,
     ) -> None:
         """Start ``owner``'s server (``server(log)``, its output in .cache/logs/), then
         run ``names`` against it, keeping each scenario as it is measured. Redis's CPU is
@@ -584,8 +631,16 @@ class Sitting:
                 **{part: (lambda pid=pid: pid) for part, pid in roots.items()},
                 # Only in front of and behind a fleet: PgBouncer stays up idle after one.
                 "proxies": lambda: (
-                    [pid for pid in (balancer.pid(), pgbouncer.pid()) if pid] if fleet else None
+                    [
+                        pid
+                        for pid in (balancer.pid(), pgbouncer.pid(), pgbouncer.REPLICA.pid())
+                        if pid
+                    ]
+                    if fleet
+                    else None
                 ),
+                # Its own server, on the same cores: only where the step reads from it.
+                "replica": lambda: replica.pid() if replicated else None,
             }
         )
         with (
@@ -597,7 +652,7 @@ class Sitting:
                 base_url, url, self.terms_file, self.settings, self.progress, where, names,
                 warmup=warmup,
                 keep=lambda name, m: self.kept.keep_cell(owner, name, repeat, m),
-                meter=meter,
+                meter=meter, observe=observe,
             )  # fmt: skip
 
     def scenarios_of(self, owner: str, names: list[str]) -> dict[str, dict]:

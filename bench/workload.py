@@ -168,6 +168,8 @@ REPEATED = (
     "dropped_iterations",
     "cache_hit_ratio",
     "cpu_ms_per_request",
+    "queries_per_second_by_server",
+    "replica_lag_ms",
 )
 
 
@@ -220,5 +222,31 @@ def combined(runs: list[dict]) -> dict:
             part: median((run.get("cpu_ms_per_request") or {}).get(part) for run in runs)
             for part in cpu.PARTS
         },
+        **servers_combined(runs),
         "repeats": [{key: run.get(key) for key in REPEATED} for run in runs],
     }
+
+
+def servers_combined(runs: list[dict]) -> dict:
+    """What the servers behind a step did over the repeats (bench/run.py
+    ``servers_seen``): the median queries per second each answered, and the replica's
+    lag: the median of the repeats' medians and 95th percentiles, the most of their most.
+    Nothing for a step that has no such figures."""
+    found = {}
+    by_server = [
+        run["queries_per_second_by_server"]
+        for run in runs
+        if run.get("queries_per_second_by_server")
+    ]
+    if by_server:
+        found["queries_per_second_by_server"] = {
+            server: median(seen.get(server) for seen in by_server) for server in by_server[0]
+        }
+    lags = [run["replica_lag_ms"] for run in runs if run.get("replica_lag_ms")]
+    if lags:
+        found["replica_lag_ms"] = {
+            "median": median(lag["median"] for lag in lags),
+            "p95": median(lag["p95"] for lag in lags),
+            "max": max((lag["max"] for lag in lags if lag["max"] is not None), default=None),
+        }
+    return found

@@ -35,11 +35,12 @@ from renderers import (  # noqa: E402
     numbers,
     plans,
     reliability,
+    replica,
     scale,
     tables,
     workshop,
 )
-from renderers.common import STATE, NotMeasured, note  # noqa: E402
+from renderers.common import STATE, NotMeasured, awaiting, note  # noqa: E402
 
 from bench import results, steps  # noqa: E402
 
@@ -59,6 +60,7 @@ RENDERERS = {
         fleets,
         scale,
         reliability,
+        replica,
         workshop,
     )
     for name, render in module.RENDERERS.items()
@@ -112,8 +114,14 @@ def on_page_markdown(markdown, page, config, files):
         try:
             return render(arg, page.file.src_uri)
         except NotMeasured as exc:
-            # Said once on a page, where its first figure would be.
             slug = exc.args[0]
+            # A figure of a step newer than the run, on its own page or exercise: said
+            # once on the page, where its first figure would be. Anything else missing
+            # from the run is an error; a renderer over every step says it per row.
+            if slug not in awaiting() or (arg or "").split()[:1] != [slug]:
+                raise PluginError(
+                    f"{page.file.src_uri}: {match.group(0)}: {slug} is not in the published run"
+                ) from exc
             if slug in unmeasured:
                 return ""
             unmeasured.add(slug)

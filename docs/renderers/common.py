@@ -22,6 +22,13 @@ class NotMeasured(KeyError):
     ``make bench-full`` (``hooks.on_config`` lets only the newest steps be so)."""
 
 
+def awaiting() -> set[str]:
+    """The steps newer than the published run: their pages say so until the next
+    ``make bench-full`` (``hooks.on_config`` lets no other step be missing)."""
+    held = {step["slug"] for step in STATE["result"]["steps"]}
+    return {step.slug for step in STATE["steps"] if step.slug not in held}
+
+
 def measured(slug: str) -> dict:
     for step in STATE["result"]["steps"]:
         if step["slug"] == slug:

@@ -27,7 +27,7 @@ def parts_of(shown: list[dict]) -> list[str]:
         for part, value in (scenario.get("cpu_ms_per_request") or {}).items()
         if value is not None
     }
-    return [part for part in cpu.PARTS if part != "proxies" or part in read]
+    return [part for part in cpu.PARTS if part not in ("proxies", "replica") or part in read]
 
 
 def spent(scenario: dict) -> dict | None:

@@ -9,6 +9,7 @@ from bench import report, results, steps
 from bench.tables import Column, markdown
 from renderers.common import (
     STATE,
+    awaiting,
     fmt_change,
     fmt_errors,
     fmt_ms,
@@ -118,6 +119,10 @@ def render_ladder(_: str | None, src_uri: str) -> str:
     ]
     rows = []
     for step in STATE["steps"]:
+        target = link(src_uri, f"steps/{step.slug}.md")
+        if step.slug in awaiting():
+            rows.append([f"[{step.slug}]({target})", step.summary, *["not measured yet"] * 4, "—"])
+            continue
         mine = measured(step.slug)["scenarios"]
 
         def rps(name: str, scenarios: dict = mine) -> str:
@@ -126,7 +131,6 @@ def render_ladder(_: str | None, src_uri: str) -> str:
 
         listing = mine.get("list")
         queries = fmt_queries(listing["queries_per_request"]) if listing else "—"
-        target = link(src_uri, f"steps/{step.slug}.md")
         linked = f"[{step.slug}]({target})"
         rates = [rps("list"), rps("search"), rps("search-broad"), rps("mixed")]
         rows.append([linked, step.summary, *rates, queries])
@@ -369,7 +373,7 @@ def render_at_a_glance(slug: str, src_uri: str) -> str:
             ),
         ]
         doors = f"`make serve STEP={step.number}`"
-    elif slug not in {s["slug"] for s in STATE["result"]["steps"]}:
+    elif slug in awaiting():
         # A step newer than the published run: what it adds and fixes, and no figure yet.
         lines += ["", f"    **Fixes.** {step.symptom}"]
         doors = (
@@ -404,8 +408,13 @@ def render_which_fix_first(_: str | None, src_uri: str) -> str:
     for step in STATE["steps"][1:]:
         page = link(src_uri, f"steps/{step.slug}.md")
         exercise = link(src_uri, f"workshop/{step.slug}.md")
-        bought = "<br>".join(
-            f"{name}: {old} → {new}, **{change}**" for name, old, new, change in gains(step.slug)
+        bought = (
+            "not measured yet"
+            if step.slug in awaiting()
+            else "<br>".join(
+                f"{name}: {old} → {new}, **{change}**"
+                for name, old, new, change in gains(step.slug)
+            )
         )
         fix = f"[{step.label} · {step.title}]({page}) ([exercise]({exercise}))"
         rows.append([step.symptom, fix, bought])

@@ -117,7 +117,7 @@ def render_reliability(_: str | None, src_uri: str) -> str:
                     str(entry["unanswered"]),
                     f"{entry['writes_acknowledged']:,}",
                     str(len(entry["writes_lost"])),
-                    str(len(entry["reads_wrong"])),
+                    str(len(entry["reads_wrong"]) + len(entry.get("own_reads_stale", []))),
                 ]
             )
             took.append(

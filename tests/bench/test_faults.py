@@ -103,6 +103,33 @@ def test_pgbouncer_down_is_an_outage_to_the_app():
     assert broken == "health answered 200 with the database down"
 
 
+def test_a_stopped_replica_allows_no_503_and_must_be_read_from_again():
+    entry = faults.judge("replica-stopped", load_of((12, 13, 200)), WINDOW, [], [])
+    assert faults.broken_rules("replica-stopped", {**entry, "replica_queries_after": 40}) == []
+    assert faults.broken_rules("replica-stopped", {**entry, "replica_queries_after": 0}) == [
+        "no read went to the replica once it was back"
+    ]
+    entry = faults.judge("replica-stopped", load_of((12, 13, 503)), WINDOW, [], [])
+    assert "1 answer(s) were 5xx" in faults.broken_rules(
+        "replica-stopped", {**entry, "replica_queries_after": 1}
+    )
+
+
+def test_a_client_reading_older_data_than_its_own_write_breaks_the_rules():
+    load = load_of((12, 13, 200))
+    load.stale_own_reads = ["SEEDED-7: read 'Renamed 3'"]
+    entry = faults.judge("replica-lagging", load, WINDOW, [], [])
+    assert faults.broken_rules("replica-lagging", entry) == [
+        "a client read older data than its own write: SEEDED-7: read 'Renamed 3'"
+    ]
+
+
+def test_the_replica_faults_apply_to_the_steps_with_a_replica():
+    for step in steps.discover():
+        found = [f for f in faults.faults_for(step, list(faults.FAULTS)) if "replica" in f]
+        assert found == (list(faults.REPLICA_FAULTS) if "replica" in step.services else [])
+
+
 def test_the_fleet_faults_apply_to_the_steps_served_as_a_fleet():
     for step in steps.discover():
         fleet = [

@@ -112,3 +112,28 @@ def test_a_scenario_that_stopped_repeating_stays_stopped(sitting):
     assert sitting.todo(slug, 4) == ["search"]
     assert not sitting.undecided(slug, "list", 4)
     assert len(sitting.scenarios_of(slug, ["list"])["list"]["repeats"]) == 2
+
+
+def test_what_the_servers_did_is_the_median_of_the_repeats_and_the_worst_lag():
+    runs = [
+        {
+            **measured(100, 50),
+            "queries_per_second_by_server": {"primary": primary, "replica": replica},
+            "replica_lag_ms": {"median": median, "p95": p95, "max": most},
+        }
+        for primary, replica, median, p95, most in [
+            (40, 300, 1.0, 4.0, 9.0),
+            (60, 200, 3.0, 8.0, 120.0),
+            (50, 250, 2.0, 6.0, 30.0),
+        ]
+    ]
+    found = workload.combined(runs)
+    assert found["queries_per_second_by_server"] == {"primary": 50, "replica": 250}
+    assert found["replica_lag_ms"] == {"median": 2.0, "p95": 6.0, "max": 120.0}
+    assert [r["replica_lag_ms"]["max"] for r in found["repeats"]] == [9.0, 120.0, 30.0]
+
+
+def test_a_step_without_pgbouncer_has_no_server_figures():
+    found = workload.combined([measured(100, 50), measured(90, 55)])
+    assert "queries_per_second_by_server" not in found
+    assert "replica_lag_ms" not in found

@@ -3,6 +3,8 @@ held back on purpose when asked, and caught up after a stop."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -84,3 +86,19 @@ def test_a_stopped_replica_catches_up_from_its_slot_when_started(primary):
     url = replica.ensure(primary)
     replica.caught_up(primary, url)
     assert said(url, 4) == "while it was down"
+
+
+def test_the_lag_sampler_sees_a_held_back_replica_fall_behind(primary):
+    url = replica.ensure(primary, delay_ms=1000)
+    try:
+        with replica.Lag(primary) as lag:
+            for row in range(20):
+                write(primary, 100 + row, "lagging")
+                time.sleep(0.05)
+            replica.caught_up(primary, url)
+        figures = lag.figures()
+        # Each transaction was applied at least the delay after its commit.
+        assert figures["max"] >= 1000
+        assert figures["median"] <= figures["p95"] <= figures["max"]
+    finally:
+        replica.ensure(primary)

@@ -46,14 +46,7 @@ class Served:
 
     def replica_queries(self) -> int:
         """The queries the replica's PgBouncer has passed on for the step's database."""
-        bouncer = serve.read_replica(self.database_url, DELAY_MS)
-        name = psycopg.conninfo.conninfo_to_dict(bouncer)["dbname"]
-        admin = psycopg.conninfo.make_conninfo(bouncer, dbname="pgbouncer")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            cursor = conn.execute("SHOW STATS")
-            columns = [c.name for c in cursor.description]
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-        return sum(int(row["total_query_count"]) for row in rows if row["database"] == name)
+        return pgbouncer.queries(serve.read_replica(self.database_url, DELAY_MS))
 
 
 def _served(request, servers, read_your_writes: bool) -> Iterator[Served]:

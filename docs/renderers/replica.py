@@ -1,0 +1,96 @@
+"""Step 11's figures: which server answered the statements, what the primary spent, and
+how far behind the replica was, scenario by scenario, against the step before it
+(bench/run.py ``servers_seen``, bench/cpu.py)."""
+
+from __future__ import annotations
+
+from bench.tables import Column, markdown
+from renderers.common import STATE, fmt_ms, fmt_number, made_at, measured, previous, step_of
+
+
+def _share(by_server: dict | None) -> str:
+    if not by_server or by_server.get("replica") is None:
+        return "—"
+    total = (by_server.get("primary") or 0) + by_server["replica"]
+    return f"{by_server['replica'] / total:.0%}" if total else "—"
+
+
+def _rate(by_server: dict | None, server: str) -> str:
+    value = (by_server or {}).get(server)
+    return "—" if value is None else fmt_number(value, 0)
+
+
+def _cpu(scenario: dict, part: str) -> str:
+    value = (scenario.get("cpu_ms_per_request") or {}).get(part)
+    return "—" if value is None else fmt_ms(value)
+
+
+def render_replica_reads(slug: str, src_uri: str) -> str:
+    """``{{ replica_reads 11-read-replica }}``: per scenario, the statements per second
+    each server was sent, the replica's share of them, and the primary's CPU per request,
+    beside the step before (which reads from the primary only)."""
+    mine, before = measured(slug), previous(slug)
+    old = before["slug"][:2] if before else "before"
+    new = slug[:2]
+    columns = [
+        Column("scenario"),
+        Column(f"primary stmt/s, {old}", ">"),
+        Column(f"primary stmt/s, {new}", ">"),
+        Column(f"replica stmt/s, {new}", ">"),
+        Column("replica's share", ">"),
+        Column(f"primary CPU/req, {old}", ">"),
+        Column(f"primary CPU/req, {new}", ">"),
+        Column(f"replica CPU/req, {new}", ">"),
+    ]
+    rows = []
+    for name, scenario in mine["scenarios"].items():
+        if name.endswith("-open"):
+            continue
+        earlier = (before or {}).get("scenarios", {}).get(name, {})
+        seen = scenario.get("queries_per_second_by_server")
+        seen_before = earlier.get("queries_per_second_by_server")
+        rows.append(
+            [
+                name,
+                _rate(seen_before, "primary"),
+                _rate(seen, "primary"),
+                _rate(seen, "replica"),
+                _share(seen),
+                _cpu(earlier, "postgresql"),
+                _cpu(scenario, "postgresql"),
+                _cpu(scenario, "replica"),
+            ]
+        )
+    caption = (
+        f"*Statements per second that each PgBouncer passed on while the scenario ran"
+        f" (its pool's check of each connection it hands out included), and CPU per request"
+        f" of the primary's and the replica's processes, medians of the repeats, from the"
+        f" run made at {made_at(STATE['result'])}. Steps {step_of(slug).label} and {old}"
+        " ran in the same run, on the same data and the same cores.*"
+    )
+    return f"{markdown(columns, rows)}\n\n{caption}"
+
+
+def render_replica_lag(slug: str, src_uri: str) -> str:
+    """``{{ replica_lag 11-read-replica }}``: how far behind the replica was while each
+    scenario ran."""
+    mine = measured(slug)
+    columns = [Column("scenario"), *(Column(t, ">") for t in ("median", "p95", "most"))]
+    rows = []
+    for name, scenario in mine["scenarios"].items():
+        lag = scenario.get("replica_lag_ms")
+        if not lag:
+            continue
+        rows.append(
+            [name, *("—" if lag[k] is None else fmt_ms(lag[k]) for k in ("median", "p95", "max"))]
+        )
+    caption = (
+        "*The replica's lag as the primary measures it (`pg_stat_replication.replay_lag`:"
+        " from flushing WAL to hearing that the replica has replayed it), sampled every"
+        " 0.1 s while each scenario ran; median and 95th percentile are the medians of the"
+        " repeats', the most is the most of any repeat.*"
+    )
+    return f"{markdown(columns, rows)}\n\n{caption}"
+
+
+RENDERERS = {"replica_reads": render_replica_reads, "replica_lag": render_replica_lag}
