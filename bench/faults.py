@@ -32,7 +32,7 @@ A step that reads from a replica (step 11 on) meets two more:
 
 - ``replica-stopped``: the replica stops for OUTAGE seconds and starts again: its reads
   go to the primary meanwhile, with no error at all, and to the replica again once it
-  is back (``replica_queries_after`` counts them);
+  is back (``replica_reads_after`` counts them);
 - ``replica-lagging``: the replica applies every transaction LAG_MS after the primary
   committed it, for OUTAGE seconds: no client may read older data than its own write.
 
@@ -263,8 +263,8 @@ class Window:
     down: float
     back: float
     health: int | None = None
-    # The replica's queries when it was back (replica-stopped).
-    replica_queries: int | None = None
+    # The reads the replica had answered when it was back (replica-stopped).
+    replica_reads: int | None = None
 
 
 def terminate(url: str) -> int:
@@ -398,15 +398,22 @@ async def inflict(
     finally:
         await asyncio.to_thread(context.__exit__, None, None, None)
     if fault == REPLICA_STOPPED:
-        window.replica_queries = await asyncio.to_thread(replica_queries, url)
+        window.replica_reads = await asyncio.to_thread(replica_reads, url)
     window.back = time.monotonic()
     return window
 
 
-def replica_queries(url: str) -> int:
-    """The queries the replica has been sent for the step's database, through its
-    PgBouncer, once it has caught up."""
-    return pgbouncer.queries(serve.read_replica(url))
+def replica_reads(url: str) -> int:
+    """The reads of the step's customers the replica has answered."""
+    return replica.reads(replica.same_database(replica.ensure(url), url))
+
+
+def reads_since(url: str, before: int) -> int:
+    """The replica's reads since ``before``, waiting a little for its statistics, which
+    reach the view within seconds."""
+    with contextlib.suppress(TimeoutError):
+        net.wait_until(lambda: replica_reads(url) > before, 15, "no read", interval=1)
+    return replica_reads(url) - before
 
 
 async def under_load(
@@ -558,7 +565,7 @@ def broken_rules(fault: str, found: dict) -> list[str]:
         broken.append(f"acknowledged writes read wrong: {'; '.join(found['reads_wrong'][:3])}")
     if stale := found.get("own_reads_stale"):
         broken.append(f"a client read older data than its own write: {'; '.join(stale[:3])}")
-    if fault == REPLICA_STOPPED and not found.get("replica_queries_after"):
+    if fault == REPLICA_STOPPED and not found.get("replica_reads_after"):
         broken.append("no read went to the replica once it was back")
     return broken
 
@@ -570,7 +577,8 @@ def faults_for(step: steps.Step, wanted: list[str]) -> list[str]:
         if fault == PGBOUNCER_RESTART:
             return "pgbouncer" in step.services
         if fault in REPLICA_FAULTS:
-            return "replica" in step.services
+            # Only on the harness's own replica: it cannot stop or hold back yours.
+            return "replica" in step.services and not replica.given()
         return fault not in FLEET_FAULTS or step.fleet
 
     return [fault for fault in wanted if applies(fault)]
@@ -585,11 +593,13 @@ def run_fault(step: steps.Step, fault: str, found: services.Services, settings) 
         load, window = asyncio.run(
             under_load(base_url, url, found.redis_url, ids, fault, settings, fleet)
         )
+        # Before the checks below, whose own reads would count.
+        back = window.replica_reads
+        after = reads_since(url, back) if back is not None else None
         reads = wrong_reads(load.written, base_url, url)
-        after = replica_queries(url) if window.replica_queries is not None else None
     entry = judge(fault, load, window, reads, lost_writes(load.written, url))
     if after is not None:
-        entry["replica_queries_after"] = after - window.replica_queries
+        entry["replica_reads_after"] = after
     entry["broken"] = broken_rules(fault, entry)
     return entry
 

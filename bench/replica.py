@@ -252,6 +252,26 @@ def behind(replica_url: str, lsn: str) -> int:
     return max(0, int(missing))
 
 
+def same_database(replica_url: str, database_url: str) -> str:
+    """``replica_url`` pointed at the database ``database_url`` names."""
+    return urlsplit(replica_url)._replace(path=urlsplit(database_url).path).geturl()
+
+
+def reads(replica_url: str) -> int:
+    """The scans of the customer table the replica has answered in the database of
+    ``replica_url``: reads that reached it, not whatever else its connections were asked
+    (a pool's check, how far it has replayed). Its statistics reach this view within
+    seconds, not at once."""
+    import psycopg
+
+    with psycopg.connect(replica_url, autocommit=True) as conn:
+        (found,) = conn.execute(
+            "SELECT COALESCE(sum(seq_scan + idx_scan), 0) FROM pg_stat_user_tables"
+            " WHERE relname = 'app_user'"
+        ).fetchone()
+    return int(found)
+
+
 def caught_up(primary_url: str, replica_url: str, timeout: float = 60) -> None:
     """Wait until the replica has replayed everything the primary had written when
     asked (later writes may still be on their way)."""

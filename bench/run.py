@@ -654,6 +654,11 @@ class Sitting:
                 keep=lambda name, m: self.kept.keep_cell(owner, name, repeat, m),
                 meter=meter, observe=observe,
             )  # fmt: skip
+        if replicated:
+            # A running replica replays every database's WAL, the other steps' writes
+            # too, on the same cores: it runs only while a step reads from it. Its slot
+            # keeps what it misses, and it catches up before its step's next turn.
+            replica.stop()
 
     def scenarios_of(self, owner: str, names: list[str]) -> dict[str, dict]:
         return {name: combined(self.repeats_of(owner, name)) for name in names}

@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
 
 import psycopg
 
@@ -235,9 +234,9 @@ def fleet(
     replays each transaction ``replica_delay_ms`` after the primary committed it.
     """
     pooled = "pgbouncer" in step.services if via_pgbouncer is None else via_pgbouncer
+    # Not for a fleet started on a database that is down (the contract's health test):
+    # the replica is copied from it, and PgBouncer is configured from its max_connections.
     replica_url = None
-    # A fleet started on a database that is down (the contract's health test) goes
-    # straight to it: PgBouncer is configured from the server's own max_connections.
     if "replica" in step.services and healthy:
         replica_url = read_replica(database_url, replica_delay_ms, pooled)
     if pooled and healthy:
@@ -284,7 +283,7 @@ def read_replica(database_url: str, delay_ms: int = 0, pooled: bool = True) -> s
     included: a database made a moment ago reaches the replica by replay."""
     streaming = replica.ensure(database_url, delay_ms)
     replica.caught_up(database_url, streaming, timeout=60 + delay_ms / 1000)
-    url = urlsplit(streaming)._replace(path=urlsplit(database_url).path).geturl()
+    url = replica.same_database(streaming, database_url)
     return pgbouncer.REPLICA.ensure(url) if pooled else url
 
 

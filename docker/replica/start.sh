@@ -5,12 +5,20 @@
 # primary on its command line (a standby needs max_connections and the like at least as
 # high as its primary's, and the measuring settings are the same on both).
 set -euo pipefail
+primary() {
+    psql --host db --username "$POSTGRES_USER" --dbname postgres --no-align --tuples-only \
+        --command "$1"
+}
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    until pg_basebackup --host db --username "$POSTGRES_USER" --pgdata "$PGDATA" \
-        --write-recovery-conf --wal-method stream \
-        --create-slot --slot crm_replica --checkpoint fast; do
-        echo "[replica] the primary is not ready for a copy yet; trying again" >&2
-        find "$PGDATA" -mindepth 1 -delete
+    # A slot left by an earlier copy (this volume removed, the primary's kept) is reused.
+    until primary "SELECT pg_create_physical_replication_slot('crm_replica')
+                   WHERE NOT EXISTS (SELECT FROM pg_replication_slots
+                                     WHERE slot_name = 'crm_replica')" >/dev/null &&
+        pg_basebackup --host db --username "$POSTGRES_USER" --pgdata "$PGDATA" \
+            --write-recovery-conf --wal-method stream --slot crm_replica --checkpoint fast; do
+        echo "[replica] no copy of the primary yet (see above); trying again" >&2
+        mkdir -p "$PGDATA"
+        rm -rf "${PGDATA:?}"/*
         sleep 2
     done
     chmod 700 "$PGDATA"
@@ -18,6 +26,5 @@ fi
 settings=()
 while IFS= read -r setting; do
     settings+=(-c "$setting")
-done < <(psql --host db --username "$POSTGRES_USER" --dbname postgres --no-align --tuples-only \
-    --command "SELECT name || '=' || setting FROM pg_settings WHERE source = 'command line'")
+done < <(primary "SELECT name || '=' || setting FROM pg_settings WHERE source = 'command line'")
 exec postgres "${settings[@]}" -c hot_standby=on

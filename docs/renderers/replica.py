@@ -93,4 +93,74 @@ def render_replica_lag(slug: str, src_uri: str) -> str:
     return f"{markdown(columns, rows)}\n\n{caption}"
 
 
-RENDERERS = {"replica_reads": render_replica_reads, "replica_lag": render_replica_lag}
+# The replicas the model lines up behind the one primary.
+REPLICAS = (0, 1, 2, 4, 8)
+
+
+def render_replica_model(arg: str, src_uri: str) -> str:
+    """``{{ replica_model 11-read-replica mixed }}``: step 10's capacity model with R
+    replicas beside the shared machine. The primary's machine (PostgreSQL, PgBouncer,
+    HAProxy) carries what the primary and the proxies spent per request; each replica's
+    machine its share of what the replica spent; the app machines what the app spent.
+    With no replica, the primary carries everything it carried on the step before."""
+    from renderers.fleets import cpu_of
+
+    slug, scenario = arg.split()
+    spent = cpu_of(slug, scenario)
+    before = previous(slug)
+    alone = cpu_of(before["slug"], scenario) if before else spent
+    cores = STATE["result"]["machine"]["cores"]
+    budget = cores * 1000
+
+    def limit(ms: float | None) -> float:
+        return budget / ms if ms else float("inf")
+
+    app = limit(spent["app"])
+    columns = [
+        Column("replicas", ">"),
+        Column("the primary's machine can serve, req/s", ">"),
+        Column("the replicas can serve, req/s", ">"),
+        Column("the database side carries, req/s", ">"),
+        Column("app machines it keeps busy", ">"),
+    ]
+    rows = []
+    for replicas in REPLICAS:
+        if replicas:
+            primary = limit(spent["postgresql"] + (spent.get("proxies") or 0))
+            reading = replicas * limit(spent.get("replica"))
+        else:
+            primary = limit(alone["postgresql"] + (alone.get("proxies") or 0))
+            reading = float("inf")
+        carried = min(primary, reading)
+        rows.append(
+            [
+                str(replicas),
+                fmt_number(primary, 0),
+                "—" if reading == float("inf") else fmt_number(reading, 0),
+                f"**{fmt_number(carried, 0)}**",
+                fmt_number(carried / app, 1),
+            ]
+        )
+    caption = (
+        f"*From `{scenario}` in the run made at {made_at(STATE['result'])}: per request,"
+        f" {fmt_ms(spent['app'])} of CPU in the app instances,"
+        f" {fmt_ms(spent['postgresql'])} in the primary and"
+        f" {_cpu(mine_scenario(slug, scenario), 'replica')} in the replica on step"
+        f" {step_of(slug).label}; with no replica, the primary's"
+        f" {fmt_ms(alone['postgresql'])} of step {before['slug'][:2] if before else '—'}."
+        f" Every machine has {cores} cores, as this one. The replicas share the reads"
+        " evenly; the primary keeps the writes, the reads a replica has not replayed yet,"
+        " and PgBouncer and HAProxy, as in step 10's model, under its assumptions.*"
+    )
+    return f"{markdown(columns, rows)}\n\n{caption}"
+
+
+def mine_scenario(slug: str, scenario: str) -> dict:
+    return measured(slug)["scenarios"][scenario]
+
+
+RENDERERS = {
+    "replica_reads": render_replica_reads,
+    "replica_lag": render_replica_lag,
+    "replica_model": render_replica_model,
+}

@@ -105,13 +105,13 @@ def test_pgbouncer_down_is_an_outage_to_the_app():
 
 def test_a_stopped_replica_allows_no_503_and_must_be_read_from_again():
     entry = faults.judge("replica-stopped", load_of((12, 13, 200)), WINDOW, [], [])
-    assert faults.broken_rules("replica-stopped", {**entry, "replica_queries_after": 40}) == []
-    assert faults.broken_rules("replica-stopped", {**entry, "replica_queries_after": 0}) == [
+    assert faults.broken_rules("replica-stopped", {**entry, "replica_reads_after": 40}) == []
+    assert faults.broken_rules("replica-stopped", {**entry, "replica_reads_after": 0}) == [
         "no read went to the replica once it was back"
     ]
     entry = faults.judge("replica-stopped", load_of((12, 13, 503)), WINDOW, [], [])
     assert "1 answer(s) were 5xx" in faults.broken_rules(
-        "replica-stopped", {**entry, "replica_queries_after": 1}
+        "replica-stopped", {**entry, "replica_reads_after": 1}
     )
 
 

@@ -182,3 +182,16 @@ async def test_a_miss_reads_at_least_as_far_as_its_version_stands_for():
     finally:
         routing.reading.reset(token)
     assert needed == [4_321]
+
+
+async def test_a_bump_whose_position_was_unknown_lands_with_one_read_before_it(
+    replica_configured, transactional_db
+):
+    """The primary could not say where a write's commit reached (it went away right
+    after): the bump waits for a position read later, which is past the commit."""
+    key = cache.detail_key(9_003)
+    await cache._bump([key.version], None)
+    before = await sync_to_async(routing.position)()
+    version, position, _ = await cache._lookup(key)
+    assert version == 1
+    assert position >= before > 0

@@ -1,4 +1,4 @@
-"""Read-your-writes: a client's reads wait for its own last write.
+"""Read-your-writes: a client never reads older data than its own last write.
 
 A write's response sets a signed cookie holding where the primary's WAL stood once the
 write had committed (crm/infrastructure/routing.py, ``committed``). The client's next

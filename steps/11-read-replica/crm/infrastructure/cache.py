@@ -44,9 +44,9 @@ import json
 import logging
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django_async_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
@@ -61,7 +61,7 @@ FAILURES = (ConnectionInterrupted, RedisError, OSError, asyncio.TimeoutError)
 # Bumps that failed while Redis was away, each version key with its position: retried
 # before this process uses the cache again, and every RETRY_S seconds by a task of their
 # own.
-_pending: dict[str, int] = {}
+_pending: dict[str, int | None] = {}
 _retrying: asyncio.Task | None = None
 RETRY_S = 0.2
 
@@ -112,6 +112,16 @@ end
 async def _flush_pending() -> None:
     if not _pending:
         return
+    if None in _pending.values():
+        # A write whose position could not be read after its commit: any position read
+        # now is past it. Until the primary answers, the bump waits with the others.
+        try:
+            now = await sync_to_async(routing.position)()
+        except DatabaseError as exc:
+            log.warning("the primary's WAL position is still unknown: %s", exc)
+            return
+        for key, held in _pending.items():
+            _pending[key] = now if held is None else held
     bumped = dict(_pending)
     if hasattr(cache, "client"):
         client = await cache.client.get_client(write=True)
@@ -186,18 +196,31 @@ def invalidate(*customer_ids: int) -> None:
     Safe in a transaction and in autocommit alike.
     """
     keys = [LIST_GENERATION, *(version_key(pk) for pk in customer_ids)]
-    transaction.on_commit(lambda: bump(keys, routing.committed()))
+    transaction.on_commit(lambda: bump(keys, committed_position()))
 
 
-def bump(keys: list[str], position: int = 0) -> None:
+def committed_position() -> int | None:
+    """Where the write that just committed reached in the primary's WAL; None when the
+    primary cannot say now (it went away right after the commit). The write stands: the
+    bump asks again before it lands, rather than fail a write that is done."""
+    try:
+        return routing.committed()
+    except DatabaseError as exc:
+        log.warning("the primary's WAL position is unknown, asked again: %s", exc)
+        return None
+
+
+def bump(keys: list[str], position: int | None = 0) -> None:
     # Writes run in a worker thread (sync_to_async); this hands the bump to the event
     # loop that owns the Redis pool, the only loop django-async-redis works on.
     async_to_sync(_bump)(keys, position)
 
 
-async def _bump(keys: list[str], position: int) -> None:
+async def _bump(keys: list[str], position: int | None) -> None:
     for key in keys:
-        _pending[key] = max(_pending.get(key, 0), position)
+        held = _pending.get(key, 0)
+        # Unknown stays unknown: the position read before it lands is past both.
+        _pending[key] = None if position is None or held is None else max(held, position)
     try:
         await _flush_pending()
     except FAILURES as exc:

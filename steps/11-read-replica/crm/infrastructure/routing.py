@@ -101,21 +101,30 @@ def require(position: int) -> None:
     state.needed = max(state.needed, position)
 
 
-def committed() -> int:
-    """Where the primary's WAL ends, after a commit: a read that sees this far sees it.
-    Recorded as the request's ``written``; 0 when no replica is configured."""
+def position() -> int:
+    """Where the primary's WAL ends now; 0 when no replica is configured."""
     if REPLICA not in settings.DATABASES:
         return 0
     with connections[PRIMARY].cursor() as cursor:
         cursor.execute(WRITTEN)
-        (position,) = cursor.fetchone()
+        (found,) = cursor.fetchone()
+    return found
+
+
+def committed() -> int:
+    """Where the primary's WAL ends, after a commit: a read that sees this far sees it.
+    Recorded as the request's ``written``, which the pin sends back to the client."""
+    found = position()
     state = current()
-    state.written = max(state.written, position)
-    return position
+    state.written = max(state.written, found)
+    return found
 
 
 def failed() -> None:
     replica.down_until = time.monotonic() + DOWN_S
+    # A replica that restarts may come back further behind than it last said (a crash
+    # loses what it had not flushed; another standby may answer at its address).
+    replica.replayed = 0
 
 
 def _replayed_past(needed: int) -> bool:
