@@ -5,7 +5,7 @@ how far behind the replica was, scenario by scenario, against the step before it
 from __future__ import annotations
 
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_ms, fmt_number, made_at, measured, previous, step_of
+from renderers.common import STATE, fmt_ms, fmt_number, measured, previous, step_of
 
 
 def _share(by_server: dict | None) -> str:
@@ -65,7 +65,7 @@ def render_replica_reads(slug: str, src_uri: str) -> str:
         f"*Statements per second that each PgBouncer passed on while the scenario ran"
         f" (its pool's check of each connection it hands out included), and CPU per request"
         f" of the primary's and the replica's processes, medians of the repeats, from the"
-        f" run made at {made_at(STATE['result'])}. Steps {step_of(slug).label} and {old}"
+        f" run {STATE['result']['run']['id']}. Steps {step_of(slug).label} and {old}"
         " ran in the same run, on the same data and the same cores.*"
     )
     return f"{markdown(columns, rows)}\n\n{caption}"
@@ -142,7 +142,7 @@ def render_replica_model(arg: str, src_uri: str) -> str:
             ]
         )
     caption = (
-        f"*From `{scenario}` in the run made at {made_at(STATE['result'])}: per request,"
+        f"*From `{scenario}` in the run {STATE['result']['run']['id']}: per request,"
         f" {fmt_ms(spent['app'])} of CPU in the app instances,"
         f" {fmt_ms(spent['postgresql'])} in the primary and"
         f" {_cpu(mine_scenario(slug, scenario), 'replica')} in the replica on step"
