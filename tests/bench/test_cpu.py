@@ -82,6 +82,7 @@ def test_a_reading_becomes_milliseconds_per_request_and_unknown_parts_stay_unkno
     assert cpu.per_request(before, after, 500) == {
         "app": 4.0,
         "postgresql": 1.0,
+        "replica": None,
         "redis": None,
         "proxies": None,
         "k6": 0.8,

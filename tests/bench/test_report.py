@@ -37,7 +37,7 @@ def scenario(rps: float, p95: float, queries: float | None, repeats: int = 1) ->
         "probe": None,
         "cpu_ms_per_request": None,
     }
-    entry["repeats"] = [{key: entry[key] for key in workload.REPEATED} for _ in range(repeats)]
+    entry["repeats"] = [{key: entry.get(key) for key in workload.REPEATED} for _ in range(repeats)]
     return entry
 
 
