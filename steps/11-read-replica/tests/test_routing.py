@@ -188,7 +188,8 @@ async def test_a_bump_whose_position_was_unknown_lands_with_one_read_before_it(
     replica_configured, transactional_db
 ):
     """The primary could not say where a write's commit reached (it went away right
-    after): the bump waits for a position read later, which is past the commit."""
+    after): the bump takes a position read later, which is past the commit (and bumps
+    at once without one, should the primary still not answer)."""
     key = cache.detail_key(9_003)
     await cache._bump([key.version], None)
     before = await sync_to_async(routing.position)()

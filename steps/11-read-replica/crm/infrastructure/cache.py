@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django_async_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
@@ -61,7 +61,10 @@ FAILURES = (ConnectionInterrupted, RedisError, OSError, asyncio.TimeoutError)
 # Bumps that failed while Redis was away, each version key with its position: retried
 # before this process uses the cache again, and every RETRY_S seconds by a task of their
 # own.
-_pending: dict[str, int | None] = {}
+_pending: dict[str, int] = {}
+# Versions bumped after a write whose position the primary could not say: bumped again
+# once it can.
+_unknown: set[str] = set()
 _retrying: asyncio.Task | None = None
 RETRY_S = 0.2
 
@@ -110,18 +113,17 @@ end
 
 
 async def _flush_pending() -> None:
-    if not _pending:
-        return
-    if None in _pending.values():
-        # A write whose position could not be read after its commit: any position read
-        # now is past it. Until the primary answers, the bump waits with the others.
+    if _unknown:
         try:
             now = await sync_to_async(routing.position)()
         except DatabaseError as exc:
             log.warning("the primary's WAL position is still unknown: %s", exc)
-            return
-        for key, held in _pending.items():
-            _pending[key] = now if held is None else held
+        else:
+            for key in _unknown:
+                _pending[key] = max(_pending.get(key, 0), now)
+            _unknown.clear()
+    if not _pending:
+        return
     bumped = dict(_pending)
     if hasattr(cache, "client"):
         client = await cache.client.get_client(write=True)
@@ -201,13 +203,17 @@ def invalidate(*customer_ids: int) -> None:
 
 def committed_position() -> int | None:
     """Where the write that just committed reached in the primary's WAL; None when the
-    primary cannot say now (it went away right after the commit). The write stands: the
-    bump asks again before it lands, rather than fail a write that is done."""
-    try:
-        return routing.committed()
-    except DatabaseError as exc:
-        log.warning("the primary's WAL position is unknown, asked again: %s", exc)
-        return None
+    primary cannot say (it went away right after the commit). The write stands either
+    way: a write that is done is not failed for it."""
+    for _ in range(2):
+        try:
+            return routing.committed()
+        except DatabaseError as exc:
+            log.warning("the primary's WAL position could not be read: %s", exc)
+            # Its connection was ended under it (a failover, an idle-connection killer):
+            # the pool hands out another, which can answer at once.
+            connections[routing.PRIMARY].close()
+    return None
 
 
 def bump(keys: list[str], position: int | None = 0) -> None:
@@ -218,9 +224,12 @@ def bump(keys: list[str], position: int | None = 0) -> None:
 
 async def _bump(keys: list[str], position: int | None) -> None:
     for key in keys:
-        held = _pending.get(key, 0)
-        # Unknown stays unknown: the position read before it lands is past both.
-        _pending[key] = None if position is None or held is None else max(held, position)
+        _pending[key] = max(_pending.get(key, 0), position or 0)
+    if position is None:
+        # Bumped now all the same, so that no process serves the old entries; bumped
+        # again with a position read later, which is past the commit. Until then a miss
+        # in another process may read a replica that lags behind this write.
+        _unknown.update(keys)
     try:
         await _flush_pending()
     except FAILURES as exc:
