@@ -5,7 +5,16 @@ how far behind the replica was, scenario by scenario, against the step before it
 from __future__ import annotations
 
 from bench.tables import Column, markdown
-from renderers.common import STATE, fmt_ms, fmt_number, measured, previous, step_of
+from renderers.common import (
+    STATE,
+    fmt_ms,
+    fmt_number,
+    made_at,
+    measured,
+    note,
+    previous,
+    step_of,
+)
 
 
 def _share(by_server: dict | None) -> str:
@@ -159,7 +168,62 @@ def mine_scenario(slug: str, scenario: str) -> dict:
     return measured(slug)["scenarios"][scenario]
 
 
+def render_replica_faults(slug: str, src_uri: str) -> str:
+    """``{{ replica_faults 11-read-replica }}``: what the clients saw while the replica
+    was stopped, and while it applied every transaction late (``make test-faults``)."""
+    from bench import faults
+    from renderers.reliability import reliability_result, rules_kept
+
+    found = reliability_result()
+    entries = ((found or {"steps": {}})["steps"]).get(slug, {})
+    shown = [(fault, entries[fault]) for fault in faults.REPLICA_FAULTS if fault in entries]
+    if not shown:
+        return note(
+            "Not measured yet",
+            f"`make test-faults STEPS={step_of(slug).number}` stops the replica, and holds"
+            " it back, under load.",
+        )
+    made = ((found.get("made") or {}).get(slug) or {}).get(shown[0][0]) or found
+    columns = [Column("fault"), Column("rules")]
+    columns += [
+        Column(title, ">")
+        for title in (
+            "requests",
+            "5xx",
+            "no answer",
+            "slowest during",
+            "own writes read old",
+            "replica's reads once back",
+            "acknowledged writes lost",
+        )
+    ]
+    rows = [
+        [
+            fault,
+            rules_kept(entry),
+            f"{entry['requests']:,}",
+            str(entry["unavailable"] + entry["server_errors"]),
+            str(entry["unanswered"]),
+            f"{entry['slowest_during_s']:.2f} s",
+            str(len(entry.get("own_reads_stale", []))),
+            f"{entry['replica_reads_after']:,}" if "replica_reads_after" in entry else "—",
+            f"{len(entry['writes_lost'])} of {entry['writes_acknowledged']:,}",
+        ]
+        for fault, entry in shown
+    ]
+    caption = (
+        f"*{found['clients']} clients reading and writing on {found['customers']:,}"
+        f" customers; the replica stays stopped, or applies each transaction"
+        f" {faults.LAG_MS / 1000:g} s late, for {found['outage_s']:g} s. **own writes read"
+        " old**: renames whose client read the old name right after; **replica's reads"
+        " once back**: scans of the customer table it answered after it was back. Made by"
+        f" `make test-faults` at {made_at(made)}.*"
+    )
+    return markdown(columns, rows) + "\n\n" + caption
+
+
 RENDERERS = {
+    "replica_faults": render_replica_faults,
     "replica_reads": render_replica_reads,
     "replica_lag": render_replica_lag,
     "replica_model": render_replica_model,
