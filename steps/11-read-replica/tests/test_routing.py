@@ -1,6 +1,6 @@
 """The router's rules, the pin and the cache's positions, without a replica: the tests'
 database has none, so these pin the decisions and what carries them. The repository's
-tests/steps/test_read_replica.py proves them on a real replica held 1.5 s behind.
+tests/steps/test_read_replica.py proves them on a real replica held behind on purpose.
 """
 
 import threading
